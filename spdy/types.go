@@ -351,7 +351,6 @@ var (
 	ErrFrameTooLarge  = errors.New("spdy: frame payload over 16 MiB - 1")
 	ErrHeaderTooLarge = errors.New("spdy: header block field over the version's length limit")
 	ErrBadStreamID    = errors.New("spdy: stream id over 31 bits")
-	ErrWriteBroken    = errors.New("spdy: earlier write failed; compression state lost")
 )
 
 // IsControlFrameStart reports whether b (at least 2 bytes) looks like the
