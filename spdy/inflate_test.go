@@ -24,7 +24,7 @@ func TestInflateWindowBoundary(t *testing.T) {
 		t.Fatal(err)
 	}
 	const fixed = 4 + 4 + len("x-pad") + 4 // raw bytes besides the value
-	pos := len(dictV3)                      // the inflater's window starts with the dictionary
+	pos := len(dictV3)                     // the inflater's window starts with the dictionary
 	var want [][]HeaderField
 	boundaries := 0
 	for i := range 3000 {
