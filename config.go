@@ -1,0 +1,210 @@
+package spdymux
+
+import (
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Protocol names as negotiated by ALPN. SPDY/3.1 is version 3 on the wire;
+// only the negotiated name tells it apart from SPDY/3.
+const (
+	ProtoSPDY31 = "spdy/3.1"
+	ProtoSPDY3  = "spdy/3"
+	ProtoSPDY2  = "spdy/2"
+	ProtoHTTP11 = "http/1.1"
+)
+
+// Defaults for the Config fields. Each limit is documented on its field.
+const (
+	DefaultMaxConcurrentStreams   = 100
+	DefaultInitialWindowSize      = 64 << 10 // SPDY/3 §2.6.8: the initial stream window is 64 KiB
+	DefaultSessionWindowSize      = 1 << 20
+	DefaultMaxHeaderBytes         = 1 << 20 // as golang.org/x/net/http2's header budget
+	DefaultMaxHeaderFields        = 1000
+	DefaultMaxControlFrameSize    = 1 << 16
+	DefaultMaxDataFrameSize       = 1 << 20
+	DefaultMaxQueuedControlFrames = 1000 // as nghttp2
+	DefaultV2StreamBuffer         = 256 << 10
+	DefaultHandshakeTimeout       = 10 * time.Second
+	DefaultIdleTimeout            = 3 * time.Minute
+	DefaultWriteTimeout           = 30 * time.Second
+	DefaultMaxDataFrame           = 16 << 10
+)
+
+// Config configures a Listener. The zero value (or a nil *Config) is a
+// cleartext listener with the defaults above.
+type Config struct {
+	// TLSConfig, when set, makes the listener terminate TLS and choose the
+	// protocol by ALPN: spdy/3.1, spdy/3, spdy/2 (as enabled by Protocols),
+	// then http/1.1 and any NextProtos already in TLSConfig, such as h2 for
+	// an http.Server that speaks HTTP/2. TLS connections that negotiate
+	// anything but SPDY are handed to the inner server as *tls.Conn.
+	TLSConfig *tls.Config
+
+	// AllowCleartext, with TLSConfig set, also accepts cleartext SPDY and
+	// HTTP/1.x on the same port; a TLS ClientHello is told apart by its first
+	// byte. Without TLSConfig the listener is cleartext only.
+	AllowCleartext bool
+
+	// CleartextV3 is the protocol assumed for cleartext SPDY frames of
+	// version 3, which look the same for SPDY/3 and SPDY/3.1: ProtoSPDY31
+	// (the default) or ProtoSPDY3. A SPDY/3 client sending WINDOW_UPDATE for
+	// stream 0 only happens under 3.1, so a 3.1 session degrades gracefully
+	// with a SPDY/3 client that never sends one only if its uploads stay
+	// below the session window; choose ProtoSPDY3 for such clients.
+	CleartextV3 string
+
+	// Protocols lists the SPDY versions served, in order of preference for
+	// ALPN. Default: spdy/3.1, spdy/3, spdy/2.
+	Protocols []string
+
+	// MaxConcurrentStreams is the number of streams a client may have open
+	// on one session, advertised in SETTINGS; streams over it are refused
+	// with REFUSED_STREAM. Default 100.
+	MaxConcurrentStreams uint32
+
+	// InitialWindowSize is the stream receive window advertised in SETTINGS
+	// (SPDY/3 and 3.1): the most request-body bytes buffered per stream.
+	// Default 64 KiB.
+	InitialWindowSize int32
+
+	// SessionWindowSize is the SPDY/3.1 session receive window. The session
+	// window is credited as soon as data is buffered for a stream, as long
+	// as the bytes buffered for the whole session stay under this size, so
+	// a slow handler never stalls the uploads of the other streams.
+	// Default 1 MiB.
+	SessionWindowSize int32
+
+	// V2StreamBuffer bounds the request-body bytes buffered for one SPDY/2
+	// stream, which has no flow control. When it is full the session stops
+	// reading the connection until the handler reads. Default 256 KiB.
+	V2StreamBuffer int
+
+	// MaxHeaderBytes caps the inflated size of one header block; a larger
+	// one ends the session with GOAWAY PROTOCOL_ERROR. Default 1 MiB.
+	MaxHeaderBytes int
+
+	// MaxHeaderFields caps the name/value pairs in one header block; a
+	// larger block gets RST_STREAM PROTOCOL_ERROR. Default 1000.
+	MaxHeaderFields int
+
+	// MaxControlFrameSize caps the length of a control frame (at least
+	// 8192, SPDY/3.1 §2.2.1); a larger one ends the session. Default 64 KiB.
+	MaxControlFrameSize int
+
+	// MaxDataFrameSize caps the payload of one received DATA frame; a
+	// larger one ends the session. Default 1 MiB.
+	MaxDataFrameSize int
+
+	// MaxQueuedControlFrames caps the control frames (PING replies,
+	// RST_STREAM, WINDOW_UPDATE) waiting to be written on one session; a
+	// peer that makes more queue up, by not reading, is cut off with GOAWAY.
+	// Default 1000, as nghttp2.
+	MaxQueuedControlFrames int
+
+	// Pool hands out worker slots for streams. Default: the process-wide
+	// DefaultPool.
+	Pool *Pool
+
+	// HandshakeTimeout bounds the TLS handshake and the wait for the first
+	// bytes that tell the protocol. Default 10 s.
+	HandshakeTimeout time.Duration
+
+	// IdleTimeout closes a SPDY session (GOAWAY OK) that has had no open
+	// stream for this long. Default 3 minutes; negative disables it.
+	IdleTimeout time.Duration
+
+	// WriteTimeout bounds one write of buffered frames to the client
+	// connection; a client that does not read for this long is cut off.
+	// Default 30 s; negative disables it.
+	WriteTimeout time.Duration
+
+	// Logger receives one line per protocol error and session event.
+	// Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// settings is a Config with every default applied.
+type settings struct {
+	tls                    *tls.Config
+	allowCleartext         bool
+	cleartextV3            string
+	protocols              []string
+	maxConcurrentStreams   uint32
+	initialWindowSize      int32
+	sessionWindowSize      int32
+	v2StreamBuffer         int
+	maxHeaderBytes         int
+	maxHeaderFields        int
+	maxControlFrameSize    int
+	maxDataFrameSize       int
+	maxQueuedControlFrames int
+	pool                   *Pool
+	handshakeTimeout       time.Duration
+	idleTimeout            time.Duration
+	writeTimeout           time.Duration
+	log                    *slog.Logger
+}
+
+func (c *Config) settings() *settings {
+	if c == nil {
+		c = &Config{}
+	}
+	s := &settings{
+		tls:                    c.TLSConfig,
+		allowCleartext:         c.AllowCleartext || c.TLSConfig == nil,
+		cleartextV3:            c.CleartextV3,
+		protocols:              c.Protocols,
+		maxConcurrentStreams:   c.MaxConcurrentStreams,
+		initialWindowSize:      c.InitialWindowSize,
+		sessionWindowSize:      c.SessionWindowSize,
+		v2StreamBuffer:         c.V2StreamBuffer,
+		maxHeaderBytes:         c.MaxHeaderBytes,
+		maxHeaderFields:        c.MaxHeaderFields,
+		maxControlFrameSize:    c.MaxControlFrameSize,
+		maxDataFrameSize:       c.MaxDataFrameSize,
+		maxQueuedControlFrames: c.MaxQueuedControlFrames,
+		pool:                   c.Pool,
+		handshakeTimeout:       c.HandshakeTimeout,
+		idleTimeout:            c.IdleTimeout,
+		writeTimeout:           c.WriteTimeout,
+		log:                    c.Logger,
+	}
+	if s.cleartextV3 != ProtoSPDY3 {
+		s.cleartextV3 = ProtoSPDY31
+	}
+	if len(s.protocols) == 0 {
+		s.protocols = []string{ProtoSPDY31, ProtoSPDY3, ProtoSPDY2}
+	}
+	setDefault(&s.maxConcurrentStreams, DefaultMaxConcurrentStreams)
+	setDefault(&s.initialWindowSize, DefaultInitialWindowSize)
+	setDefault(&s.sessionWindowSize, DefaultSessionWindowSize)
+	setDefault(&s.v2StreamBuffer, DefaultV2StreamBuffer)
+	setDefault(&s.maxHeaderBytes, DefaultMaxHeaderBytes)
+	setDefault(&s.maxHeaderFields, DefaultMaxHeaderFields)
+	setDefault(&s.maxControlFrameSize, DefaultMaxControlFrameSize)
+	s.maxControlFrameSize = max(s.maxControlFrameSize, 8192)
+	setDefault(&s.maxDataFrameSize, DefaultMaxDataFrameSize)
+	setDefault(&s.maxQueuedControlFrames, DefaultMaxQueuedControlFrames)
+	setDefault(&s.handshakeTimeout, DefaultHandshakeTimeout)
+	setDefault(&s.idleTimeout, DefaultIdleTimeout)
+	setDefault(&s.writeTimeout, DefaultWriteTimeout)
+	if s.pool == nil {
+		s.pool = DefaultPool
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s
+}
+
+func setDefault[T int | int32 | uint32 | time.Duration](p *T, v T) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// discardLogger drops every record.
+var discardLogger = slog.New(slog.NewTextHandler(io.Discard, nil))

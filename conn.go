@@ -1,0 +1,413 @@
+package spdymux
+
+import (
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
+	"github.com/spdymux/spdymux/spdy"
+)
+
+// StreamConn is the secondary connection of one SPDY stream, as the inner
+// server sees it: Read yields one HTTP/1.1 request (the head made from the
+// SYN_STREAM header block, then the body from DATA frames, chunked when the
+// client gave no length), and Write takes the HTTP/1.1 response, which is
+// parsed as it arrives and sent as SYN_REPLY and DATA frames (de-chunked).
+//
+// A StreamConn is a full net.Conn: its addresses are the client
+// connection's, deadlines work and time out with os.ErrDeadlineExceeded,
+// Close is idempotent. Once the request is read, Read blocks until the
+// stream ends rather than report end of file, so that a server does not take
+// the end of the request for a client that went away. When the client
+// resets the stream, Read and Write fail with an error matching
+// net.ErrClosed. Read, Write and Close may be called concurrently.
+type StreamConn struct {
+	st    *stream
+	s     *session
+	info  *StreamInfo
+	entry poolEntry
+
+	rmu       sync.Mutex // serialises Read; guards the read state below
+	head      []byte     // request head not yet read
+	chunked   bool       // the body is framed as chunks
+	chunkLeft int        // payload bytes left in the current chunk
+	framing   []byte     // chunk framing not yet read
+	framebuf  [24]byte
+	lastChunk bool // framing holds the last chunk
+	bodyDone  bool
+
+	wmu    sync.Mutex // serialises Write and the parser
+	parser httpconv.ResponseParser
+
+	closeOnce sync.Once
+
+	// Guarded by s.mu:
+	closed  bool // Close was called
+	granted bool // a pool slot was granted and is not yet released
+}
+
+func newStreamConn(st *stream, head []byte, req httpconv.Request) *StreamConn {
+	s := st.s
+	c := &StreamConn{
+		st:       st,
+		s:        s,
+		head:     head,
+		chunked:  req.Chunked,
+		bodyDone: !req.Chunked && req.ContentLength <= 0,
+		info: &StreamInfo{
+			Protocol:   s.proto,
+			SessionID:  s.id,
+			StreamID:   uint32(st.id),
+			ConnID:     connIDs.Add(1),
+			Priority:   st.priority,
+			TLS:        s.tls,
+			RemoteAddr: s.conn.RemoteAddr(),
+		},
+	}
+	c.entry = poolEntry{priority: st.priority, index: -1, grant: c.grant}
+	c.parser.Reset(int(s.version), req.Method, (*responseSink)(c))
+	return c
+}
+
+// grant is called by the pool when the stream gets a worker slot.
+func (c *StreamConn) grant() {
+	c.s.mu.Lock()
+	c.granted = true
+	c.s.mu.Unlock()
+	c.s.l.enqueue(c)
+}
+
+// accepted reports whether c should go to the inner server; a stream that
+// died while it waited is closed instead, freeing its slot.
+func (c *StreamConn) accepted() bool {
+	c.s.mu.Lock()
+	dead := c.st.err != nil || c.closed
+	c.s.mu.Unlock()
+	if dead {
+		c.Close()
+		return false
+	}
+	return true
+}
+
+// abortLocked is called when the stream dies; a stream still waiting for
+// a slot never runs.
+func (c *StreamConn) abortLocked() {
+	if c.s.cfg.pool.cancel(&c.entry) {
+		c.closed = true
+	}
+}
+
+// Info returns the facts of the stream behind c.
+func (c *StreamConn) Info() *StreamInfo { return c.info }
+
+// Read reads the HTTP/1.1 request.
+func (c *StreamConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if err := c.readErr(); err != nil {
+		return 0, err
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n := copy(p, c.head)
+	c.head = c.head[n:]
+	if n == len(p) {
+		return n, nil
+	}
+	if c.bodyDone {
+		if n > 0 {
+			return n, nil
+		}
+		return 0, c.waitEnd()
+	}
+	if !c.chunked {
+		if n > 0 {
+			return n, nil
+		}
+		m, err := c.st.readPayload(p)
+		if err == io.EOF {
+			c.bodyDone = true
+			return 0, c.waitEnd()
+		}
+		return m, c.wrapErr(err)
+	}
+	for n < len(p) {
+		if len(c.framing) > 0 {
+			m := copy(p[n:], c.framing)
+			c.framing = c.framing[m:]
+			n += m
+			if len(c.framing) == 0 && c.lastChunk {
+				c.bodyDone = true
+				break
+			}
+			continue
+		}
+		if c.chunkLeft > 0 {
+			m, err := c.st.readPayload(p[n:min(len(p), n+c.chunkLeft)])
+			n += m
+			c.chunkLeft -= m
+			if err != nil {
+				if n > 0 {
+					return n, nil
+				}
+				return 0, c.wrapErr(err)
+			}
+			if c.chunkLeft == 0 {
+				c.framing = append(c.framebuf[:0], "\r\n"...)
+			}
+			continue
+		}
+		// Start the next chunk with everything buffered now; block only
+		// when nothing has been read yet.
+		avail, fin, err := c.st.buffered(n == 0)
+		switch {
+		case avail > 0:
+			c.chunkLeft = avail
+			b := strconv.AppendInt(c.framebuf[:0], int64(avail), 16)
+			c.framing = append(b, "\r\n"...)
+		case fin:
+			c.framing = append(c.framebuf[:0], "0\r\n\r\n"...)
+			c.lastChunk = true
+		case err != nil:
+			if n > 0 {
+				return n, nil
+			}
+			return 0, c.wrapErr(err)
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (c *StreamConn) readErr() error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.closed {
+		return c.opError("read", net.ErrClosed)
+	}
+	if isClosedChan(c.st.rdl.wait()) {
+		return c.opError("read", os.ErrDeadlineExceeded)
+	}
+	return nil
+}
+
+// waitEnd blocks once the request is read, until the stream dies, c is
+// closed or the read deadline passes.
+func (c *StreamConn) waitEnd() error {
+	for {
+		c.s.mu.Lock()
+		closed, err := c.closed, c.st.err
+		c.s.mu.Unlock()
+		switch {
+		case closed:
+			return c.opError("read", net.ErrClosed)
+		case err != nil:
+			return c.opError("read", err)
+		}
+		select {
+		case <-c.st.readWake:
+		case <-c.st.rdl.wait():
+			return c.opError("read", os.ErrDeadlineExceeded)
+		}
+	}
+}
+
+func (c *StreamConn) wrapErr(err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return c.opError("read", err)
+}
+
+func (c *StreamConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "spdy", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+// Write takes HTTP/1.1 response bytes. It returns once the body bytes in
+// p are written to the session's output buffer, or the stream died, or the
+// write deadline passed.
+func (c *StreamConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	s, st := c.s, c.st
+	s.mu.Lock()
+	closed, err := c.closed, st.err
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return 0, c.opError("write", net.ErrClosed)
+	case err != nil:
+		return 0, c.opError("write", err)
+	case isClosedChan(st.wdl.wait()):
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	}
+	if _, err := c.parser.Write(p); err != nil {
+		s.log.Info("spdymux: malformed response from the server", "stream", st.id, "err", err)
+		s.mu.Lock()
+		if st.err == nil {
+			s.resetLocked(st, spdy.InternalError)
+		}
+		s.mu.Unlock()
+		return 0, c.opError("write", err)
+	}
+	if err := c.waitTaken(); err != nil {
+		return 0, c.opError("write", err)
+	}
+	return len(p), nil
+}
+
+// waitTaken blocks until the writer has taken the queued DATA, the stream
+// died, c was closed or the write deadline passed. On an early return it
+// unqueues what is left, so the caller may reuse its buffer.
+func (c *StreamConn) waitTaken() error {
+	s, st := c.s, c.st
+	for {
+		s.mu.Lock()
+		if st.outLen == 0 || st.err != nil || c.closed {
+			err := st.err
+			if err == nil && c.closed && st.outLen > 0 {
+				err = net.ErrClosed
+			}
+			if err != nil {
+				clear(st.out)
+				st.out = st.out[:0]
+				st.outLen = 0
+			}
+			s.mu.Unlock()
+			return err
+		}
+		s.mu.Unlock()
+		select {
+		case <-st.writeWake:
+		case <-st.wdl.wait():
+			s.mu.Lock()
+			left := st.outLen
+			clear(st.out)
+			st.out = st.out[:0]
+			st.outLen = 0
+			s.mu.Unlock()
+			if left == 0 {
+				return nil
+			}
+			return os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// Close ends the secondary connection. A complete response ends the
+// stream with FIN; an incomplete one resets it with INTERNAL_ERROR. The
+// rest of a request body the server did not read is dropped.
+func (c *StreamConn) Close() error {
+	c.closeOnce.Do(c.close)
+	return nil
+}
+
+func (c *StreamConn) close() {
+	s, st := c.s, c.st
+	s.mu.Lock()
+	c.closed = true
+	signal(st.readWake)
+	signal(st.writeWake)
+	s.mu.Unlock()
+
+	c.wmu.Lock()
+	perr := c.parser.Close()
+	c.wmu.Unlock()
+
+	s.mu.Lock()
+	if st.err == nil {
+		if perr != nil {
+			s.log.Info("spdymux: server closed the connection before the response was complete", "stream", st.id, "err", perr)
+			s.resetLocked(st, spdy.InternalError)
+		} else if !st.recvFin {
+			st.discard = true
+			n := len(st.recv) - st.recvOff
+			st.recv, st.recvOff = nil, 0
+			s.recvBuffered -= n
+			s.creditSessionLocked(int32(n))
+			if st.flowUnacked(n) {
+				s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
+			}
+		}
+	}
+	release := c.granted
+	c.granted = false
+	s.mu.Unlock()
+	if release {
+		s.cfg.pool.release()
+	}
+}
+
+// LocalAddr returns the client connection's local address.
+func (c *StreamConn) LocalAddr() net.Addr { return c.s.conn.LocalAddr() }
+
+// RemoteAddr returns the client's address.
+func (c *StreamConn) RemoteAddr() net.Addr { return c.s.conn.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines.
+func (c *StreamConn) SetDeadline(t time.Time) error {
+	c.st.rdl.set(t)
+	c.st.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the read deadline.
+func (c *StreamConn) SetReadDeadline(t time.Time) error {
+	c.st.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the write deadline.
+func (c *StreamConn) SetWriteDeadline(t time.Time) error {
+	c.st.wdl.set(t)
+	return nil
+}
+
+// responseSink receives the parsed response and queues it on the stream.
+type responseSink StreamConn
+
+func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
+	st := r.st
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	if st.err != nil {
+		return st.err
+	}
+	st.head = fields
+	st.headQueued = true
+	st.finQueued = st.finQueued || noBody
+	st.s.scheduleLocked(st)
+	return nil
+}
+
+func (r *responseSink) Body(p []byte) error {
+	st := r.st
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	if st.err != nil {
+		return st.err
+	}
+	st.queueDataLocked(p)
+	return nil
+}
+
+func (r *responseSink) End(trailers []httpconv.HeaderField) error {
+	// SPDY/3 could carry trailers in HEADERS; HTTP/1.1 servers rarely send
+	// them and SPDY clients rarely read them, so they are dropped.
+	st := r.st
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	if st.err != nil {
+		return st.err
+	}
+	st.finQueued = true
+	st.s.scheduleLocked(st)
+	return nil
+}

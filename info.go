@@ -1,0 +1,75 @@
+package spdymux
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+)
+
+// StreamInfo describes the SPDY stream behind one secondary connection.
+// Handlers get it with StreamInfoFromContext.
+type StreamInfo struct {
+	// Protocol is the negotiated protocol: ProtoSPDY31, ProtoSPDY3 or
+	// ProtoSPDY2.
+	Protocol string
+	// SessionID is unique within the process for each SPDY session.
+	SessionID uint64
+	// StreamID is the SPDY stream id.
+	StreamID uint32
+	// ConnID is unique within the process for each secondary connection,
+	// the seed's "unique id for the fake connection".
+	ConnID uint64
+	// Priority is the stream's priority, 0 (highest) to 7; SPDY/2
+	// priorities 0 to 3 are reported as they came.
+	Priority uint8
+	// TLS is the client connection's TLS state, nil on cleartext.
+	TLS *tls.ConnectionState
+	// RemoteAddr is the client's address.
+	RemoteAddr net.Addr
+}
+
+// HTTPProto returns the protocol as an access log writes it: "SPDY/3.1",
+// "SPDY/3" or "SPDY/2".
+func (i *StreamInfo) HTTPProto() string {
+	switch i.Protocol {
+	case ProtoSPDY31:
+		return "SPDY/3.1"
+	case ProtoSPDY3:
+		return "SPDY/3"
+	case ProtoSPDY2:
+		return "SPDY/2"
+	}
+	return i.Protocol
+}
+
+type streamInfoKey struct{}
+
+// ConnContext, set as http.Server.ConnContext, puts the StreamInfo of a
+// secondary connection into the context of its request. Other connections
+// get ctx unchanged.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if sc, ok := c.(*StreamConn); ok {
+		return context.WithValue(ctx, streamInfoKey{}, sc.info)
+	}
+	return ctx
+}
+
+// StreamInfoFromContext returns the facts of the SPDY stream that carries
+// the request whose context is ctx, if there is one.
+func StreamInfoFromContext(ctx context.Context) (*StreamInfo, bool) {
+	i, ok := ctx.Value(streamInfoKey{}).(*StreamInfo)
+	return i, ok
+}
+
+// ConfigureServer sets srv.ConnContext so that handlers can call
+// StreamInfoFromContext, keeping any ConnContext already set.
+func ConfigureServer(srv *http.Server) {
+	prev := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
+		if prev != nil {
+			ctx = prev(ctx, c)
+		}
+		return ConnContext(ctx, c)
+	}
+}

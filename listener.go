@@ -1,0 +1,406 @@
+package spdymux
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spdymux/spdymux/spdy"
+)
+
+// Listener wraps a net.Listener. Its Accept returns two kinds of
+// connections: HTTP/1.x connections, untouched (a *tls.Conn under TLS), and
+// one *StreamConn per SPDY stream, in the order the worker pool grants them
+// slots. Serve it with an http.Server (see ConfigureServer), or any server
+// that serves a net.Listener.
+//
+// Shutting down takes two steps: Shutdown sends GOAWAY to every session and
+// waits for their streams to finish, while Accept keeps handing out the
+// streams the sessions already took; then the inner server's own shutdown
+// (http.Server.Shutdown) closes the listener and waits for its connections.
+type Listener struct {
+	inner net.Listener
+	cfg   *settings
+
+	// conns carries HTTP/1.x connections from the goroutines that tell the
+	// protocol to Accept.
+	conns chan net.Conn
+
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	wg        sync.WaitGroup // the accept loop, protocol detection, sessions
+
+	mu           sync.Mutex
+	ready        []*StreamConn // streams granted a slot, waiting for Accept
+	readyWake    chan struct{} // cap 1: ready is not empty
+	sessions     map[*session]struct{}
+	acceptErr    error
+	goingAway    bool
+	sessionsGone chan struct{} // closed when goingAway and no sessions are left
+
+	stats listenerCounters
+}
+
+// NewListener returns a Listener that accepts connections from inner and
+// serves SPDY on them as cfg says; cfg may be nil.
+func NewListener(inner net.Listener, cfg *Config) *Listener {
+	l := &Listener{
+		inner:     inner,
+		cfg:       cfg.settings(),
+		conns:     make(chan net.Conn),
+		done:      make(chan struct{}),
+		readyWake: make(chan struct{}, 1),
+		sessions:  make(map[*session]struct{}),
+	}
+	if l.cfg.tls != nil {
+		l.cfg.tls = l.tlsConfig(l.cfg.tls)
+	}
+	l.wg.Add(1)
+	go l.acceptLoop()
+	return l
+}
+
+// tlsConfig returns a copy of c that offers the SPDY protocols by ALPN
+// before http/1.1 and whatever c offered.
+func (l *Listener) tlsConfig(c *tls.Config) *tls.Config {
+	c = c.Clone()
+	protos := slices.Clone(l.cfg.protocols)
+	if !slices.Contains(c.NextProtos, ProtoHTTP11) {
+		protos = append(protos, ProtoHTTP11)
+	}
+	for _, p := range c.NextProtos {
+		if !slices.Contains(protos, p) {
+			protos = append(protos, p)
+		}
+	}
+	c.NextProtos = protos
+	return c
+}
+
+// Addr returns the inner listener's address.
+func (l *Listener) Addr() net.Addr { return l.inner.Addr() }
+
+// Accept waits for the next HTTP/1.x connection or SPDY stream. After Close
+// it returns an error matching net.ErrClosed.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		l.mu.Lock()
+		if len(l.ready) > 0 {
+			c := l.ready[0]
+			l.ready[0] = nil
+			l.ready = l.ready[1:]
+			if len(l.ready) > 0 {
+				l.wakeAcceptLocked()
+			}
+			l.mu.Unlock()
+			if c.accepted() {
+				return c, nil
+			}
+			continue // reset while it waited for Accept
+		}
+		l.mu.Unlock()
+		select {
+		case c := <-l.conns:
+			return c, nil
+		case <-l.readyWake:
+		case <-l.done:
+			l.mu.Lock()
+			err := l.acceptErr
+			l.mu.Unlock()
+			if err == nil {
+				err = net.ErrClosed
+			}
+			return nil, &net.OpError{Op: "accept", Net: "spdymux", Addr: l.Addr(), Err: err}
+		}
+	}
+}
+
+func (l *Listener) wakeAcceptLocked() {
+	select {
+	case l.readyWake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue makes c the next stream Accept returns. The pool calls it when c
+// is granted a slot.
+func (l *Listener) enqueue(c *StreamConn) {
+	l.mu.Lock()
+	l.ready = append(l.ready, c)
+	l.wakeAcceptLocked()
+	l.mu.Unlock()
+}
+
+// Close stops accepting, closes the inner listener and every SPDY session
+// at once. Streams already accepted fail; use Shutdown first to drain.
+func (l *Listener) Close() error {
+	err := l.closeAccept(nil)
+	l.mu.Lock()
+	ss := make([]*session, 0, len(l.sessions))
+	for s := range l.sessions {
+		ss = append(ss, s)
+	}
+	l.mu.Unlock()
+	for _, s := range ss {
+		s.close(errListenerClosed)
+	}
+	return err
+}
+
+func (l *Listener) closeAccept(cause error) error {
+	var err error
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.acceptErr = cause
+		ready := l.ready
+		l.ready = nil
+		l.mu.Unlock()
+		close(l.done)
+		err = l.inner.Close()
+		for _, c := range ready {
+			c.Close()
+		}
+	})
+	return err
+}
+
+var errListenerClosed = errors.New("spdymux: listener closed")
+
+// Shutdown stops accepting new client connections, sends GOAWAY to every
+// SPDY session and waits until their streams have finished and the
+// sessions are closed, or until ctx is done, when it closes the rest at
+// once and returns ctx.Err(). Accept goes on returning the streams the
+// sessions had taken before GOAWAY until Close.
+func (l *Listener) Shutdown(ctx context.Context) error {
+	l.mu.Lock()
+	if l.goingAway {
+		l.mu.Unlock()
+	} else {
+		l.goingAway = true
+		l.sessionsGone = make(chan struct{})
+		if len(l.sessions) == 0 {
+			close(l.sessionsGone)
+		}
+		ss := make([]*session, 0, len(l.sessions))
+		for s := range l.sessions {
+			ss = append(ss, s)
+		}
+		l.mu.Unlock()
+		l.inner.Close() // new clients get connection refused
+		for _, s := range ss {
+			s.goAway(spdy.GoAwayOK, nil)
+		}
+	}
+	select {
+	case <-l.sessionsGone:
+		return nil
+	case <-ctx.Done():
+		l.mu.Lock()
+		ss := make([]*session, 0, len(l.sessions))
+		for s := range l.sessions {
+			ss = append(ss, s)
+		}
+		l.mu.Unlock()
+		for _, s := range ss {
+			s.close(ctx.Err())
+		}
+		return ctx.Err()
+	}
+}
+
+func (l *Listener) acceptLoop() {
+	defer l.wg.Done()
+	var delay time.Duration
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// A temporary failure such as EMFILE: back off as net/http does.
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				l.cfg.log.Warn("spdymux: accept failed; retrying", "err", err, "delay", delay)
+				select {
+				case <-time.After(delay):
+					continue
+				case <-l.done:
+					return
+				}
+			}
+			l.mu.Lock()
+			going := l.goingAway
+			l.mu.Unlock()
+			if going {
+				// Shutdown closed the inner listener: Accept goes on for the
+				// streams of the draining sessions.
+				return
+			}
+			l.closeAccept(err)
+			return
+		}
+		delay = 0
+		l.stats.conns.Add(1)
+		l.wg.Add(1)
+		go l.handshake(c)
+	}
+}
+
+// handshake tells the protocol of a new client connection and hands it to
+// a session or to Accept.
+func (l *Listener) handshake(c net.Conn) {
+	defer l.wg.Done()
+	deadline := time.Now().Add(l.cfg.handshakeTimeout)
+	c.SetDeadline(deadline)
+	proto, conn, err := l.detect(c)
+	if err != nil {
+		l.stats.handshakeErrors.Add(1)
+		l.cfg.log.Debug("spdymux: handshake failed", "remote", c.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	if proto == "" { // HTTP/1.x or another TLS protocol: the inner server's
+		c.SetDeadline(time.Time{})
+		select {
+		case l.conns <- conn:
+		case <-l.done:
+			conn.Close()
+		}
+		return
+	}
+	// The first frame must arrive within the handshake deadline; the
+	// session clears the deadline when it has read it.
+	l.serveSession(conn, proto)
+}
+
+// detect reads the first bytes of c (and does the TLS handshake) to tell
+// which protocol it speaks. proto is "" for a connection the inner server
+// gets; conn is the connection to use from now on.
+func (l *Listener) detect(c net.Conn) (proto string, conn net.Conn, err error) {
+	br := bufio.NewReaderSize(c, 16)
+	first, err := br.Peek(1)
+	if err != nil {
+		return "", nil, fmt.Errorf("reading the first byte: %w", err)
+	}
+	if l.cfg.tls != nil && (first[0] == 0x16 || !l.cfg.allowCleartext) {
+		// A TLS record of type handshake (0x16) starts the ClientHello.
+		tc := tls.Server(&prefixConn{Conn: c, r: br}, l.cfg.tls)
+		if err := tc.HandshakeContext(context.Background()); err != nil {
+			return "", nil, fmt.Errorf("tls handshake: %w", err)
+		}
+		p := tc.ConnectionState().NegotiatedProtocol
+		if slices.Contains(l.cfg.protocols, p) {
+			return p, tc, nil
+		}
+		return "", tc, nil
+	}
+	b, err := br.Peek(2)
+	if err != nil && len(b) < 1 {
+		return "", nil, fmt.Errorf("reading the first bytes: %w", err)
+	}
+	if v, ok := spdy.IsControlFrameStart(b); ok {
+		var p string
+		switch v {
+		case spdy.V2:
+			p = ProtoSPDY2
+		default:
+			p = l.cfg.cleartextV3
+		}
+		if !slices.Contains(l.cfg.protocols, p) && v == spdy.V3 && slices.Contains(l.cfg.protocols, ProtoSPDY3) {
+			p = ProtoSPDY3
+		}
+		if !slices.Contains(l.cfg.protocols, p) {
+			return "", nil, fmt.Errorf("cleartext %s is not enabled", p)
+		}
+		return p, &prefixConn{Conn: c, r: br}, nil
+	}
+	if first[0] < 0x20 || first[0] >= 0x7f {
+		return "", nil, fmt.Errorf("first byte %#x is neither SPDY nor HTTP/1.x", first[0])
+	}
+	return "", &prefixConn{Conn: c, r: br}, nil
+}
+
+// prefixConn replays the bytes read while telling the protocol.
+type prefixConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *prefixConn) Read(p []byte) (int, error) {
+	if c.r != nil {
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p)
+		}
+		c.r = nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (l *Listener) serveSession(c net.Conn, proto string) {
+	l.mu.Lock()
+	if l.goingAway {
+		l.mu.Unlock()
+		c.Close()
+		return
+	}
+	select {
+	case <-l.done:
+		l.mu.Unlock()
+		c.Close()
+		return
+	default:
+	}
+	s := newServerSession(l, c, proto)
+	l.sessions[s] = struct{}{}
+	l.mu.Unlock()
+	l.stats.sessions.Add(1)
+	s.serve() // returns when the session is closed
+	l.mu.Lock()
+	delete(l.sessions, s)
+	if l.goingAway && len(l.sessions) == 0 {
+		close(l.sessionsGone)
+	}
+	l.mu.Unlock()
+}
+
+// Stats is a snapshot of a Listener's counters.
+type Stats struct {
+	Conns           uint64 // client connections accepted
+	HandshakeErrors uint64 // connections closed before a protocol was told
+	Sessions        uint64 // SPDY sessions started
+	ActiveSessions  int    // SPDY sessions open now
+	Streams         uint64 // streams opened by clients
+	ActiveStreams   int    // streams open now
+	RefusedStreams  uint64 // streams refused (REFUSED_STREAM)
+	StreamErrors    uint64 // RST_STREAM sent for a protocol error
+	SessionErrors   uint64 // sessions ended with GOAWAY for an error
+}
+
+type listenerCounters struct {
+	conns, handshakeErrors, sessions, streams atomic.Uint64
+	refused, streamErrors, sessionErrors      atomic.Uint64
+	activeStreams                             atomic.Int64
+}
+
+// Stats returns the listener's counters.
+func (l *Listener) Stats() Stats {
+	l.mu.Lock()
+	active := len(l.sessions)
+	l.mu.Unlock()
+	return Stats{
+		Conns:           l.stats.conns.Load(),
+		HandshakeErrors: l.stats.handshakeErrors.Load(),
+		Sessions:        l.stats.sessions.Load(),
+		ActiveSessions:  active,
+		Streams:         l.stats.streams.Load(),
+		ActiveStreams:   int(l.stats.activeStreams.Load()),
+		RefusedStreams:  l.stats.refused.Load(),
+		StreamErrors:    l.stats.streamErrors.Load(),
+		SessionErrors:   l.stats.sessionErrors.Load(),
+	}
+}

@@ -1,0 +1,799 @@
+package spdymux
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
+	"github.com/spdymux/spdymux/spdy"
+)
+
+var (
+	sessionIDs atomic.Uint64 // process-wide SessionID counter
+	connIDs    atomic.Uint64 // process-wide ConnID counter for secondary connections
+)
+
+// session is one SPDY session: the seed's master connection. Its reader
+// (readLoop, on the goroutine that calls serve) reads and inflates every
+// frame in arrival order and dispatches it; its writer (writeLoop) owns the
+// deflate context, the schedule and the output buffer. Streams talk to
+// both through the state guarded by mu.
+type session struct {
+	l       *Listener
+	cfg     *settings
+	log     *slog.Logger
+	conn    net.Conn
+	id      uint64
+	proto   string
+	version spdy.Version
+	flow    bool // SPDY/3 or later: stream flow control
+	flow31  bool // SPDY/3.1: session flow control too
+	tls     *tls.ConnectionState
+	fr      *spdy.Framer
+
+	done      chan struct{} // closed by close
+	closeOnce sync.Once
+	writeWake chan struct{} // cap 1: there is something to write
+	recvSpace chan struct{} // cap 1: a SPDY/2 stream buffer was read from
+	writerWG  sync.WaitGroup
+
+	// Owned by readLoop:
+	lastPeerStream spdy.StreamID
+	firstFrame     bool
+
+	// Owned by writeLoop (and by newServerSession before it starts):
+	wbuf writeBuf
+
+	mu sync.Mutex // guards what follows and the guarded fields of every stream
+	// err is the first cause of the session's end.
+	err               error
+	streams           map[spdy.StreamID]*stream
+	ctrl              []ctrlFrame
+	sched             [8]streamQueue
+	sendWindow        int32 // SPDY/3.1 session send window
+	peerInitialWindow int32 // from the peer's SETTINGS
+	recvWindow        int32 // SPDY/3.1 session receive window left
+	recvBuffered      int   // DATA bytes buffered over all streams
+	sessionCredit     int32 // session window credit not yet sent
+	heldCredit        int32 // credit held back while recvBuffered is over budget
+	goingAway         bool  // GOAWAY sent: no new streams
+	closeAfterFlush   bool  // close once the queued control frames are written
+	idleTimer         *time.Timer
+	peerMaxStreams    uint32
+	peerGoneAway      bool
+}
+
+// ctrlFrame is a queued control frame.
+type ctrlFrame struct {
+	typ      spdy.FrameType
+	streamID spdy.StreamID
+	value    uint32 // RST_STREAM status, PING id, WINDOW_UPDATE delta, GOAWAY status
+}
+
+// writeBuf collects encoded frames for one write to the connection.
+type writeBuf struct{ b []byte }
+
+func (w *writeBuf) Write(p []byte) (int, error) {
+	if w.b == nil {
+		w.b = (*writeBufPool.Get().(*[]byte))[:0]
+	}
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// release returns a large buffer to the pool once it is flushed, so an
+// idle session holds none.
+func (w *writeBuf) release() {
+	if w.b != nil {
+		b := w.b[:0]
+		w.b = nil
+		writeBufPool.Put(&b)
+	}
+}
+
+var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+DefaultMaxDataFrame+64); return &b }}
+
+// writeBatch is how many encoded bytes the writer gathers before it writes
+// them to the connection.
+const writeBatch = 32 << 10
+
+func newServerSession(l *Listener, c net.Conn, proto string) *session {
+	cfg := l.cfg
+	s := &session{
+		l:                 l,
+		cfg:               cfg,
+		conn:              c,
+		id:                sessionIDs.Add(1),
+		proto:             proto,
+		done:              make(chan struct{}),
+		writeWake:         make(chan struct{}, 1),
+		recvSpace:         make(chan struct{}, 1),
+		streams:           make(map[spdy.StreamID]*stream),
+		sendWindow:        DefaultInitialWindowSize,
+		peerInitialWindow: DefaultInitialWindowSize,
+		recvWindow:        DefaultInitialWindowSize,
+		firstFrame:        true,
+	}
+	s.log = cfg.log.With("session", s.id, "proto", proto, "remote", c.RemoteAddr().String())
+	switch proto {
+	case ProtoSPDY2:
+		s.version = spdy.V2
+	case ProtoSPDY3:
+		s.version, s.flow = spdy.V3, true
+	default:
+		s.version, s.flow, s.flow31 = spdy.V3, true, true
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		s.tls = &st
+	}
+	s.fr = spdy.NewFramer(&s.wbuf, bufio.NewReaderSize(c, 4<<10), s.version)
+	s.fr.MaxHeaderBytes = cfg.maxHeaderBytes
+	s.fr.MaxHeaderFields = cfg.maxHeaderFields
+	s.fr.MaxControlFrameSize = cfg.maxControlFrameSize
+	s.fr.MaxDataFrameSize = cfg.maxDataFrameSize
+
+	// The server's SETTINGS go first (SPDY/3 §2.6.4), then the session
+	// window beyond its initial 64 KiB (3.1 §2.6.8).
+	settings := []spdy.Setting{{ID: spdy.SettingMaxConcurrentStreams, Value: cfg.maxConcurrentStreams}}
+	if s.flow {
+		settings = append(settings, spdy.Setting{ID: spdy.SettingInitialWindowSize, Value: uint32(cfg.initialWindowSize)})
+	}
+	s.fr.WriteSettings(0, settings...)
+	if s.flow31 && cfg.sessionWindowSize > DefaultInitialWindowSize {
+		s.fr.WriteWindowUpdate(0, uint32(cfg.sessionWindowSize-DefaultInitialWindowSize))
+		s.recvWindow = cfg.sessionWindowSize
+	}
+	return s
+}
+
+// serve runs the session until it ends.
+func (s *session) serve() {
+	s.log.Debug("spdymux: session started")
+	s.mu.Lock()
+	s.armIdleLocked()
+	s.mu.Unlock()
+	s.writerWG.Add(1)
+	go s.writeLoop()
+	err := s.readLoop()
+	s.mu.Lock()
+	flushing := s.closeAfterFlush
+	s.mu.Unlock()
+	if flushing {
+		// The writer closes the session once GOAWAY is out; bound the wait
+		// for a peer that does not read.
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-s.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	s.close(err)
+	s.writerWG.Wait()
+	s.log.Debug("spdymux: session ended", "cause", s.cause())
+}
+
+// closeGrace bounds the time given to the writer to flush GOAWAY.
+const closeGrace = 5 * time.Second
+
+func (s *session) cause() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// close ends the session at once: every stream fails with err, the
+// connection is closed.
+func (s *session) close(err error) {
+	s.closeOnce.Do(func() {
+		if err == nil {
+			err = errSessionClosed
+		}
+		s.mu.Lock()
+		if s.err == nil {
+			s.err = err
+		}
+		for _, st := range s.streams {
+			st.failLocked(&sessionClosedError{cause: s.err})
+			s.removeLocked(st)
+		}
+		if s.idleTimer != nil {
+			s.idleTimer.Stop()
+		}
+		s.mu.Unlock()
+		close(s.done)
+		s.conn.Close()
+	})
+}
+
+var errSessionClosed = errors.New("spdymux: session closed")
+
+// sessionClosedError is what Read and Write return once the session is
+// gone; it matches net.ErrClosed.
+type sessionClosedError struct{ cause error }
+
+func (e *sessionClosedError) Error() string {
+	return "spdymux: session closed: " + e.cause.Error()
+}
+func (e *sessionClosedError) Unwrap() error        { return e.cause }
+func (e *sessionClosedError) Is(target error) bool { return target == net.ErrClosed }
+
+// goAway sends GOAWAY with status. With GoAwayOK the session drains: it
+// takes no new streams and closes when the open ones are done. With an
+// error status it closes as soon as GOAWAY is written.
+func (s *session) goAway(status spdy.GoAwayStatus, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.goAwayLocked(status, cause)
+}
+
+func (s *session) goAwayLocked(status spdy.GoAwayStatus, cause error) {
+	if s.err != nil {
+		return
+	}
+	if !s.goingAway {
+		s.goingAway = true
+		s.ctrl = append(s.ctrl, ctrlFrame{typ: spdy.TypeGoAway, streamID: s.lastPeerStreamLocked(), value: uint32(status)})
+	}
+	if status != spdy.GoAwayOK {
+		if cause == nil {
+			cause = fmt.Errorf("spdymux: session error %v", status)
+		}
+		s.err = cause
+		for _, st := range s.streams {
+			st.failLocked(&sessionClosedError{cause: cause})
+			s.removeLocked(st)
+		}
+		s.closeAfterFlush = true
+	} else if len(s.streams) == 0 {
+		s.closeAfterFlush = true
+	}
+	signal(s.writeWake)
+}
+
+// lastPeerStreamLocked is the last-good-stream-id for GOAWAY. The reader
+// owns lastPeerStream; it only changes under mu, so reading it here is safe.
+func (s *session) lastPeerStreamLocked() spdy.StreamID { return s.lastPeerStream }
+
+// queueCtrlLocked queues a control frame for the writer. A peer that makes
+// the queue overflow (by not reading what it asks for) is cut off.
+func (s *session) queueCtrlLocked(f ctrlFrame) {
+	if s.err != nil {
+		return
+	}
+	if len(s.ctrl) >= s.cfg.maxQueuedControlFrames {
+		s.log.Warn("spdymux: too many queued control frames; closing session", "limit", s.cfg.maxQueuedControlFrames)
+		s.l.stats.sessionErrors.Add(1)
+		s.goAwayLocked(spdy.GoAwayProtocolError, errControlFlood)
+		return
+	}
+	s.ctrl = append(s.ctrl, f)
+	signal(s.writeWake)
+}
+
+var errControlFlood = errors.New("spdymux: control frame queue overflow")
+
+// resetLocked sends RST_STREAM for st and ends it.
+func (s *session) resetLocked(st *stream, status spdy.RstStatus) {
+	st.failLocked(&streamError{id: st.id, status: status})
+	s.removeLocked(st)
+	s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: st.id, value: uint32(status)})
+}
+
+// removeLocked takes st out of the session's open streams.
+func (s *session) removeLocked(st *stream) {
+	if st.removed {
+		return
+	}
+	st.removed = true
+	delete(s.streams, st.id)
+	s.l.stats.activeStreams.Add(-1)
+	if len(s.streams) == 0 && s.err == nil {
+		if s.goingAway {
+			s.closeAfterFlush = true
+			signal(s.writeWake)
+		}
+		s.armIdleLocked()
+	}
+}
+
+// maybeDoneLocked removes st once both sides have sent FIN.
+func (s *session) maybeDoneLocked(st *stream) {
+	if st.recvFin && st.sentFin {
+		s.removeLocked(st)
+	}
+}
+
+// armIdleLocked starts the idle timer; it is called when the last open
+// stream goes.
+func (s *session) armIdleLocked() {
+	if s.cfg.idleTimeout < 0 {
+		return
+	}
+	if s.idleTimer == nil {
+		s.idleTimer = time.AfterFunc(s.cfg.idleTimeout, s.idle)
+		return
+	}
+	s.idleTimer.Reset(s.cfg.idleTimeout)
+}
+
+func (s *session) idle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.streams) == 0 && !s.goingAway && s.err == nil {
+		s.log.Debug("spdymux: idle session closed")
+		s.goAwayLocked(spdy.GoAwayOK, nil)
+	}
+}
+
+// consumedLocked credits n bytes read from st by its connection.
+func (s *session) consumedLocked(st *stream, n int) {
+	s.recvBuffered -= n
+	if s.version == spdy.V2 {
+		signal(s.recvSpace)
+		return
+	}
+	if s.heldCredit > 0 && s.recvBuffered < int(s.cfg.sessionWindowSize) {
+		s.creditSessionLocked(s.heldCredit)
+		s.heldCredit = 0
+	}
+	if st.recvFin || st.err != nil {
+		return
+	}
+	st.recvUnacked += int32(n)
+	// Credit the stream window once a quarter of it was read.
+	if st.recvUnacked >= s.cfg.initialWindowSize/4 {
+		st.recvWindow += st.recvUnacked
+		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.recvUnacked)})
+		st.recvUnacked = 0
+	}
+}
+
+// creditSessionLocked gives the peer n more bytes of SPDY/3.1 session
+// window, in WINDOW_UPDATE frames of at least a quarter of the window.
+func (s *session) creditSessionLocked(n int32) {
+	if !s.flow31 || n <= 0 {
+		return
+	}
+	s.sessionCredit += n
+	if s.sessionCredit >= s.cfg.sessionWindowSize/4 {
+		s.recvWindow += s.sessionCredit
+		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: 0, value: uint32(s.sessionCredit)})
+		s.sessionCredit = 0
+	}
+}
+
+// readLoop reads frames until the connection ends or a session error. It
+// returns the cause.
+func (s *session) readLoop() error {
+	for {
+		f, err := s.fr.ReadFrame()
+		if err != nil {
+			var se *spdy.StreamError
+			var ge *spdy.SessionError
+			switch {
+			case errors.As(err, &se):
+				s.log.Info("spdymux: stream error", "stream", se.StreamID, "status", se.Status, "err", se.Err)
+				s.l.stats.streamErrors.Add(1)
+				s.mu.Lock()
+				if st := s.streams[se.StreamID]; st != nil {
+					s.resetLocked(st, se.Status)
+				} else {
+					s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: se.StreamID, value: uint32(se.Status)})
+				}
+				s.mu.Unlock()
+				continue
+			case errors.As(err, &ge):
+				s.sessionError(ge.Status, err)
+				return err
+			case errors.Is(err, io.EOF):
+				return err
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				s.log.Info("spdymux: connection ended inside a frame")
+			}
+			return err
+		}
+		if s.firstFrame {
+			s.firstFrame = false
+			s.conn.SetReadDeadline(time.Time{})
+		}
+		if err := s.dispatch(f); err != nil {
+			return err
+		}
+	}
+}
+
+// sessionError ends the session with GOAWAY status, logging err.
+func (s *session) sessionError(status spdy.GoAwayStatus, err error) {
+	s.log.Warn("spdymux: session error", "status", status, "err", err)
+	s.l.stats.sessionErrors.Add(1)
+	s.goAway(status, err)
+}
+
+func (s *session) protocolError(format string, args ...any) error {
+	err := fmt.Errorf("spdymux: "+format, args...)
+	s.sessionError(spdy.GoAwayProtocolError, err)
+	return err
+}
+
+func (s *session) dispatch(f spdy.Frame) error {
+	switch f := f.(type) {
+	case *spdy.DataFrame:
+		return s.onData(f)
+	case *spdy.SynStreamFrame:
+		return s.onSynStream(f)
+	case *spdy.RstStreamFrame:
+		s.onRstStream(f)
+	case *spdy.SettingsFrame:
+		return s.onSettings(f)
+	case *spdy.PingFrame:
+		// Echo the peer's pings (odd ids from a client); ignore even ones,
+		// which would be ours (SPDY/3 §2.6.5).
+		if f.ID%2 == 1 {
+			s.mu.Lock()
+			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypePing, value: f.ID})
+			s.mu.Unlock()
+		}
+	case *spdy.GoAwayFrame:
+		s.mu.Lock()
+		s.peerGoneAway = true
+		s.mu.Unlock()
+		if f.Status != spdy.GoAwayOK {
+			s.log.Info("spdymux: peer sent GOAWAY", "status", f.Status, "last", f.LastGoodStreamID)
+		}
+	case *spdy.HeadersFrame:
+		return s.onHeaders(f)
+	case *spdy.WindowUpdateFrame:
+		return s.onWindowUpdate(f)
+	case *spdy.SynReplyFrame:
+		// A server opens no streams (no push), so a client has nothing
+		// to reply to.
+		s.mu.Lock()
+		if st := s.streams[f.StreamID]; st != nil {
+			s.resetLocked(st, spdy.ProtocolError)
+		} else {
+			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
+		}
+		s.mu.Unlock()
+	case *spdy.NoopFrame, *spdy.CredentialFrame, *spdy.UnknownFrame:
+		// Ignored: NOOP by definition, CREDENTIAL is deprecated in 3.1,
+		// unknown control frames must be ignored (SPDY/3 §2.2.1).
+	}
+	return nil
+}
+
+func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
+	id := f.StreamID
+	s.mu.Lock()
+	if s.goingAway {
+		// After GOAWAY, new streams are ignored (SPDY/3 §2.6.6).
+		s.mu.Unlock()
+		return nil
+	}
+	if id == 0 || id%2 == 0 {
+		s.mu.Unlock()
+		return s.protocolError("SYN_STREAM with id %d: a client's ids are odd", id)
+	}
+	if st := s.streams[id]; st != nil {
+		// A second SYN_STREAM for an open stream is a stream error
+		// (SPDY/3 §2.3.2).
+		s.resetLocked(st, spdy.ProtocolError)
+		s.mu.Unlock()
+		return nil
+	}
+	if id <= s.lastPeerStream {
+		s.mu.Unlock()
+		// Ids must increase (SPDY/3 §2.3.2).
+		return s.protocolError("SYN_STREAM id %d after %d", id, s.lastPeerStream)
+	}
+	s.lastPeerStream = id
+	s.l.stats.streams.Add(1)
+	if f.Flags&spdy.FlagUnidirectional != 0 {
+		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.ProtocolError)})
+		s.mu.Unlock()
+		return nil
+	}
+	if uint32(len(s.streams)) >= s.cfg.maxConcurrentStreams {
+		s.l.stats.refused.Add(1)
+		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.RefusedStream)})
+		s.mu.Unlock()
+		return nil
+	}
+	st := newStream(s, id, f.Priority)
+	st.recvFin = f.Flags&spdy.FlagFin != 0
+	s.streams[id] = st
+	s.l.stats.activeStreams.Add(1)
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
+	s.mu.Unlock()
+
+	head, req, err := httpconv.AppendRequestHead(nil, int(s.version), f.Header, st.recvFin)
+	if err != nil {
+		var bad *httpconv.BadRequestError
+		if !errors.As(err, &bad) {
+			bad = &httpconv.BadRequestError{Status: 400, Reason: err.Error()}
+		}
+		s.log.Info("spdymux: bad request", "stream", id, "reason", bad.Reason)
+		s.mu.Lock()
+		s.replyErrorLocked(st, bad.Status, bad.Reason)
+		s.mu.Unlock()
+		return nil
+	}
+	c := newStreamConn(st, head, req)
+	s.mu.Lock()
+	st.wantLength = req.ContentLength
+	st.conn = c
+	s.mu.Unlock()
+	s.cfg.pool.acquire(&c.entry)
+	return nil
+}
+
+// replyErrorLocked answers st with an HTTP error of the session's own
+// making, without the inner server, and drops the request body.
+func (s *session) replyErrorLocked(st *stream, status int, reason string) {
+	body := []byte(fmt.Sprintf("%d %s: %s\n", status, http.StatusText(status), reason))
+	if st.err != nil || st.sentHead || st.headQueued {
+		s.resetLocked(st, spdy.ProtocolError)
+		return
+	}
+	st.discard = true
+	s.recvBuffered -= len(st.recv) - st.recvOff
+	st.recv, st.recvOff = nil, 0
+	st.head = errorReplyHeader(s.version, status, len(body))
+	st.headQueued = true
+	st.out = append(st.out, body)
+	st.outLen = len(body)
+	st.finQueued = true
+	s.scheduleLocked(st)
+}
+
+func (s *session) onData(f *spdy.DataFrame) error {
+	n := len(f.Data)
+	fin := f.Flags&spdy.FlagFin != 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flow31 {
+		s.recvWindow -= int32(n)
+		if s.recvWindow < 0 {
+			// The session window was overrun; GOAWAY has no
+			// FLOW_CONTROL_ERROR, so PROTOCOL_ERROR (as mod_spdy).
+			s.mu.Unlock()
+			err := s.protocolError("DATA overran the session window by %d bytes", -s.recvWindow)
+			s.mu.Lock()
+			return err
+		}
+	}
+	st := s.streams[f.StreamID]
+	if st == nil {
+		s.creditSessionLocked(int32(n))
+		if f.StreamID > s.lastPeerStream || f.StreamID%2 == 0 {
+			// A stream that never was (SPDY/3 §2.2.2).
+			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
+		}
+		// Otherwise the stream was refused or reset, or has ended: the
+		// peer may have sent this before it learned, so drop it quietly.
+		return nil
+	}
+	if st.recvFin {
+		// DATA after the peer's FIN (SPDY/3 §2.3.7).
+		s.creditSessionLocked(int32(n))
+		s.resetLocked(st, spdy.StreamAlreadyClosed)
+		return nil
+	}
+	if s.flow {
+		st.recvWindow -= int32(n)
+		if st.recvWindow < 0 {
+			s.creditSessionLocked(int32(n))
+			s.resetLocked(st, spdy.FlowControlError)
+			return nil
+		}
+	}
+	st.recvBytes += int64(n)
+	if st.wantLength >= 0 && (st.recvBytes > st.wantLength || fin && st.recvBytes != st.wantLength) {
+		// The body does not match its content-length: the server MUST
+		// answer 400 (SPDY/3 §3.2.1).
+		s.creditSessionLocked(int32(n))
+		st.recvFin = st.recvFin || fin
+		s.abortRequestLocked(st, "request body length does not match content-length")
+		return nil
+	}
+	if st.discard || st.err != nil {
+		s.creditSessionLocked(int32(n))
+		if st.flowUnacked(n) {
+			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
+		}
+	} else if n > 0 {
+		if s.version == spdy.V2 {
+			// No flow control: stop reading until the handler catches up.
+			for st.err == nil && !st.discard && len(st.recv)-st.recvOff >= s.cfg.v2StreamBuffer {
+				s.mu.Unlock()
+				select {
+				case <-s.recvSpace:
+				case <-s.done:
+					s.mu.Lock()
+					return errSessionClosed
+				}
+				s.mu.Lock()
+			}
+		}
+		if st.err == nil && !st.discard {
+			st.recv = append(st.recv, f.Data...)
+			s.recvBuffered += n
+			if s.recvBuffered <= int(s.cfg.sessionWindowSize) {
+				s.creditSessionLocked(int32(n))
+			} else {
+				s.heldCredit += int32(n)
+			}
+		} else {
+			s.creditSessionLocked(int32(n))
+		}
+	}
+	if fin {
+		st.recvFin = true
+		s.maybeDoneLocked(st)
+	}
+	signal(st.readWake)
+	return nil
+}
+
+// flowUnacked counts n discarded bytes towards the next stream
+// WINDOW_UPDATE and reports whether one is due.
+func (st *stream) flowUnacked(n int) bool {
+	if !st.s.flow || st.recvFin {
+		return false
+	}
+	st.recvUnacked += int32(n)
+	return st.recvUnacked >= st.s.cfg.initialWindowSize/4
+}
+
+func (st *stream) takeUnacked() int32 {
+	n := st.recvUnacked
+	st.recvWindow += n
+	st.recvUnacked = 0
+	return n
+}
+
+// abortRequestLocked answers a request whose body broke the rules: with
+// 400 on a fresh stream state if no response has started (the running
+// request is cut off from the stream), or with RST_STREAM if one has.
+func (s *session) abortRequestLocked(st *stream, reason string) {
+	s.log.Info("spdymux: bad request body", "stream", st.id, "reason", reason)
+	if st.sentHead || st.headQueued {
+		s.resetLocked(st, spdy.ProtocolError)
+		return
+	}
+	fresh := newStream(s, st.id, st.priority)
+	fresh.recvFin = st.recvFin
+	fresh.sendWindow = st.sendWindow
+	st.removed = true
+	st.failLocked(errBadRequestBody)
+	s.streams[st.id] = fresh
+	s.replyErrorLocked(fresh, 400, reason)
+}
+
+var errBadRequestBody = errors.New("spdymux: request body does not match content-length")
+
+func (s *session) onRstStream(f *spdy.RstStreamFrame) {
+	s.mu.Lock()
+	st := s.streams[f.StreamID]
+	if st == nil {
+		s.mu.Unlock()
+		return
+	}
+	// Never answer RST_STREAM with RST_STREAM (SPDY/3 §2.4.2).
+	st.failLocked(&streamError{id: st.id, status: f.Status, remote: true})
+	s.removeLocked(st)
+	s.mu.Unlock()
+	if f.Status != spdy.Cancel && f.Status != spdy.RefusedStream {
+		s.log.Info("spdymux: peer reset stream", "stream", f.StreamID, "status", f.Status)
+	}
+}
+
+func (s *session) onSettings(f *spdy.SettingsFrame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, set := range f.Settings {
+		switch set.ID {
+		case spdy.SettingMaxConcurrentStreams:
+			s.peerMaxStreams = set.Value
+		case spdy.SettingInitialWindowSize:
+			if !s.flow {
+				continue
+			}
+			if set.Value > 1<<31-1 {
+				s.mu.Unlock()
+				err := s.protocolError("SETTINGS INITIAL_WINDOW_SIZE %d is over 2^31-1", set.Value)
+				s.mu.Lock()
+				return err
+			}
+			// The change applies to every open stream; windows may go
+			// negative (SPDY/3 §2.6.8).
+			delta := int32(set.Value) - s.peerInitialWindow
+			s.peerInitialWindow = int32(set.Value)
+			for _, st := range s.streams {
+				st.sendWindow += delta
+				s.scheduleLocked(st)
+			}
+		}
+		// Other ids, known or not, are ignored; persistence flags from a
+		// client are ignored too (SPDY/3 §2.6.4).
+	}
+	return nil
+}
+
+func (s *session) onHeaders(f *spdy.HeadersFrame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > s.lastPeerStream || f.StreamID%2 == 0 {
+			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
+		}
+		return nil
+	}
+	if st.recvFin {
+		s.resetLocked(st, spdy.StreamAlreadyClosed)
+		return nil
+	}
+	// Request trailers have no place in the HTTP/1.1 request of a stream
+	// whose head is already out; only FIN matters.
+	if f.Flags&spdy.FlagFin != 0 {
+		st.recvFin = true
+		if st.wantLength >= 0 && st.recvBytes != st.wantLength {
+			s.abortRequestLocked(st, "request body shorter than content-length")
+			return nil
+		}
+		s.maybeDoneLocked(st)
+		signal(st.readWake)
+	}
+	return nil
+}
+
+func (s *session) onWindowUpdate(f *spdy.WindowUpdateFrame) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.StreamID == 0 {
+		if !s.flow31 {
+			s.mu.Unlock()
+			err := s.protocolError("WINDOW_UPDATE for stream 0 on %s", s.proto)
+			s.mu.Lock()
+			return err
+		}
+		if int64(s.sendWindow)+int64(f.Delta) > 1<<31-1 {
+			s.mu.Unlock()
+			err := s.protocolError("WINDOW_UPDATE overflows the session window")
+			s.mu.Lock()
+			return err
+		}
+		s.sendWindow += int32(f.Delta)
+		if s.sendWindow > 0 {
+			for _, st := range s.streams {
+				s.scheduleLocked(st)
+			}
+		}
+		return nil
+	}
+	st := s.streams[f.StreamID]
+	if st == nil {
+		return nil // a closed stream: allowed, ignored
+	}
+	if int64(st.sendWindow)+int64(f.Delta) > 1<<31-1 {
+		s.resetLocked(st, spdy.FlowControlError)
+		return nil
+	}
+	st.sendWindow += int32(f.Delta)
+	s.scheduleLocked(st)
+	return nil
+}

@@ -1,0 +1,214 @@
+package spdymux
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/spdymux/spdymux/spdy"
+)
+
+// streamQueue is a FIFO of streams ready to write, one per priority.
+type streamQueue struct {
+	q    []*stream
+	head int
+}
+
+func (q *streamQueue) push(st *stream) { q.q = append(q.q, st) }
+
+func (q *streamQueue) pop() *stream {
+	if q.head == len(q.q) {
+		return nil
+	}
+	st := q.q[q.head]
+	q.q[q.head] = nil
+	q.head++
+	if q.head == len(q.q) {
+		q.q, q.head = q.q[:0], 0
+	}
+	return st
+}
+
+// canSendLocked reports whether the writer can write a frame for st now.
+func (s *session) canSendLocked(st *stream) bool {
+	switch {
+	case st.err != nil || st.sentFin:
+		return false
+	case st.headQueued:
+		return true
+	case st.outLen > 0:
+		return (!s.flow || st.sendWindow > 0) && (!s.flow31 || s.sendWindow > 0)
+	default:
+		return st.finQueued && st.sentHead
+	}
+}
+
+// scheduleLocked puts st in the writer's schedule if it has something it
+// can write and is not there yet.
+func (s *session) scheduleLocked(st *stream) {
+	if st.inSched || !s.canSendLocked(st) {
+		return
+	}
+	st.inSched = true
+	s.sched[min(st.priority, 7)].push(st)
+	signal(s.writeWake)
+}
+
+// writeLoop writes frames until the session ends: control frames first,
+// then streams by priority, round robin within one priority, each DATA
+// frame within the stream and session send windows.
+func (s *session) writeLoop() {
+	defer s.writerWG.Done()
+	for {
+		s.mu.Lock()
+		for len(s.wbuf.b) < writeBatch && s.nextFrameLocked() {
+		}
+		closing := s.closeAfterFlush && len(s.ctrl) == 0
+		s.mu.Unlock()
+		if len(s.wbuf.b) > 0 {
+			if err := s.flush(); err != nil {
+				s.close(err)
+				return
+			}
+			continue
+		}
+		if closing {
+			s.close(s.cause())
+			return
+		}
+		s.wbuf.release()
+		select {
+		case <-s.writeWake:
+		case <-s.done:
+			return
+		}
+	}
+}
+
+func (s *session) flush() error {
+	if s.cfg.writeTimeout > 0 {
+		s.conn.SetWriteDeadline(time.Now().Add(s.cfg.writeTimeout))
+	}
+	_, err := s.conn.Write(s.wbuf.b)
+	s.wbuf.b = s.wbuf.b[:0]
+	return err
+}
+
+// nextFrameLocked encodes the next frame into the write buffer. It
+// reports false when there is nothing to write.
+func (s *session) nextFrameLocked() bool {
+	if len(s.ctrl) > 0 {
+		f := s.ctrl[0]
+		s.ctrl[0] = ctrlFrame{}
+		s.ctrl = s.ctrl[1:]
+		if len(s.ctrl) == 0 {
+			s.ctrl = nil
+		}
+		s.writeCtrlLocked(f)
+		return true
+	}
+	if s.closeAfterFlush && s.err != nil {
+		return false
+	}
+	for p := range s.sched {
+		q := &s.sched[p]
+		for st := q.pop(); st != nil; st = q.pop() {
+			st.inSched = false
+			if !s.canSendLocked(st) {
+				continue
+			}
+			s.writeStreamFrameLocked(st)
+			s.scheduleLocked(st)
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) writeCtrlLocked(f ctrlFrame) {
+	switch f.typ {
+	case spdy.TypeRstStream:
+		s.fr.WriteRstStream(f.streamID, spdy.RstStatus(f.value))
+	case spdy.TypePing:
+		s.fr.WritePing(f.value)
+	case spdy.TypeWindowUpdate:
+		s.fr.WriteWindowUpdate(f.streamID, f.value)
+	case spdy.TypeGoAway:
+		s.fr.WriteGoAway(f.streamID, spdy.GoAwayStatus(f.value))
+	}
+}
+
+// writeStreamFrameLocked writes one frame of st: its SYN_REPLY, one DATA
+// frame, or an empty DATA frame with FIN.
+func (s *session) writeStreamFrameLocked(st *stream) {
+	if st.headQueued {
+		fin := st.finQueued && st.outLen == 0
+		var flags spdy.Flags
+		if fin {
+			flags = spdy.FlagFin
+		}
+		s.fr.WriteSynReply(&spdy.SynReplyFrame{Version: s.version, StreamID: st.id, Flags: flags, Header: st.head})
+		st.head, st.headQueued, st.sentHead = nil, false, true
+		if fin {
+			s.sentFinLocked(st)
+		}
+		return
+	}
+	if st.outLen == 0 { // finQueued
+		s.fr.WriteData(st.id, spdy.FlagFin, nil)
+		s.sentFinLocked(st)
+		return
+	}
+	n := min(len(st.out[0]), DefaultMaxDataFrame)
+	if s.flow {
+		n = min(n, int(st.sendWindow))
+	}
+	if s.flow31 {
+		n = min(n, int(s.sendWindow))
+	}
+	p := st.out[0][:n]
+	var flags spdy.Flags
+	last := n == st.outLen && st.finQueued
+	if last {
+		flags = spdy.FlagFin
+	}
+	s.fr.WriteData(st.id, flags, p)
+	st.sendWindow -= int32(n)
+	s.sendWindow -= int32(n)
+	st.outLen -= n
+	if n == len(st.out[0]) {
+		copy(st.out, st.out[1:])
+		st.out[len(st.out)-1] = nil
+		st.out = st.out[:len(st.out)-1]
+	} else {
+		st.out[0] = st.out[0][n:]
+	}
+	if st.outLen == 0 {
+		signal(st.writeWake)
+	}
+	if last {
+		s.sentFinLocked(st)
+	}
+}
+
+func (s *session) sentFinLocked(st *stream) {
+	st.sentFin = true
+	st.finQueued = false
+	s.maybeDoneLocked(st)
+}
+
+// errorReplyHeader is the SYN_REPLY header block of an error response the
+// session makes itself.
+func errorReplyHeader(v spdy.Version, status, contentLength int) []spdy.HeaderField {
+	st := strconv.Itoa(status) + " " + http.StatusText(status)
+	statusName, versionName := ":status", ":version"
+	if v == spdy.V2 {
+		statusName, versionName = "status", "version"
+	}
+	return []spdy.HeaderField{
+		{Name: statusName, Value: st},
+		{Name: versionName, Value: "HTTP/1.1"},
+		{Name: "content-length", Value: strconv.Itoa(contentLength)},
+		{Name: "content-type", Value: "text/plain; charset=utf-8"},
+	}
+}

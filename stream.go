@@ -1,0 +1,305 @@
+package spdymux
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spdymux/spdymux/spdy"
+)
+
+// stream is one SPDY stream of a session: its receive buffer, its pending
+// output and its flow-control windows. The protocol layer (session) and the
+// connection layer (StreamConn) meet here; everything below "Guarded by
+// s.mu" is read and written with the session's lock held.
+type stream struct {
+	s        *session
+	id       spdy.StreamID
+	priority uint8
+
+	// readWake (cap 1) is signalled when received data, FIN or an error
+	// arrives; writeWake (cap 1) when queued output is taken by the writer
+	// or the stream dies. Each has one waiter at a time (the read or write
+	// side of the connection, serialised by StreamConn's locks).
+	readWake  chan struct{}
+	writeWake chan struct{}
+	rdl, wdl  deadline
+
+	// Guarded by s.mu:
+
+	conn *StreamConn // the secondary connection serving the stream, if any
+
+	recv      []byte // received DATA payload not yet read: recv[recvOff:]
+	recvOff   int
+	recvFin   bool  // the peer sent FIN
+	recvBytes int64 // DATA payload bytes received in all
+	// recvWindow is what the peer may still send before a WINDOW_UPDATE
+	// (SPDY/3); recvUnacked is what was read and not yet credited.
+	recvWindow  int32
+	recvUnacked int32
+	discard     bool  // received DATA is dropped (credited at once)
+	wantLength  int64 // the request's content-length, or -1
+
+	sendWindow int32
+	head       []spdy.HeaderField // SYN_REPLY waiting to be written
+	headQueued bool
+	sentHead   bool
+	out        [][]byte // DATA payload waiting; the slices belong to the writer of the stream until taken
+	outLen     int
+	finQueued  bool // FIN goes after out
+	sentFin    bool
+	inSched    bool // in the writer's schedule
+	removed    bool // no longer in s.streams
+
+	// err, once set, makes Read and Write fail: the stream was reset by
+	// either side, or the session closed.
+	err error
+}
+
+func newStream(s *session, id spdy.StreamID, priority uint8) *stream {
+	return &stream{
+		s:          s,
+		id:         id,
+		priority:   priority,
+		readWake:   make(chan struct{}, 1),
+		writeWake:  make(chan struct{}, 1),
+		rdl:        makeDeadline(),
+		wdl:        makeDeadline(),
+		recvWindow: s.cfg.initialWindowSize,
+		sendWindow: s.peerInitialWindow,
+		wantLength: -1,
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// failLocked makes the stream dead: Read and Write return err, queued
+// output is dropped.
+func (st *stream) failLocked(err error) {
+	if st.err != nil {
+		return
+	}
+	st.err = err
+	st.dropOutputLocked()
+	st.s.recvBuffered -= len(st.recv) - st.recvOff
+	st.recv, st.recvOff = nil, 0
+	if st.conn != nil {
+		st.conn.abortLocked()
+	}
+	signal(st.readWake)
+	signal(st.writeWake)
+}
+
+func (st *stream) dropOutputLocked() {
+	clear(st.out)
+	st.out = st.out[:0]
+	st.outLen = 0
+	st.head = nil
+	st.headQueued = false
+}
+
+// readPayload copies received DATA payload into p. It blocks until there
+// is some, the peer's FIN (io.EOF), an error, or the read deadline.
+func (st *stream) readPayload(p []byte) (int, error) {
+	for {
+		s := st.s
+		s.mu.Lock()
+		if st.recvOff < len(st.recv) {
+			n := copy(p, st.recv[st.recvOff:])
+			st.recvOff += n
+			if st.recvOff == len(st.recv) {
+				if cap(st.recv) > recvKeepCap {
+					st.recv = nil
+				} else {
+					st.recv = st.recv[:0]
+				}
+				st.recvOff = 0
+			}
+			s.consumedLocked(st, n)
+			s.mu.Unlock()
+			return n, nil
+		}
+		err := st.err
+		fin := st.recvFin
+		s.mu.Unlock()
+		switch {
+		case err != nil:
+			return 0, err
+		case fin:
+			return 0, io.EOF
+		case len(p) == 0:
+			return 0, nil
+		}
+		select {
+		case <-st.readWake:
+		case <-st.rdl.wait():
+			return 0, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// buffered reports the payload bytes ready to read, whether the peer sent
+// FIN and the stream's error. With block set it first waits until one of
+// them is there, or the read deadline passes.
+func (st *stream) buffered(block bool) (n int, fin bool, err error) {
+	for {
+		st.s.mu.Lock()
+		n, fin, err = len(st.recv)-st.recvOff, st.recvFin, st.err
+		st.s.mu.Unlock()
+		if !block || n > 0 || fin || err != nil {
+			return n, fin, err
+		}
+		select {
+		case <-st.readWake:
+		case <-st.rdl.wait():
+			return 0, false, os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// waitDead blocks until the stream dies or the read deadline passes.
+func (st *stream) waitDead() error {
+	for {
+		st.s.mu.Lock()
+		err := st.err
+		st.s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-st.readWake:
+		case <-st.rdl.wait():
+			return os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// queueDataLocked queues p as DATA payload. p must stay untouched until
+// waitTaken returns.
+func (st *stream) queueDataLocked(p []byte) {
+	if len(p) == 0 || st.err != nil {
+		return
+	}
+	st.out = append(st.out, p)
+	st.outLen += len(p)
+	st.s.scheduleLocked(st)
+}
+
+// waitTaken blocks until the writer has taken all queued DATA, the stream
+// died, or the write deadline passed. On an early return it unqueues what
+// is left, so the caller may reuse its buffers.
+func (st *stream) waitTaken() error {
+	s := st.s
+	for {
+		s.mu.Lock()
+		if st.err != nil {
+			err := st.err
+			s.mu.Unlock()
+			return err
+		}
+		if st.outLen == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		s.mu.Unlock()
+		select {
+		case <-st.writeWake:
+		case <-st.wdl.wait():
+			s.mu.Lock()
+			if st.outLen == 0 {
+				s.mu.Unlock()
+				return nil
+			}
+			clear(st.out)
+			st.out = st.out[:0]
+			st.outLen = 0
+			s.mu.Unlock()
+			return os.ErrDeadlineExceeded
+		}
+	}
+}
+
+// recvKeepCap is the largest receive buffer a stream keeps once drained.
+const recvKeepCap = 4 << 10
+
+// streamError is the error Read and Write return on a reset stream.
+type streamError struct {
+	id     spdy.StreamID
+	status spdy.RstStatus
+	remote bool
+}
+
+func (e *streamError) Error() string {
+	by := "server"
+	if e.remote {
+		by = "peer"
+	}
+	return fmt.Sprintf("spdymux: stream %d reset by %s: %v", e.id, by, e.status)
+}
+
+// Is makes a reset stream match net.ErrClosed, so servers treat it as a
+// closed connection.
+func (e *streamError) Is(target error) bool { return target == net.ErrClosed }
+
+// deadline is a settable deadline whose wait channel is closed when it
+// passes, as in net.Pipe.
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cancel chan struct{}
+}
+
+func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
+
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel // the timer fired: wait for it to close cancel
+	}
+	d.timer = nil
+	closed := isClosedChan(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		c := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(c) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+func (d *deadline) wait() chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
+
+func isClosedChan(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+var errStreamClosed = errors.New("spdymux: stream connection closed")
