@@ -1,0 +1,333 @@
+package httpconv
+
+import (
+	"strconv"
+	"strings"
+)
+
+// BadRequestError reports a SYN_STREAM header block that cannot be turned
+// into an HTTP/1.1 request. The stream must be answered with an HTTP
+// response of the given Status (SPDY/3 section 3.2.1: a request without the
+// required headers MUST get "400 Bad Request"), not with a RST_STREAM.
+type BadRequestError struct {
+	Status int    // the HTTP status to reply with: 400
+	Reason string // what was wrong, lower case
+}
+
+func (e *BadRequestError) Error() string {
+	return "httpconv: bad request (" + strconv.Itoa(e.Status) + "): " + e.Reason
+}
+
+func badRequest(reason string) *BadRequestError {
+	return &BadRequestError{Status: 400, Reason: reason}
+}
+
+// Request describes the HTTP/1.1 request that AppendRequestHead wrote.
+// Its strings alias the values of the header block it was given.
+type Request struct {
+	Method, Scheme, Host, Path string
+	// Proto is the version written on the request line: the client's
+	// version, except that an HTTP/1.0 request whose body must be chunked is
+	// sent as HTTP/1.1, since HTTP/1.0 has no chunked transfer coding.
+	Proto string
+	// ContentLength is the client's content-length, or -1 when it gave none.
+	ContentLength int64
+	// Chunked reports that the head announces "Transfer-Encoding: chunked":
+	// the caller must frame each DATA payload with AppendChunkHeader and
+	// AppendChunkEnd, and end the body with AppendLastChunk.
+	Chunked bool
+}
+
+// Names of the request pseudo-headers, by SPDY version.
+type requestNames struct{ method, path, version, host, scheme string }
+
+var (
+	namesV2 = requestNames{method: "method", path: "url", version: "version", host: "host", scheme: "scheme"}
+	namesV3 = requestNames{method: ":method", path: ":path", version: ":version", host: ":host", scheme: ":scheme"}
+)
+
+// AppendRequestHead validates a SYN_STREAM header block and appends the
+// HTTP/1.1 request head (request line, header lines, blank line) to dst.
+// endStream reports that the SYN_STREAM carried FIN, so the request has no
+// body. version is the SPDY major version, 2 or 3 (3 also for SPDY/3.1); any
+// other value panics.
+//
+// The head is built as follows:
+//   - SPDY/3 takes the request line from :method, :path and :version and the
+//     Host header from :host; a "host" header is ignored. SPDY/2 takes it from
+//     method, url and version and the plain host header; an absolute url is
+//     reduced to origin form, and gives the host when no host header is sent.
+//     The scheme (:scheme, scheme) is required and checked but not sent.
+//   - Pseudo-headers and the connection-specific headers connection,
+//     keep-alive, proxy-connection and transfer-encoding are dropped; a
+//     client's transfer-encoding is ignored. Other names go out as received.
+//   - A value holding several NUL-separated values becomes one header line
+//     per value.
+//   - "Accept-Encoding: gzip, deflate" is added when the client sent no
+//     accept-encoding: SPDY clients must accept both codings (SPDY/3 section
+//     3.2.1), and mod_spdy did the same.
+//   - A body with a content-length passes raw. A body without one is sent
+//     with "Transfer-Encoding: chunked" and Request.Chunked set. Without a
+//     body no framing is needed; POST, PUT and PATCH then get
+//     "Content-Length: 0" so that servers do not wait for one.
+//   - "Connection: close" is always added: a virtual connection carries one
+//     request.
+//
+// A block that is malformed returns dst unchanged and a *BadRequestError:
+// a missing, repeated or invalid request-line header, scheme or host; a
+// header name that is not a token; a value with CR, LF, NUL or another
+// control byte; a repeated, empty or non-numeric content-length; or a
+// non-zero content-length with endStream.
+//
+// For typical requests it allocates nothing beyond growing dst.
+func AppendRequestHead(dst []byte, version int, fields []HeaderField, endStream bool) ([]byte, Request, error) {
+	r := Request{ContentLength: -1}
+	var names *requestNames
+	switch version {
+	case 2:
+		names = &namesV2
+	case 3:
+		names = &namesV3
+	default:
+		panic("httpconv: SPDY version " + strconv.Itoa(version) + " is not 2 or 3")
+	}
+
+	// First pass: the request-line headers and the body framing.
+	var url string
+	var haveCL, haveAE bool
+	var got [5]bool // method, path, version, host, scheme
+	for i := range fields {
+		f := &fields[i]
+		slot := -1
+		switch f.Name {
+		case names.method:
+			slot, r.Method = 0, f.Value
+		case names.path:
+			slot, url = 1, f.Value
+		case names.version:
+			slot, r.Proto = 2, f.Value
+		case names.host:
+			slot, r.Host = 3, f.Value
+		case names.scheme:
+			slot, r.Scheme = 4, f.Value
+		}
+		if slot >= 0 {
+			if got[slot] {
+				return dst, Request{}, badRequest("repeated " + f.Name + " header")
+			}
+			got[slot] = true
+			continue
+		}
+		switch {
+		case equalFoldASCII(f.Name, "content-length"):
+			// SPDY/3 section 3.2.1 asks the server to check the body
+			// against content-length; that is only possible with one
+			// well-formed value (nghttpx: MultipleRequestCL, InvalidRequestCL).
+			if haveCL {
+				return dst, Request{}, badRequest("repeated content-length header")
+			}
+			haveCL = true
+			n, ok := parseContentLength(f.Value)
+			if !ok {
+				return dst, Request{}, badRequest("invalid content-length " + strconv.Quote(f.Value))
+			}
+			r.ContentLength = n
+		case equalFoldASCII(f.Name, "accept-encoding"):
+			haveAE = true
+		}
+	}
+	// SPDY/3 section 3.2.1: a request missing any of these MUST be answered
+	// with 400. SPDY/2 may instead give the host in an absolute url.
+	got[3] = got[3] || version == 2
+	for i, n := range [...]string{names.method, names.path, names.version, names.host, names.scheme} {
+		if !got[i] {
+			return dst, Request{}, badRequest("missing " + n + " header")
+		}
+	}
+	if !validToken(r.Method) {
+		return dst, Request{}, badRequest("invalid method " + strconv.Quote(r.Method))
+	}
+	if r.Proto != "HTTP/1.1" && r.Proto != "HTTP/1.0" {
+		return dst, Request{}, badRequest("unsupported version " + strconv.Quote(r.Proto))
+	}
+	if !validScheme(r.Scheme) {
+		return dst, Request{}, badRequest("invalid scheme " + strconv.Quote(r.Scheme))
+	}
+	r.Path = url
+	if version == 2 {
+		path, host, ok := splitRequestURL(url)
+		if !ok {
+			return dst, Request{}, badRequest("invalid url " + strconv.Quote(url))
+		}
+		r.Path = path
+		if r.Host == "" {
+			r.Host = host
+		}
+	}
+	if r.Path == "*" {
+		if r.Method != "OPTIONS" {
+			return dst, Request{}, badRequest("path * with method " + r.Method)
+		}
+	} else if !validPath(r.Path) {
+		return dst, Request{}, badRequest("invalid path " + strconv.Quote(r.Path))
+	}
+	if !validHost(r.Host) {
+		return dst, Request{}, badRequest("invalid host " + strconv.Quote(r.Host))
+	}
+	if endStream && r.ContentLength > 0 {
+		// SPDY/3 section 3.2.1: the DATA must add up to content-length.
+		return dst, Request{}, badRequest("content-length " + strconv.FormatInt(r.ContentLength, 10) + " without a body")
+	}
+	r.Chunked = !endStream && r.ContentLength < 0
+	if r.Chunked {
+		r.Proto = "HTTP/1.1" // RFC 9112 section 6.1: no chunked coding in HTTP/1.0
+	}
+
+	// Second pass: write the head.
+	start := len(dst)
+	dst = append(dst, r.Method...)
+	dst = append(dst, ' ')
+	dst = append(dst, r.Path...)
+	dst = append(dst, ' ')
+	dst = append(dst, r.Proto...)
+	dst = append(dst, "\r\nHost: "...)
+	dst = append(dst, r.Host...)
+	dst = append(dst, "\r\n"...)
+	for i := range fields {
+		f := &fields[i]
+		if dropRequestHeader(names, f.Name) {
+			continue
+		}
+		if !validToken(f.Name) {
+			return dst[:start], Request{}, badRequest("invalid header name " + strconv.Quote(f.Name))
+		}
+		for v := range strings.SplitSeq(f.Value, "\x00") {
+			if !validValue(v) {
+				return dst[:start], Request{}, badRequest("invalid value of header " + f.Name)
+			}
+			dst = append(dst, f.Name...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	if !haveAE {
+		dst = append(dst, "Accept-Encoding: gzip, deflate\r\n"...)
+	}
+	switch {
+	case r.Chunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case r.ContentLength < 0 && (r.Method == "POST" || r.Method == "PUT" || r.Method == "PATCH"):
+		dst = append(dst, "Content-Length: 0\r\n"...)
+	}
+	dst = append(dst, "Connection: close\r\n\r\n"...)
+	return dst, r, nil
+}
+
+// dropRequestHeader reports whether a header is not forwarded as a header
+// line: a pseudo-header, a request-line header of the version, or a
+// connection-specific header (forbidden in SPDY/3 requests, section 3.2.1).
+func dropRequestHeader(names *requestNames, name string) bool {
+	if strings.HasPrefix(name, ":") {
+		return true
+	}
+	switch name {
+	case names.method, names.path, names.version, names.scheme:
+		return true
+	}
+	return equalFoldASCII(name, "host") ||
+		equalFoldASCII(name, "connection") ||
+		equalFoldASCII(name, "keep-alive") ||
+		equalFoldASCII(name, "proxy-connection") ||
+		equalFoldASCII(name, "transfer-encoding")
+}
+
+// splitRequestURL takes a SPDY/2 url, which Chromium sends in absolute form
+// ("http://host/path?query"), and returns its origin form and authority.
+// An origin-form or "*" url is returned as it is, with no host.
+func splitRequestURL(u string) (path, host string, ok bool) {
+	if u == "*" || strings.HasPrefix(u, "/") {
+		return u, "", true
+	}
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok || !validScheme(scheme) {
+		return "", "", false
+	}
+	rest, _, _ = strings.Cut(rest, "#")
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	host, path = rest[:end], rest[end:]
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		host = host[at+1:] // drop userinfo
+	}
+	switch {
+	case path == "":
+		path = "/"
+	case path[0] == '?':
+		path = "/" + path
+	}
+	return path, host, true
+}
+
+// parseContentLength parses a content-length value: one or more decimal
+// digits that fit an int64.
+func parseContentLength[T string | []byte](s T) (int64, bool) {
+	if len(s) == 0 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := int64(c - '0')
+		if n > (1<<63-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// AppendChunkHeader appends the chunk-size line that precedes n bytes of
+// chunk data (RFC 9112 section 7.1). n must be positive: a zero-size chunk
+// would end the body, and panics; end it with AppendLastChunk instead.
+func AppendChunkHeader(dst []byte, n int) []byte {
+	if n <= 0 {
+		panic("httpconv: chunk size " + strconv.Itoa(n) + " is not positive")
+	}
+	dst = strconv.AppendUint(dst, uint64(n), 16)
+	return append(dst, "\r\n"...)
+}
+
+// AppendChunkEnd appends the CRLF that follows a chunk's data.
+func AppendChunkEnd(dst []byte) []byte {
+	return append(dst, "\r\n"...)
+}
+
+// AppendLastChunk appends the last chunk, the trailer section and the final
+// CRLF that end a chunked body. trailers come from a HEADERS frame after the
+// DATA; NUL-joined values become one line each. Fields that must not appear
+// in a trailer (pseudo-headers, connection-specific headers, content-length,
+// host) and fields that are not a valid name and value are dropped, so the
+// trailer section can never carry injected lines.
+func AppendLastChunk(dst []byte, trailers []HeaderField) []byte {
+	dst = append(dst, "0\r\n"...)
+	for i := range trailers {
+		f := &trailers[i]
+		if !validToken(f.Name) || dropRequestHeader(&namesV3, f.Name) ||
+			equalFoldASCII(f.Name, "content-length") || !validValues(f.Value) {
+			continue
+		}
+		for v := range strings.SplitSeq(f.Value, "\x00") {
+			dst = append(dst, f.Name...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	return append(dst, "\r\n"...)
+}
