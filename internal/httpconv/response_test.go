@@ -29,8 +29,33 @@ func formatFields(fs []HeaderField) string {
 	return b.String()
 }
 
+// checkBlock returns what is wrong with a SPDY header block, or "".
+func checkBlock(fields []HeaderField) string {
+	seen := map[string]bool{}
+	for _, f := range fields {
+		switch {
+		case f.Name == "" || strings.ToLower(f.Name) != f.Name:
+			return fmt.Sprintf("name %q is empty or not lowercase", f.Name)
+		case seen[f.Name]:
+			return fmt.Sprintf("name %q repeated", f.Name)
+		case strings.ContainsAny(f.Value, "\r\n"):
+			return fmt.Sprintf("value %q of %s has CR or LF", f.Value, f.Name)
+		case strings.HasPrefix(f.Value, "\x00") || strings.HasSuffix(f.Value, "\x00") || strings.Contains(f.Value, "\x00\x00"):
+			return fmt.Sprintf("value %q of %s has an empty NUL-separated value", f.Value, f.Name)
+		}
+		seen[f.Name] = true
+	}
+	return ""
+}
+
 func (r *recorder) Head(fields []HeaderField, noBody bool) error {
 	r.heads++
+	if bad := checkBlock(fields); bad != "" {
+		r.events = append(r.events, "INVALID head: "+bad)
+	}
+	if len(fields) < 2 || !strings.HasSuffix(fields[0].Name, "status") || !strings.HasSuffix(fields[1].Name, "version") {
+		r.events = append(r.events, "INVALID head: no status and version first")
+	}
 	s := "head " + formatFields(fields)
 	if noBody {
 		s += " (no body)"
@@ -53,6 +78,9 @@ func (r *recorder) Body(p []byte) error {
 
 func (r *recorder) End(trailers []HeaderField) error {
 	r.ends++
+	if bad := checkBlock(trailers); bad != "" {
+		r.events = append(r.events, "INVALID trailers: "+bad)
+	}
 	s := "end"
 	if trailers != nil {
 		s += " " + formatFields(trailers)
