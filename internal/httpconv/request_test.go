@@ -303,6 +303,9 @@ func TestAppendRequestHeadBadRequest(t *testing.T) {
 			if !errors.As(err, &bre) {
 				t.Fatalf("got error %v (head %q); want a *BadRequestError", err, got)
 			}
+			if want := "httpconv: bad request (400): "; !strings.HasPrefix(err.Error(), want) {
+				t.Errorf("got message %q; want it to start with %q", err, want)
+			}
 			if bre.Status != 400 {
 				t.Errorf("got status %d; want 400", bre.Status)
 			}

@@ -249,6 +249,11 @@ var responseTests = []struct {
 		want:  parseResult{events: []string{`head :status="200 OK" :version="HTTP/1.1"`, "body abc", "end"}},
 	},
 	{
+		name:  "chunked, lowercase hex, trailers all dropped",
+		input: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\na\r\n0123456789\r\n0\r\nContent-Length: 10\r\nKeep-Alive: 1\r\n\r\n",
+		want:  parseResult{events: []string{`head :status="200 OK" :version="HTTP/1.1"`, "body 0123456789", "end"}},
+	},
+	{
 		name:  "chunked, empty",
 		input: "HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n",
 		want:  parseResult{events: []string{`head :status="200 OK" :version="HTTP/1.1"`, "end"}},
@@ -488,6 +493,16 @@ func TestResponseParserHandlerError(t *testing.T) {
 	if err := p.Close(); err != errStop {
 		t.Errorf("got Close error %v; want the handler's", err)
 	}
+}
+
+func TestResponseParserBadVersionPanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Errorf("got no panic for SPDY version 1; want one")
+		}
+	}()
+	var p ResponseParser
+	p.Reset(1, "GET", &recorder{})
 }
 
 func TestResponseParserCloseErrors(t *testing.T) {
