@@ -145,9 +145,16 @@ func newServerSession(l *Listener, c net.Conn, proto string) *session {
 	// The server's SETTINGS go first (SPDY/3 §2.6.4), then the session
 	// window beyond its initial 64 KiB (3.1 §2.6.8).
 	settings := []spdy.Setting{{ID: spdy.SettingMaxConcurrentStreams, Value: cfg.maxConcurrentStreams}}
-	if s.flow {
-		settings = append(settings, spdy.Setting{ID: spdy.SettingInitialWindowSize, Value: uint32(cfg.initialWindowSize)})
+	window := uint32(cfg.initialWindowSize)
+	if !s.flow {
+		// SPDY/2 has no flow control, but some clients (node's
+		// spdy-transport) apply SPDY/3's to it and stall after 64 KiB
+		// unless told otherwise; SPDY/2 defines the setting (id 7), so
+		// open the window all the way. SPDY/2 streams are bounded by
+		// V2StreamBuffer and TCP back-pressure instead.
+		window = 1<<31 - 1
 	}
+	settings = append(settings, spdy.Setting{ID: spdy.SettingInitialWindowSize, Value: window})
 	s.fr.WriteSettings(0, settings...)
 	if s.flow31 && cfg.sessionWindowSize > DefaultInitialWindowSize {
 		s.fr.WriteWindowUpdate(0, uint32(cfg.sessionWindowSize-DefaultInitialWindowSize))
