@@ -303,3 +303,71 @@ func TestStrings(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentReadWrite runs the read side and the write side of one
+// framer at the same time, as a session's read and write loops do.
+func TestConcurrentReadWrite(t *testing.T) {
+	// The peer's frames, read by f while f writes its own.
+	var in bytes.Buffer
+	pw := NewFramer(&in, nil, V3)
+	for i := range 200 {
+		pw.WriteSynStream(&SynStreamFrame{StreamID: StreamID(2*i + 1), Header: []HeaderField{{":path", "/" + strings.Repeat("x", i)}}})
+		pw.WriteData(StreamID(2*i+1), FlagFin, make([]byte, 5000))
+	}
+	pr, pwr := io.Pipe()
+	f := NewFramer(pwr, bufio.NewReader(&in), V3)
+	done := make(chan error, 1)
+	go func() {
+		defer pwr.Close()
+		for i := range 200 {
+			if err := f.WriteSynReply(&SynReplyFrame{StreamID: StreamID(2*i + 1), Header: typicalResponse}); err != nil {
+				done <- err
+				return
+			}
+			if err := f.WriteData(StreamID(2*i+1), FlagFin, []byte("ok")); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	readDone := make(chan error, 1)
+	go func() {
+		r := NewFramer(nil, bufio.NewReader(pr), V3)
+		for {
+			if _, err := r.ReadFrame(); err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				readDone <- err
+				return
+			}
+		}
+	}()
+	for i := range 400 {
+		if _, err := f.ReadFrame(); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if err := <-readDone; err != nil {
+		t.Fatalf("peer read: %v", err)
+	}
+}
+
+func TestZeroAllocs(t *testing.T) {
+	w := NewFramer(io.Discard, nil, V3)
+	data := make([]byte, 4096)
+	if n := testing.AllocsPerRun(100, func() { w.WriteData(1, 0, data) }); n != 0 {
+		t.Errorf("WriteData: got %v allocs; want 0", n)
+	}
+	var buf bytes.Buffer
+	NewFramer(&buf, nil, V3).WriteData(1, 0, data)
+	r := NewFramer(nil, bufio.NewReaderSize(&loopReader{b: buf.Bytes()}, 64<<10), V3)
+	r.ReadFrame()
+	if n := testing.AllocsPerRun(100, func() { r.ReadFrame() }); n != 0 {
+		t.Errorf("ReadFrame of DATA: got %v allocs; want 0", n)
+	}
+}

@@ -12,6 +12,13 @@ import (
 //
 // Counts and lengths from the wire are checked against MaxHeaderBytes and
 // storage grows only with bytes really inflated.
+//
+// The block is read as far as its name/value data goes. Go's flate reader
+// cannot be asked whether more output is pending without risking a read past
+// the frame, which would break the context for good; so inflated bytes after
+// the name/value data go unnoticed here and are read as the start of the
+// next block, which then fails (typically as a *SessionError). Only the
+// sending peer's own session is harmed.
 func (f *Framer) readHeaderBlock(id StreamID, b []byte) ([]HeaderField, error) {
 	if f.inf == nil {
 		f.inf = newInflater(f.version)

@@ -8,7 +8,8 @@ import (
 // it with a single Write; a DATA frame is written as its 8-byte header and
 // then its payload. They do not retain the caller's slices. After a Write
 // error of w, every later call returns that error: the peer's inflate context
-// may have missed a header block.
+// may have missed a header block. The Version field of a frame passed in is
+// ignored; the framer's version is written.
 
 // WriteData writes a DATA frame. data may be empty, e.g. to send FlagFin
 // alone.
