@@ -19,7 +19,7 @@ import (
 type encoder struct {
 	hist  [encWindow]byte          // ring: absolute position p is at hist[p%encWindow]
 	table [1 << encHashBits]uint16 // low 16 bits of the latest position per hash of 4 bytes
-	pos   uint32                   // absolute position of the next byte to enter hist
+	pos   uint64                   // absolute position of the next byte to enter hist
 	dict  []byte
 	adler uint32 // dictionary id for the zlib header
 	begun bool   // zlib header written
@@ -50,7 +50,7 @@ func (e *encoder) push(b []byte) {
 	for len(b) > 0 {
 		n := copy(e.hist[e.pos%encWindow:], b)
 		b = b[n:]
-		e.pos += uint32(n)
+		e.pos += uint64(n)
 	}
 }
 
@@ -78,14 +78,14 @@ func (e *encoder) appendBlock(dst, src []byte) []byte {
 	lit := 0      // src[:lit] has entered hist
 	i := 0
 	for i+encMinMatch <= len(src) {
-		cur := base + uint32(i)
+		cur := base + uint64(i)
 		h := encHash(src[i:])
-		dist := (cur - uint32(e.table[h])) & 0xffff
+		dist := (uint32(cur) - uint32(e.table[h])) & 0xffff
 		e.table[h] = uint16(cur)
 		n := 0
 		// Stale entries alias to other positions; matchLen compares the
 		// real bytes, so any distance it accepts is correct.
-		if dist > 0 && dist <= encWindow && dist <= cur {
+		if dist > 0 && dist <= encWindow && uint64(dist) <= cur {
 			n = e.matchLen(src, i, dist, base)
 		}
 		if n < encMinMatch {
@@ -95,7 +95,7 @@ func (e *encoder) appendBlock(dst, src []byte) []byte {
 		}
 		dst = e.writeMatch(dst, n, dist)
 		for j := i + 1; j < i+n && j+encMinMatch <= len(src); j++ {
-			e.table[encHash(src[j:])] = uint16(base + uint32(j))
+			e.table[encHash(src[j:])] = uint16(base + uint64(j))
 		}
 		i += n
 		if i-lit >= encWindow/2 {
@@ -118,9 +118,9 @@ func (e *encoder) appendBlock(dst, src []byte) []byte {
 // matchLen returns how many bytes from src[i] on equal the bytes dist
 // positions earlier. base is the absolute position of src[0]; positions from
 // e.pos on have not entered hist yet and are read from src.
-func (e *encoder) matchLen(src []byte, i int, dist, base uint32) int {
+func (e *encoder) matchLen(src []byte, i int, dist uint32, base uint64) int {
 	limit := min(len(src)-i, encMaxMatch)
-	q := base + uint32(i) - dist
+	q := base + uint64(i) - uint64(dist)
 	n := 0
 	for ; n < limit; n++ {
 		var b byte
