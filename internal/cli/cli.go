@@ -1,0 +1,129 @@
+// Package cli is the spdymux command: the dispatch of subcommands and the
+// subcommands themselves. It is not an API; cmd/spdymux's main only calls
+// Main.
+//
+// Every subcommand returns an exit code and an error; only main exits. An
+// error is printed as one line, "spdymux CMD: ...", on stderr: mistakes a
+// user can make (a bad flag value, a port in use, an unreadable
+// certificate) never print a stack trace. Exit codes: 0 success (including
+// a clean shutdown on SIGINT or SIGTERM and -h), 1 the command failed,
+// 2 the command line is wrong.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit codes of every subcommand.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the command could not do its work
+	exitUsage   = 2 // the command line is wrong
+)
+
+// env is what a subcommand works with besides its arguments.
+type env struct {
+	stdout, stderr io.Writer
+
+	// ready, when set, is called by serve once it listens, with the
+	// addresses it listens on; tests use it to learn the ports.
+	ready func(listening)
+}
+
+// listening are the addresses serve listens on; nil for a listener it does
+// not have.
+type listening struct {
+	tls, plain net.Addr
+}
+
+// command is one subcommand. run gets the arguments after the command's
+// name and ctx, which is cancelled on SIGINT or SIGTERM.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, e *env, args []string) (int, error)
+}
+
+// commands lists the subcommands in the order help shows them. A new
+// subcommand (a SPDY client "get", a load generator "bench") is one more
+// entry, with its run function in a file of its own.
+var commands = []command{
+	{"serve", "serve the demo site, a directory or an HTTP/1.1 backend over SPDY and HTTP/1.1", runServe},
+}
+
+// Main runs the spdymux command with args (without the program name) and
+// returns the exit code. SIGINT and SIGTERM stop a running command
+// gracefully; a second signal kills the process at once.
+func Main(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	// After the first signal, give the signals back to their default
+	// action, so that a second one ends a shutdown that takes too long.
+	context.AfterFunc(ctx, stop)
+	return run(ctx, &env{stdout: stdout, stderr: stderr}, args)
+}
+
+// run dispatches args to a subcommand and prints its error.
+func run(ctx context.Context, e *env, args []string) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	name := args[0]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 && name == "help" {
+			if c, ok := lookup(args[1]); ok {
+				return finish(ctx, e, c, []string{"-h"})
+			}
+			fmt.Fprintf(e.stderr, "spdymux: unknown command %q (run 'spdymux help')\n", args[1])
+			return exitUsage
+		}
+		usage(e.stdout)
+		return exitOK
+	}
+	c, ok := lookup(name)
+	if !ok {
+		fmt.Fprintf(e.stderr, "spdymux: unknown command %q (run 'spdymux help')\n", name)
+		return exitUsage
+	}
+	return finish(ctx, e, c, args[1:])
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// finish runs a subcommand and prints its error, if any, as one line.
+func finish(ctx context.Context, e *env, c command, args []string) int {
+	code, err := c.run(ctx, e, args)
+	if err != nil {
+		msg := strings.Join(strings.Fields(err.Error()), " ")
+		fmt.Fprintf(e.stderr, "spdymux %s: %s\n", c.name, msg)
+		if code == exitOK {
+			code = exitFailure
+		}
+	}
+	return code
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "spdymux serves SPDY/3.1, SPDY/3 and SPDY/2 in front of HTTP/1.1.\n\n")
+	fmt.Fprintf(w, "Usage:\n\n\tspdymux <command> [flags]\n\nCommands:\n\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "\t%-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'spdymux <command> -h' for a command's flags.\n")
+}
