@@ -107,8 +107,13 @@ func (a *Apache) ErrorLog() string {
 	return string(b)
 }
 
-// AccessLog returns the content of the server's access log, whose lines
-// are the Common Log Format followed by the quoted X-Forwarded-For value.
+// AccessLog returns the content of the server's access log. Its lines are
+// the Common Log Format followed by the quoted X-Forwarded-For value, the
+// connection status when the response was done ("X": the connection was
+// aborted before the response completed, "+": kept alive, "-": closed) and
+// the bytes actually written to the network, headers included. (The
+// Common Log Format's own byte count is the response's length, even when
+// the client went away early.)
 func (a *Apache) AccessLog() string {
 	b, _ := os.ReadFile(filepath.Join(a.dir, "logs", "access.log"))
 	return string(b)
@@ -260,7 +265,7 @@ func (a *Apache) config(asRoot bool) string {
 		run, filepath.Join(run, "httpd.pid"), filepath.Join(run, "cgid.sock"), run)
 	b.WriteString(`ErrorLog "logs/error.log"
 LogLevel warn
-LogFormat "%h %l %u %t \"%r\" %>s %b \"%{X-Forwarded-For}i\"" forwarded
+LogFormat "%h %l %u %t \"%r\" %>s %b \"%{X-Forwarded-For}i\" %X %O" forwarded
 CustomLog "logs/access.log" forwarded
 TypesConfig /etc/mime.types
 Timeout 30

@@ -116,6 +116,45 @@ func TestEndToEndApache(t *testing.T) {
 		}
 	})
 
+	t.Run("client reset aborts the backend exchange", func(t *testing.T) {
+		rep := interop.RunNodeClient(t, interop.Job{
+			Port: port(s.addrs.tls), TLS: true, Protocol: "spdy/3.1",
+			Requests: []interop.Request{
+				{Path: apachetest.BigPath + "?reset", ResetAfterBytes: 256 << 10},
+				{Path: apachetest.SmallPath(3), CaptureBody: true},
+			},
+		})
+		checkSession(t, rep, "spdy/3.1")
+		if r := rep.Results[0]; !r.Reset {
+			t.Errorf("the client did not reset %s: %+v", r.Path, r)
+		}
+		if r := rep.Results[1]; r.Status != 200 || r.Body != apachetest.SmallBody(3) {
+			t.Errorf("the other stream: %d %q %q; want 200", r.Status, r.Body, r.Error)
+		}
+		// Apache logs the request once the exchange has ended; had the
+		// gateway read on or kept the connection, Apache would not log
+		// it before its 30 s timeout, or would log it completed.
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			line := ""
+			for l := range strings.Lines(a.AccessLog()) {
+				if strings.Contains(l, "GET "+apachetest.BigPath+"?reset ") {
+					line = l
+				}
+			}
+			if line != "" {
+				if f := strings.Fields(line); len(f) < 2 || f[len(f)-2] != "X" {
+					t.Errorf("Apache completed the response to a reset stream: %s", line)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("Apache did not end the exchange of the reset stream within 10s")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
 	t.Run("backend stopped mid-session", func(t *testing.T) {
 		// One stream waits in a slow CGI while twenty others finish; then
 		// Apache stops. The waiting stream gets 502, the others are whole.
