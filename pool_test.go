@@ -1,0 +1,140 @@
+package spdymux
+
+import (
+	"slices"
+	"testing"
+)
+
+// grants records the order in which a pool grants entries.
+type grants struct{ order []int }
+
+func (g *grants) entry(name int, prio uint8) *poolEntry {
+	return &poolEntry{priority: prio, index: -1, grant: func() { g.order = append(g.order, name) }}
+}
+
+func checkStats(t *testing.T, p *Pool, busy, waiting int) {
+	t.Helper()
+	if b, w := p.Stats(); b != busy || w != waiting {
+		t.Errorf("Stats() = %d busy, %d waiting; want %d, %d", b, w, busy, waiting)
+	}
+}
+
+func TestPoolOrder(t *testing.T) {
+	p := NewPool(1)
+	var g grants
+	p.acquire(g.entry(0, 7))
+	// Waiting entries: priority first (0 highest), then arrival.
+	prios := []uint8{7, 3, 0, 5, 3, 0, 7}
+	for i, prio := range prios {
+		p.acquire(g.entry(i+1, prio))
+	}
+	checkStats(t, p, 1, len(prios))
+	for range prios {
+		p.release()
+	}
+	if want := []int{0, 3, 6, 2, 5, 4, 1, 7}; !slices.Equal(g.order, want) {
+		t.Errorf("grant order %v; want %v", g.order, want)
+	}
+	checkStats(t, p, 1, 0)
+	p.release()
+	checkStats(t, p, 0, 0)
+}
+
+func TestPoolFreeSlots(t *testing.T) {
+	p := NewPool(3)
+	if p.Slots() != 3 {
+		t.Errorf("Slots() = %d; want 3", p.Slots())
+	}
+	var g grants
+	for i := range 3 {
+		p.acquire(g.entry(i, 7))
+	}
+	if want := []int{0, 1, 2}; !slices.Equal(g.order, want) {
+		t.Errorf("granted %v at once; want %v", g.order, want)
+	}
+	checkStats(t, p, 3, 0)
+	p.acquire(g.entry(3, 0))
+	checkStats(t, p, 3, 1)
+	if NewPool(0).Slots() != 1 || NewPool(-5).Slots() != 1 {
+		t.Error("NewPool(n < 1) does not have 1 slot")
+	}
+}
+
+func TestPoolCancel(t *testing.T) {
+	p := NewPool(1)
+	var g grants
+	first := g.entry(0, 0)
+	p.acquire(first)
+	a, b, c := g.entry(1, 2), g.entry(2, 1), g.entry(3, 3)
+	p.acquire(a)
+	p.acquire(b)
+	p.acquire(c)
+	if !p.cancel(b) {
+		t.Fatal("cancel of a waiting entry reported false")
+	}
+	if p.cancel(b) {
+		t.Error("second cancel of the same entry reported true")
+	}
+	if p.cancel(first) {
+		t.Error("cancel of a granted entry reported true; its slot must be released")
+	}
+	checkStats(t, p, 1, 2)
+	p.release() // hands the slot to a
+	p.release() // to c
+	p.release() // frees it
+	if want := []int{0, 1, 3}; !slices.Equal(g.order, want) {
+		t.Errorf("grant order %v; want %v (2 was cancelled)", g.order, want)
+	}
+	checkStats(t, p, 0, 0)
+	// The last waiter cancelled: release frees the slot.
+	p.acquire(g.entry(4, 0))
+	d := g.entry(5, 0)
+	p.acquire(d)
+	p.cancel(d)
+	p.release()
+	checkStats(t, p, 0, 0)
+}
+
+func TestPoolReleaseHandsOver(t *testing.T) {
+	p := NewPool(1)
+	var g grants
+	p.acquire(g.entry(0, 0))
+	p.acquire(g.entry(1, 0))
+	p.release()
+	// The slot went straight to the waiter: still one busy, none free.
+	checkStats(t, p, 1, 0)
+	p.acquire(g.entry(2, 0))
+	checkStats(t, p, 1, 1)
+	if want := []int{0, 1}; !slices.Equal(g.order, want) {
+		t.Errorf("granted %v; want %v", g.order, want)
+	}
+}
+
+func BenchmarkPool(b *testing.B) {
+	b.Run("free", func(b *testing.B) {
+		p := NewPool(1)
+		e := &poolEntry{index: -1, grant: func() {}}
+		b.ReportAllocs()
+		for b.Loop() {
+			p.acquire(e)
+			p.release()
+		}
+	})
+	b.Run("contended", func(b *testing.B) {
+		// 64 streams wait; each release hands the slot to the best of them,
+		// which queues again at once.
+		p := NewPool(1)
+		var granted *poolEntry
+		p.acquire(&poolEntry{index: -1, grant: func() {}})
+		for i := range 64 {
+			e := &poolEntry{priority: uint8(i % 8), index: -1}
+			e.grant = func() { granted = e }
+			p.acquire(e)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			p.release()
+			p.acquire(granted)
+		}
+	})
+}
