@@ -248,7 +248,8 @@ func tail(s string, n int) string {
 func TestEndToEndDemo(t *testing.T) {
 	interop.EnsureNode(t)
 	s := startServe(t, "-listen", "127.0.0.1:0", "-log-level", "error")
-	reqs := []interop.Request{{Path: "/", CaptureBody: true}, {Path: "/hello", CaptureBody: true}, {Path: "/bytes/100000"}}
+	reqs := []interop.Request{{Path: "/", CaptureBody: true}, {Path: "/hello", CaptureBody: true}, {Path: "/bytes/100000"},
+		{Path: "/headers", CaptureBody: true, Headers: map[string]string{"x-try": "1"}}}
 	for i := range 100 {
 		reqs = append(reqs, interop.Request{Path: fmt.Sprintf("/tile/%d.svg", i), CaptureBody: true})
 	}
@@ -268,8 +269,11 @@ func TestEndToEndDemo(t *testing.T) {
 			if r := rep.Results[2]; r.SHA256 != interop.PatternSHA256(100000) {
 				t.Errorf("/bytes/100000: %d, %d bytes, %q", r.Status, r.BodyBytes, r.Error)
 			}
+			if r := rep.Results[3]; !strings.Contains(r.Body, `"X-Try": "1"`) || strings.Contains(r.Body, `"Connection"`) {
+				t.Errorf("/headers: %d %q; want X-Try and no Connection", r.Status, r.Body)
+			}
 			sessions := map[string]bool{}
-			for _, r := range rep.Results[3:] {
+			for _, r := range rep.Results[4:] {
 				if r.Status != 200 || !strings.Contains(r.Body, ">"+want+"<") {
 					t.Errorf("%s: %d %q %q; want it to name %s", r.Path, r.Status, r.Body, r.Error, want)
 					continue

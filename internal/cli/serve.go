@@ -245,7 +245,7 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 		if s.gateway, err = gateway.New(*c.backend); err != nil {
 			return nil, err
 		}
-		h, what = s.gateway, "gateway to the HTTP/1.1 backend "+c.backend.Backend.String()
+		h, what = s.gateway, "as a gateway to the HTTP/1.1 backend "+c.backend.Backend.String()
 	case o.dir != "":
 		if h, err = demo.Files(o.dir); err != nil {
 			return nil, fmt.Errorf("-dir: %w", err)

@@ -25,7 +25,9 @@
 //	GET /headers        The request headers as a JSON object mapping each
 //	                    canonical header name to its value, or to a list of
 //	                    values when it came more than once; "Host" is
-//	                    included.
+//	                    included. Over SPDY, "Connection" is left out: it
+//	                    is not sent by SPDY clients but added when the
+//	                    stream is handed over as HTTP/1.1.
 //	GET /info           JSON describing the connection the request came
 //	                    over: protocol, SPDY session and stream ids,
 //	                    priority, remote address, TLS.
@@ -302,6 +304,11 @@ func headers(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	m["Host"] = r.Host
+	if _, ok := spdymux.StreamInfoFromContext(r.Context()); ok {
+		// SPDY has no Connection header (SPDY/3 §3.2.1); the one here
+		// comes from the conversion of the stream to HTTP/1.1.
+		delete(m, "Connection")
+	}
 	writeJSON(w, r, m)
 }
 
