@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -146,6 +147,11 @@ type settings struct {
 	idleTimeout            time.Duration
 	writeTimeout           time.Duration
 	log                    *slog.Logger
+
+	// rawStreams, when set, gets every stream a client opens as a bare
+	// byte stream instead of an HTTP/1.1 request; the stream layer's
+	// tests use it.
+	rawStreams func(net.Conn)
 }
 
 func (c *Config) settings() *settings {

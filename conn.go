@@ -46,7 +46,6 @@ type StreamConn struct {
 	closeOnce sync.Once
 
 	// Guarded by s.mu:
-	closed  bool // Close was called
 	granted bool // a pool slot was granted and is not yet released
 }
 
@@ -85,7 +84,7 @@ func (c *StreamConn) grant() {
 // died while it waited is closed instead, freeing its slot.
 func (c *StreamConn) accepted() bool {
 	c.s.mu.Lock()
-	dead := c.st.err != nil || c.closed
+	dead := c.st.err != nil || c.st.connClosed
 	c.s.mu.Unlock()
 	if dead {
 		c.Close()
@@ -98,7 +97,7 @@ func (c *StreamConn) accepted() bool {
 // a slot never runs.
 func (c *StreamConn) abortLocked() {
 	if c.s.cfg.pool.cancel(&c.entry) {
-		c.closed = true
+		c.st.connClosed = true
 	}
 }
 
@@ -189,7 +188,7 @@ func (c *StreamConn) Read(p []byte) (int, error) {
 func (c *StreamConn) readErr() error {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
-	if c.closed {
+	if c.st.connClosed {
 		return c.opError("read", net.ErrClosed)
 	}
 	if isClosedChan(c.st.rdl.wait()) {
@@ -203,7 +202,7 @@ func (c *StreamConn) readErr() error {
 func (c *StreamConn) waitEnd() error {
 	for {
 		c.s.mu.Lock()
-		closed, err := c.closed, c.st.err
+		closed, err := c.st.connClosed, c.st.err
 		c.s.mu.Unlock()
 		switch {
 		case closed:
@@ -238,7 +237,7 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 	defer c.wmu.Unlock()
 	s, st := c.s, c.st
 	s.mu.Lock()
-	closed, err := c.closed, st.err
+	closed, err := c.st.connClosed, st.err
 	s.mu.Unlock()
 	switch {
 	case closed:
@@ -257,48 +256,10 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 		s.mu.Unlock()
 		return 0, c.opError("write", err)
 	}
-	if err := c.waitTaken(); err != nil {
+	if err := c.st.waitTaken(); err != nil {
 		return 0, c.opError("write", err)
 	}
 	return len(p), nil
-}
-
-// waitTaken blocks until the writer has taken the queued DATA, the stream
-// died, c was closed or the write deadline passed. On an early return it
-// unqueues what is left, so the caller may reuse its buffer.
-func (c *StreamConn) waitTaken() error {
-	s, st := c.s, c.st
-	for {
-		s.mu.Lock()
-		if st.outLen == 0 || st.err != nil || c.closed {
-			err := st.err
-			if err == nil && c.closed && st.outLen > 0 {
-				err = net.ErrClosed
-			}
-			if err != nil {
-				clear(st.out)
-				st.out = st.out[:0]
-				st.outLen = 0
-			}
-			s.mu.Unlock()
-			return err
-		}
-		s.mu.Unlock()
-		select {
-		case <-st.writeWake:
-		case <-st.wdl.wait():
-			s.mu.Lock()
-			left := st.outLen
-			clear(st.out)
-			st.out = st.out[:0]
-			st.outLen = 0
-			s.mu.Unlock()
-			if left == 0 {
-				return nil
-			}
-			return os.ErrDeadlineExceeded
-		}
-	}
 }
 
 // Close ends the secondary connection. A complete response ends the
@@ -312,7 +273,7 @@ func (c *StreamConn) Close() error {
 func (c *StreamConn) close() {
 	s, st := c.s, c.st
 	s.mu.Lock()
-	c.closed = true
+	c.st.connClosed = true
 	signal(st.readWake)
 	signal(st.writeWake)
 	s.mu.Unlock()
@@ -330,11 +291,7 @@ func (c *StreamConn) close() {
 			st.discard = true
 			n := len(st.recv) - st.recvOff
 			st.recv, st.recvOff = nil, 0
-			s.recvBuffered -= n
-			s.creditSessionLocked(int32(n))
-			if st.flowUnacked(n) {
-				s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
-			}
+			s.dropBufferedLocked(st, n)
 		}
 	}
 	release := c.granted

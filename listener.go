@@ -51,9 +51,13 @@ type Listener struct {
 // NewListener returns a Listener that accepts connections from inner and
 // serves SPDY on them as cfg says; cfg may be nil.
 func NewListener(inner net.Listener, cfg *Config) *Listener {
+	return newListener(inner, cfg.settings())
+}
+
+func newListener(inner net.Listener, cfg *settings) *Listener {
 	l := &Listener{
 		inner:     inner,
-		cfg:       cfg.settings(),
+		cfg:       cfg,
 		conns:     make(chan net.Conn),
 		done:      make(chan struct{}),
 		readyWake: make(chan struct{}, 1),

@@ -28,7 +28,9 @@ var (
 // deflate context, the schedule and the output buffer. Streams talk to
 // both through the state guarded by mu.
 type session struct {
-	l       *Listener
+	l       *Listener // nil for a client session
+	client  bool
+	stats   *listenerCounters
 	cfg     *settings
 	log     *slog.Logger
 	conn    net.Conn
@@ -47,16 +49,20 @@ type session struct {
 	writerWG  sync.WaitGroup
 
 	// Owned by readLoop:
-	lastPeerStream spdy.StreamID
-	firstFrame     bool
+	firstFrame bool
 
-	// Owned by writeLoop (and by newServerSession before it starts):
+	// Owned by writeLoop (and by newSession before it starts):
 	wbuf writeBuf
 
 	mu sync.Mutex // guards what follows and the guarded fields of every stream
 	// err is the first cause of the session's end.
 	err               error
 	streams           map[spdy.StreamID]*stream
+	lastPeerStream    spdy.StreamID // the last stream the peer opened
+	nextStreamID      spdy.StreamID // the next stream this side opens
+	synQueue          []*stream     // streams opened here, SYN_STREAM not yet written
+	pings             map[uint32]chan struct{}
+	nextPing          uint32
 	ctrl              []ctrlFrame
 	sched             [8]streamQueue
 	sendWindow        int32 // SPDY/3.1 session send window
@@ -68,6 +74,7 @@ type session struct {
 	goingAway         bool  // GOAWAY sent: no new streams
 	closeAfterFlush   bool  // close once the queued control frames are written
 	idleTimer         *time.Timer
+	streamGone        chan struct{} // closed and cleared when a stream ends
 	peerMaxStreams    uint32
 	peerGoneAway      bool
 }
@@ -107,9 +114,17 @@ var writeBufPool = sync.Pool{New: func() any { b := make([]byte, 0, writeBatch+D
 const writeBatch = 32 << 10
 
 func newServerSession(l *Listener, c net.Conn, proto string) *session {
-	cfg := l.cfg
+	s := newSession(c, proto, l.cfg, &l.stats, false)
+	s.l = l
+	return s
+}
+
+// newSession makes a session on c, a connection that speaks proto, and
+// queues its opening frames. Start it with serve.
+func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters, client bool) *session {
 	s := &session{
-		l:                 l,
+		client:            client,
+		stats:             stats,
 		cfg:               cfg,
 		conn:              c,
 		id:                sessionIDs.Add(1),
@@ -121,7 +136,12 @@ func newServerSession(l *Listener, c net.Conn, proto string) *session {
 		sendWindow:        DefaultInitialWindowSize,
 		peerInitialWindow: DefaultInitialWindowSize,
 		recvWindow:        DefaultInitialWindowSize,
-		firstFrame:        true,
+		firstFrame:        !client,
+		nextStreamID:      2,
+		nextPing:          2,
+	}
+	if client {
+		s.nextStreamID, s.nextPing = 1, 1
 	}
 	s.log = cfg.log.With("session", s.id, "proto", proto, "remote", c.RemoteAddr().String())
 	switch proto {
@@ -142,12 +162,15 @@ func newServerSession(l *Listener, c net.Conn, proto string) *session {
 	s.fr.MaxControlFrameSize = cfg.maxControlFrameSize
 	s.fr.MaxDataFrameSize = cfg.maxDataFrameSize
 
-	// The server's SETTINGS go first (SPDY/3 §2.6.4), then the session
-	// window beyond its initial 64 KiB (3.1 §2.6.8).
-	settings := []spdy.Setting{{ID: spdy.SettingMaxConcurrentStreams, Value: cfg.maxConcurrentStreams}}
+	// SETTINGS go first (SPDY/3 §2.6.4), then the session window beyond
+	// its initial 64 KiB (3.1 §2.6.8).
+	var settings []spdy.Setting
+	if !client {
+		settings = append(settings, spdy.Setting{ID: spdy.SettingMaxConcurrentStreams, Value: cfg.maxConcurrentStreams})
+	}
 	window := uint32(cfg.initialWindowSize)
 	if !s.flow {
-		// SPDY/2 has no flow control, but some clients (node's
+		// SPDY/2 has no flow control, but some peers (node's
 		// spdy-transport) apply SPDY/3's to it and stall after 64 KiB
 		// unless told otherwise; SPDY/2 defines the setting (id 7), so
 		// open the window all the way. SPDY/2 streams are bounded by
@@ -250,7 +273,7 @@ func (s *session) goAwayLocked(status spdy.GoAwayStatus, cause error) {
 	}
 	if !s.goingAway {
 		s.goingAway = true
-		s.ctrl = append(s.ctrl, ctrlFrame{typ: spdy.TypeGoAway, streamID: s.lastPeerStreamLocked(), value: uint32(status)})
+		s.ctrl = append(s.ctrl, ctrlFrame{typ: spdy.TypeGoAway, streamID: s.lastPeerStream, value: uint32(status)})
 	}
 	if status != spdy.GoAwayOK {
 		if cause == nil {
@@ -268,9 +291,14 @@ func (s *session) goAwayLocked(status spdy.GoAwayStatus, cause error) {
 	signal(s.writeWake)
 }
 
-// lastPeerStreamLocked is the last-good-stream-id for GOAWAY. The reader
-// owns lastPeerStream; it only changes under mu, so reading it here is safe.
-func (s *session) lastPeerStreamLocked() spdy.StreamID { return s.lastPeerStream }
+// neverOpenedLocked reports whether stream id was never opened by either
+// side: a frame for it is for "a stream that never was" (SPDY/3 §2.2.2).
+func (s *session) neverOpenedLocked(id spdy.StreamID) bool {
+	if (id%2 == 1) == s.client {
+		return id >= s.nextStreamID
+	}
+	return id > s.lastPeerStream
+}
 
 // queueCtrlLocked queues a control frame for the writer. A peer that makes
 // the queue overflow (by not reading what it asks for) is cut off.
@@ -280,7 +308,7 @@ func (s *session) queueCtrlLocked(f ctrlFrame) {
 	}
 	if len(s.ctrl) >= s.cfg.maxQueuedControlFrames {
 		s.log.Warn("spdymux: too many queued control frames; closing session", "limit", s.cfg.maxQueuedControlFrames)
-		s.l.stats.sessionErrors.Add(1)
+		s.stats.sessionErrors.Add(1)
 		s.goAwayLocked(spdy.GoAwayProtocolError, errControlFlood)
 		return
 	}
@@ -297,6 +325,15 @@ func (s *session) resetLocked(st *stream, status spdy.RstStatus) {
 	s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: st.id, value: uint32(status)})
 }
 
+// addStreamLocked makes st one of the session's open streams.
+func (s *session) addStreamLocked(st *stream) {
+	s.streams[st.id] = st
+	s.stats.activeStreams.Add(1)
+	if s.idleTimer != nil {
+		s.idleTimer.Stop()
+	}
+}
+
 // removeLocked takes st out of the session's open streams.
 func (s *session) removeLocked(st *stream) {
 	if st.removed {
@@ -304,7 +341,11 @@ func (s *session) removeLocked(st *stream) {
 	}
 	st.removed = true
 	delete(s.streams, st.id)
-	s.l.stats.activeStreams.Add(-1)
+	s.stats.activeStreams.Add(-1)
+	if s.streamGone != nil {
+		close(s.streamGone)
+		s.streamGone = nil
+	}
 	if len(s.streams) == 0 && s.err == nil {
 		if s.goingAway {
 			s.closeAfterFlush = true
@@ -391,7 +432,7 @@ func (s *session) readLoop() error {
 			switch {
 			case errors.As(err, &se):
 				s.log.Info("spdymux: stream error", "stream", se.StreamID, "status", se.Status, "err", se.Err)
-				s.l.stats.streamErrors.Add(1)
+				s.stats.streamErrors.Add(1)
 				s.mu.Lock()
 				if st := s.streams[se.StreamID]; st != nil {
 					s.resetLocked(st, se.Status)
@@ -424,7 +465,7 @@ func (s *session) readLoop() error {
 // sessionError ends the session with GOAWAY status, logging err.
 func (s *session) sessionError(status spdy.GoAwayStatus, err error) {
 	s.log.Warn("spdymux: session error", "status", status, "err", err)
-	s.l.stats.sessionErrors.Add(1)
+	s.stats.sessionErrors.Add(1)
 	s.goAway(status, err)
 }
 
@@ -445,13 +486,17 @@ func (s *session) dispatch(f spdy.Frame) error {
 	case *spdy.SettingsFrame:
 		return s.onSettings(f)
 	case *spdy.PingFrame:
-		// Echo the peer's pings (odd ids from a client); ignore even ones,
-		// which would be ours (SPDY/3 §2.6.5).
-		if f.ID%2 == 1 {
-			s.mu.Lock()
+		// Echo the peer's pings: odd ids come from a client, even ones
+		// from a server. A ping of our own parity is a reply (SPDY/3
+		// §2.6.5), or nothing we sent, and is never echoed.
+		s.mu.Lock()
+		if (f.ID%2 == 1) != s.client {
 			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypePing, value: f.ID})
-			s.mu.Unlock()
+		} else if c := s.pings[f.ID]; c != nil {
+			delete(s.pings, f.ID)
+			close(c)
 		}
+		s.mu.Unlock()
 	case *spdy.GoAwayFrame:
 		s.mu.Lock()
 		s.peerGoneAway = true
@@ -464,6 +509,10 @@ func (s *session) dispatch(f spdy.Frame) error {
 	case *spdy.WindowUpdateFrame:
 		return s.onWindowUpdate(f)
 	case *spdy.SynReplyFrame:
+		if s.client {
+			s.onSynReply(f)
+			return nil
+		}
 		// A server opens no streams (no push), so a client has nothing
 		// to reply to.
 		s.mu.Lock()
@@ -483,6 +532,12 @@ func (s *session) dispatch(f spdy.Frame) error {
 func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 	id := f.StreamID
 	s.mu.Lock()
+	if s.client {
+		// Server push is not taken: refuse it (SPDY/3 §3.3.1).
+		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.RefusedStream)})
+		s.mu.Unlock()
+		return nil
+	}
 	if s.goingAway {
 		// After GOAWAY, new streams are ignored (SPDY/3 §2.6.6).
 		s.mu.Unlock()
@@ -500,29 +555,35 @@ func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 		return nil
 	}
 	if id <= s.lastPeerStream {
+		last := s.lastPeerStream
 		s.mu.Unlock()
 		// Ids must increase (SPDY/3 §2.3.2).
-		return s.protocolError("SYN_STREAM id %d after %d", id, s.lastPeerStream)
+		return s.protocolError("SYN_STREAM id %d after %d", id, last)
 	}
 	s.lastPeerStream = id
-	s.l.stats.streams.Add(1)
+	s.stats.streams.Add(1)
 	if f.Flags&spdy.FlagUnidirectional != 0 {
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.ProtocolError)})
 		s.mu.Unlock()
 		return nil
 	}
 	if uint32(len(s.streams)) >= s.cfg.maxConcurrentStreams {
-		s.l.stats.refused.Add(1)
+		s.stats.refused.Add(1)
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.RefusedStream)})
 		s.mu.Unlock()
 		return nil
 	}
 	st := newStream(s, id, f.Priority)
 	st.recvFin = f.Flags&spdy.FlagFin != 0
-	s.streams[id] = st
-	s.l.stats.activeStreams.Add(1)
-	if s.idleTimer != nil {
-		s.idleTimer.Stop()
+	s.addStreamLocked(st)
+	if raw := s.cfg.rawStreams; raw != nil {
+		// A bare byte stream, for tests of the stream layer.
+		st.head = errorReplyHeader(s.version, 200, 0)[:2]
+		st.headQueued = true
+		s.scheduleLocked(st)
+		s.mu.Unlock()
+		raw(newRawConn(st))
+		return nil
 	}
 	s.mu.Unlock()
 
@@ -585,7 +646,7 @@ func (s *session) onData(f *spdy.DataFrame) error {
 	st := s.streams[f.StreamID]
 	if st == nil {
 		s.creditSessionLocked(int32(n))
-		if f.StreamID > s.lastPeerStream || f.StreamID%2 == 0 {
+		if s.neverOpenedLocked(f.StreamID) {
 			// A stream that never was (SPDY/3 §2.2.2).
 			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
 		}
@@ -653,6 +714,16 @@ func (s *session) onData(f *spdy.DataFrame) error {
 	}
 	signal(st.readWake)
 	return nil
+}
+
+// dropBufferedLocked credits n buffered bytes of st that will never be
+// read, so the peer can go on sending what will be dropped.
+func (s *session) dropBufferedLocked(st *stream, n int) {
+	s.recvBuffered -= n
+	s.creditSessionLocked(int32(n))
+	if st.flowUnacked(n) {
+		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
+	}
 }
 
 // flowUnacked counts n discarded bytes towards the next stream
@@ -745,7 +816,7 @@ func (s *session) onHeaders(f *spdy.HeadersFrame) error {
 	defer s.mu.Unlock()
 	st := s.streams[f.StreamID]
 	if st == nil {
-		if f.StreamID > s.lastPeerStream || f.StreamID%2 == 0 {
+		if s.neverOpenedLocked(f.StreamID) {
 			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
 		}
 		return nil

@@ -36,10 +36,12 @@ func (s *session) canSendLocked(st *stream) bool {
 		return false
 	case st.headQueued:
 		return true
+	case !st.sentHead:
+		return false // data waits for SYN_STREAM or SYN_REPLY
 	case st.outLen > 0:
 		return (!s.flow || st.sendWindow > 0) && (!s.flow31 || s.sendWindow > 0)
 	default:
-		return st.finQueued && st.sentHead
+		return st.finQueued
 	}
 }
 
@@ -109,6 +111,31 @@ func (s *session) nextFrameLocked() bool {
 	}
 	if s.closeAfterFlush && s.err != nil {
 		return false
+	}
+	// SYN_STREAMs go out in the order their ids were given (SPDY/3
+	// §2.3.2), before any DATA.
+	for len(s.synQueue) > 0 {
+		st := s.synQueue[0]
+		s.synQueue[0] = nil
+		s.synQueue = s.synQueue[1:]
+		if len(s.synQueue) == 0 {
+			s.synQueue = nil
+		}
+		if st.err != nil {
+			continue // reset before it went out; its id is skipped
+		}
+		var flags spdy.Flags
+		if st.synFin {
+			flags = spdy.FlagFin
+		}
+		s.fr.WriteSynStream(&spdy.SynStreamFrame{Version: s.version, StreamID: st.id, Priority: st.priority, Flags: flags, Header: st.synHeader})
+		st.synHeader = nil
+		st.sentHead = true
+		if st.synFin {
+			s.sentFinLocked(st)
+		}
+		s.scheduleLocked(st)
+		return true
 	}
 	for p := range s.sched {
 		q := &s.sched[p]

@@ -54,6 +54,13 @@ type stream struct {
 	sentFin    bool
 	inSched    bool // in the writer's schedule
 	removed    bool // no longer in s.streams
+	connClosed bool // the connection on the stream was closed
+
+	// Client side: the SYN_STREAM this side sends, and the SYN_REPLY.
+	synHeader []spdy.HeaderField
+	synFin    bool
+	reply     []spdy.HeaderField
+	gotReply  bool
 
 	// err, once set, makes Read and Write fail: the stream was reset by
 	// either side, or the session closed.
@@ -100,9 +107,7 @@ func (st *stream) failLocked(err error) {
 }
 
 func (st *stream) dropOutputLocked() {
-	clear(st.out)
-	st.out = st.out[:0]
-	st.outLen = 0
+	st.unqueueLocked()
 	st.head = nil
 	st.headQueued = false
 }
@@ -130,6 +135,9 @@ func (st *stream) readPayload(p []byte) (int, error) {
 		}
 		err := st.err
 		fin := st.recvFin
+		if err == nil && st.connClosed {
+			err = net.ErrClosed
+		}
 		s.mu.Unlock()
 		switch {
 		case err != nil:
@@ -154,6 +162,9 @@ func (st *stream) buffered(block bool) (n int, fin bool, err error) {
 	for {
 		st.s.mu.Lock()
 		n, fin, err = len(st.recv)-st.recvOff, st.recvFin, st.err
+		if err == nil && st.connClosed {
+			err = net.ErrClosed
+		}
 		st.s.mu.Unlock()
 		if !block || n > 0 || fin || err != nil {
 			return n, fin, err
@@ -195,37 +206,44 @@ func (st *stream) queueDataLocked(p []byte) {
 }
 
 // waitTaken blocks until the writer has taken all queued DATA, the stream
-// died, or the write deadline passed. On an early return it unqueues what
-// is left, so the caller may reuse its buffers.
+// died, its connection was closed, or the write deadline passed. On an
+// early return it unqueues what is left, so the caller may reuse its
+// buffers.
 func (st *stream) waitTaken() error {
 	s := st.s
 	for {
 		s.mu.Lock()
-		if st.err != nil {
+		if st.outLen == 0 || st.err != nil || st.connClosed {
 			err := st.err
+			if err == nil && st.outLen > 0 {
+				err = net.ErrClosed
+			}
+			if err != nil {
+				st.unqueueLocked()
+			}
 			s.mu.Unlock()
 			return err
-		}
-		if st.outLen == 0 {
-			s.mu.Unlock()
-			return nil
 		}
 		s.mu.Unlock()
 		select {
 		case <-st.writeWake:
 		case <-st.wdl.wait():
 			s.mu.Lock()
-			if st.outLen == 0 {
-				s.mu.Unlock()
+			left := st.outLen
+			st.unqueueLocked()
+			s.mu.Unlock()
+			if left == 0 {
 				return nil
 			}
-			clear(st.out)
-			st.out = st.out[:0]
-			st.outLen = 0
-			s.mu.Unlock()
 			return os.ErrDeadlineExceeded
 		}
 	}
+}
+
+func (st *stream) unqueueLocked() {
+	clear(st.out)
+	st.out = st.out[:0]
+	st.outLen = 0
 }
 
 // recvKeepCap is the largest receive buffer a stream keeps once drained.
@@ -239,11 +257,11 @@ type streamError struct {
 }
 
 func (e *streamError) Error() string {
-	by := "server"
+	by := "locally"
 	if e.remote {
-		by = "peer"
+		by = "by the peer"
 	}
-	return fmt.Sprintf("spdymux: stream %d reset by %s: %v", e.id, by, e.status)
+	return fmt.Sprintf("spdymux: stream %d reset %s: %v", e.id, by, e.status)
 }
 
 // Is makes a reset stream match net.ErrClosed, so servers treat it as a

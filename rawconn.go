@@ -1,0 +1,132 @@
+package spdymux
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spdymux/spdymux/spdy"
+)
+
+// rawConn is a stream as a bare byte stream: Read yields the DATA the peer
+// sends (io.EOF at its FIN), Write sends DATA, CloseWrite sends FIN, Close
+// sends FIN and drops whatever the peer still sends. The client uses it for
+// bodies; the stream layer's tests run nettest.TestConn over it.
+type rawConn struct {
+	st        *stream
+	rmu, wmu  sync.Mutex
+	closeOnce sync.Once
+}
+
+func newRawConn(st *stream) *rawConn { return &rawConn{st: st} }
+
+func (c *rawConn) Read(p []byte) (int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if err := c.check("read", &c.st.rdl); err != nil {
+		return 0, err
+	}
+	n, err := c.st.readPayload(p)
+	if err != nil && err != io.EOF {
+		err = c.opError("read", err)
+	}
+	return n, err
+}
+
+func (c *rawConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.check("write", &c.st.wdl); err != nil {
+		return 0, err
+	}
+	st := c.st
+	st.s.mu.Lock()
+	if st.sentFin || st.finQueued {
+		st.s.mu.Unlock()
+		return 0, c.opError("write", errWriteAfterFin)
+	}
+	st.queueDataLocked(p)
+	st.s.mu.Unlock()
+	if err := st.waitTaken(); err != nil {
+		return 0, c.opError("write", err)
+	}
+	return len(p), nil
+}
+
+func (c *rawConn) check(op string, d *deadline) error {
+	st := c.st
+	st.s.mu.Lock()
+	closed, err := st.connClosed, st.err
+	st.s.mu.Unlock()
+	switch {
+	case closed:
+		return c.opError(op, net.ErrClosed)
+	case err != nil && op == "write":
+		return c.opError(op, err)
+	case isClosedChan(d.wait()):
+		return c.opError(op, os.ErrDeadlineExceeded)
+	}
+	return nil
+}
+
+// CloseWrite sends FIN once the data written so far is out.
+func (c *rawConn) CloseWrite() error {
+	st := c.st
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	if st.err == nil && !st.sentFin {
+		st.finQueued = true
+		st.s.scheduleLocked(st)
+	}
+	return nil
+}
+
+func (c *rawConn) Close() error {
+	c.closeOnce.Do(func() {
+		st := c.st
+		s := st.s
+		s.mu.Lock()
+		st.connClosed = true
+		signal(st.readWake)
+		signal(st.writeWake)
+		if st.err == nil {
+			if !st.sentFin {
+				st.finQueued = true
+				s.scheduleLocked(st)
+			}
+			if !st.recvFin {
+				st.discard = true
+				n := len(st.recv) - st.recvOff
+				st.recv, st.recvOff = nil, 0
+				s.dropBufferedLocked(st, n)
+			}
+		}
+		s.mu.Unlock()
+	})
+	return nil
+}
+
+// reset resets the stream with status (CANCEL to abandon a response).
+func (c *rawConn) reset(status spdy.RstStatus) {
+	c.st.s.resetStream(c.st, status)
+	c.Close()
+}
+
+var errWriteAfterFin = &net.OpError{Op: "write", Net: "spdy", Err: os.ErrClosed}
+
+func (c *rawConn) opError(op string, err error) error {
+	return &net.OpError{Op: op, Net: "spdy", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+func (c *rawConn) LocalAddr() net.Addr  { return c.st.s.conn.LocalAddr() }
+func (c *rawConn) RemoteAddr() net.Addr { return c.st.s.conn.RemoteAddr() }
+
+func (c *rawConn) SetDeadline(t time.Time) error {
+	c.st.rdl.set(t)
+	c.st.wdl.set(t)
+	return nil
+}
+func (c *rawConn) SetReadDeadline(t time.Time) error  { c.st.rdl.set(t); return nil }
+func (c *rawConn) SetWriteDeadline(t time.Time) error { c.st.wdl.set(t); return nil }

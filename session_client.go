@@ -1,0 +1,170 @@
+package spdymux
+
+import (
+	"context"
+	"errors"
+	"net"
+	"time"
+
+	"github.com/spdymux/spdymux/spdy"
+)
+
+// newClientSession starts a client session on c, which speaks proto.
+func newClientSession(c net.Conn, proto string, cfg *settings) *session {
+	s := newSession(c, proto, cfg, &listenerCounters{}, true)
+	go s.serve()
+	return s
+}
+
+var (
+	errGoingAway   = errors.New("spdymux: session is going away")
+	errIDsExhaused = errors.New("spdymux: stream ids exhausted")
+)
+
+// openStream opens a stream with the SYN_STREAM header block header. fin
+// means the request has no body. When the peer's MAX_CONCURRENT_STREAMS is
+// reached it waits for a stream to end, or for ctx.
+func (s *session) openStream(ctx context.Context, header []spdy.HeaderField, priority uint8, fin bool) (*stream, error) {
+	for {
+		s.mu.Lock()
+		switch {
+		case s.err != nil:
+			err := s.err
+			s.mu.Unlock()
+			return nil, &sessionClosedError{cause: err}
+		case s.goingAway || s.peerGoneAway:
+			s.mu.Unlock()
+			return nil, errGoingAway
+		case s.nextStreamID > 1<<31-1:
+			// Ids never wrap (SPDY/3 §2.3.2).
+			s.mu.Unlock()
+			return nil, errIDsExhaused
+		}
+		if s.peerMaxStreams == 0 || uint32(len(s.streams)) < s.peerMaxStreams {
+			break
+		}
+		if s.streamGone == nil {
+			s.streamGone = make(chan struct{})
+		}
+		gone := s.streamGone
+		s.mu.Unlock()
+		select {
+		case <-gone:
+		case <-s.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	defer s.mu.Unlock()
+	st := newStream(s, s.nextStreamID, priority)
+	s.nextStreamID += 2
+	st.synHeader = header
+	st.synFin = fin
+	s.addStreamLocked(st)
+	s.synQueue = append(s.synQueue, st)
+	signal(s.writeWake)
+	return st, nil
+}
+
+func (s *session) onSynReply(f *spdy.SynReplyFrame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.streams[f.StreamID]
+	if st == nil {
+		if s.neverOpenedLocked(f.StreamID) {
+			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
+		}
+		return
+	}
+	if st.gotReply {
+		// A second SYN_REPLY (SPDY/3 §2.3.4).
+		s.resetLocked(st, spdy.StreamInUse)
+		return
+	}
+	status, version := ":status", ":version"
+	if s.version == spdy.V2 {
+		status, version = "status", "version"
+	}
+	if !hasField(f.Header, status) || !hasField(f.Header, version) {
+		// A reply without status or version MUST be reset (SPDY/3 §3.2.2).
+		s.resetLocked(st, spdy.ProtocolError)
+		return
+	}
+	st.reply = f.Header
+	st.gotReply = true
+	if f.Flags&spdy.FlagFin != 0 {
+		st.recvFin = true
+		s.maybeDoneLocked(st)
+	}
+	signal(st.readWake)
+}
+
+func hasField(h []spdy.HeaderField, name string) bool {
+	for _, f := range h {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// waitReply waits for the stream's SYN_REPLY.
+func (st *stream) waitReply(ctx context.Context) ([]spdy.HeaderField, error) {
+	s := st.s
+	for {
+		s.mu.Lock()
+		reply, got, err := st.reply, st.gotReply, st.err
+		s.mu.Unlock()
+		switch {
+		case got:
+			return reply, nil
+		case err != nil:
+			return nil, err
+		}
+		select {
+		case <-st.readWake:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// ping sends a PING and waits for its echo.
+func (s *session) ping(ctx context.Context) (time.Duration, error) {
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return 0, &sessionClosedError{cause: err}
+	}
+	id := s.nextPing
+	s.nextPing += 2
+	if s.pings == nil {
+		s.pings = make(map[uint32]chan struct{})
+	}
+	c := make(chan struct{})
+	s.pings[id] = c
+	s.queueCtrlLocked(ctrlFrame{typ: spdy.TypePing, value: id})
+	s.mu.Unlock()
+	start := time.Now()
+	select {
+	case <-c:
+		return time.Since(start), nil
+	case <-s.done:
+		return 0, &sessionClosedError{cause: s.cause()}
+	case <-ctx.Done():
+		s.mu.Lock()
+		delete(s.pings, id)
+		s.mu.Unlock()
+		return 0, ctx.Err()
+	}
+}
+
+// resetStream resets st from this side with status.
+func (s *session) resetStream(st *stream, status spdy.RstStatus) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st.err == nil {
+		s.resetLocked(st, status)
+	}
+}
