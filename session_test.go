@@ -561,11 +561,16 @@ func TestFrameAfterFin(t *testing.T) {
 				p.get(t, 1, "/wait")
 				ts.waitEvent(t, "start", 1)
 				p.send(t, tc.frame)
-				want := spdy.StreamAlreadyClosed
-				if proto == ProtoSPDY2 {
-					want = spdy.ProtocolError
+				f := p.expect(t, "RST_STREAM for stream 1", func(f spdy.Frame) bool {
+					return isType[*spdy.RstStreamFrame](f) && streamOf(f) == 1
+				})
+				got := f.(*spdy.RstStreamFrame).Status
+				switch {
+				case proto != ProtoSPDY2 && got != spdy.StreamAlreadyClosed:
+					t.Errorf("%s after FIN: RST_STREAM status %v; want STREAM_ALREADY_CLOSED", tc.name, got)
+				case proto == ProtoSPDY2 && got != spdy.ProtocolError:
+					t.Errorf("%s after FIN on SPDY/2: RST_STREAM status %v (%d), which SPDY/2 does not define (its codes are 1-7); want PROTOCOL_ERROR", tc.name, got, got)
 				}
-				p.expectRst(t, 1, want)
 				p.get(t, 3, "/hello")
 				p.readResponse(t, 3)
 			})
