@@ -267,6 +267,28 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 		h = (&accessLog{out: f}).wrap(h)
 	}
 
+	// Take the ports first, so that a port in use is the only message.
+	var tlsInner, plainInner net.Listener
+	defer func() {
+		if !started {
+			for _, l := range []net.Listener{tlsInner, plainInner} {
+				if l != nil {
+					l.Close()
+				}
+			}
+		}
+	}()
+	if o.listen != "" {
+		if tlsInner, err = net.Listen("tcp", o.listen); err != nil {
+			return nil, fmt.Errorf("-listen: %w", err)
+		}
+	}
+	if o.listenPlain != "" {
+		if plainInner, err = net.Listen("tcp", o.listenPlain); err != nil {
+			return nil, fmt.Errorf("-listen-plain: %w", err)
+		}
+	}
+
 	var tlsConfig *tls.Config
 	if o.listen != "" {
 		var cert tls.Certificate
@@ -294,22 +316,14 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 		}
 	}
 	if o.listen != "" {
-		ln, err := net.Listen("tcp", o.listen)
-		if err != nil {
-			return nil, fmt.Errorf("-listen: %w", err)
-		}
 		cfg := config()
 		cfg.TLSConfig = tlsConfig
-		s.tlsLn = spdymux.NewListener(ln, cfg)
+		s.tlsLn = spdymux.NewListener(tlsInner, cfg)
 	}
 	if o.listenPlain != "" {
-		ln, err := net.Listen("tcp", o.listenPlain)
-		if err != nil {
-			return nil, fmt.Errorf("-listen-plain: %w", err)
-		}
 		cfg := config()
 		cfg.CleartextV3 = c.cleartextV3
-		s.plainLn = spdymux.NewListener(ln, cfg)
+		s.plainLn = spdymux.NewListener(plainInner, cfg)
 	}
 
 	s.srv = &http.Server{
