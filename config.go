@@ -2,10 +2,13 @@ package spdymux
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/spdymux/spdymux/spdy"
 )
 
 // Protocol names as negotiated by ALPN. SPDY/3.1 is version 3 on the wire;
@@ -125,6 +128,34 @@ type Config struct {
 	// Logger receives one line per protocol error and session event.
 	// Default: slog.Default().
 	Logger *slog.Logger
+
+	// Trace, when set, is called for every frame a session reads or
+	// writes, on the session's reader and writer goroutines: it must be
+	// quick and safe for concurrent use.
+	Trace func(FrameEvent)
+}
+
+// FrameEvent describes one frame read or written by a session.
+type FrameEvent struct {
+	SessionID uint64
+	Out       bool           // written by this side
+	Type      spdy.FrameType // 0 for DATA
+	StreamID  uint32         // 0 for frames of the session
+	Flags     spdy.Flags
+	Length    int // the frame's length field: its size after the 8-byte header
+}
+
+// String formats e as one line of a frame trace.
+func (e FrameEvent) String() string {
+	dir := "recv"
+	if e.Out {
+		dir = "send"
+	}
+	typ := "DATA"
+	if e.Type != 0 {
+		typ = e.Type.String()
+	}
+	return fmt.Sprintf("[session %d] %s %s stream=%d flags=%#02x length=%d", e.SessionID, dir, typ, e.StreamID, uint8(e.Flags), e.Length)
 }
 
 // settings is a Config with every default applied.
@@ -147,6 +178,7 @@ type settings struct {
 	idleTimeout            time.Duration
 	writeTimeout           time.Duration
 	log                    *slog.Logger
+	trace                  func(FrameEvent)
 
 	// rawStreams, when set, gets every stream a client opens as a bare
 	// byte stream instead of an HTTP/1.1 request; the stream layer's
@@ -177,6 +209,7 @@ func (c *Config) settings() *settings {
 		idleTimeout:            c.IdleTimeout,
 		writeTimeout:           c.WriteTimeout,
 		log:                    c.Logger,
+		trace:                  c.Trace,
 	}
 	if s.cleartextV3 != ProtoSPDY3 {
 		s.cleartextV3 = ProtoSPDY31

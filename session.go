@@ -179,8 +179,11 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 	}
 	settings = append(settings, spdy.Setting{ID: spdy.SettingInitialWindowSize, Value: window})
 	s.fr.WriteSettings(0, settings...)
+	s.traceOut(0, spdy.TypeSettings, 0, 0)
 	if s.flow31 && cfg.sessionWindowSize > DefaultInitialWindowSize {
+		before := len(s.wbuf.b)
 		s.fr.WriteWindowUpdate(0, uint32(cfg.sessionWindowSize-DefaultInitialWindowSize))
+		s.traceOut(before, spdy.TypeWindowUpdate, 0, 0)
 		s.recvWindow = cfg.sessionWindowSize
 	}
 	return s
@@ -452,6 +455,9 @@ func (s *session) readLoop() error {
 			}
 			return err
 		}
+		if s.cfg.trace != nil {
+			s.traceIn(f)
+		}
 		if s.firstFrame {
 			s.firstFrame = false
 			s.conn.SetReadDeadline(time.Time{})
@@ -460,6 +466,37 @@ func (s *session) readLoop() error {
 			return err
 		}
 	}
+}
+
+func (s *session) traceIn(f spdy.Frame) {
+	e := FrameEvent{SessionID: s.id, Length: s.fr.LastFrameLength()}
+	switch f := f.(type) {
+	case *spdy.DataFrame:
+		e.StreamID, e.Flags = uint32(f.StreamID), f.Flags
+	case *spdy.SynStreamFrame:
+		e.Type, e.StreamID, e.Flags = spdy.TypeSynStream, uint32(f.StreamID), f.Flags
+	case *spdy.SynReplyFrame:
+		e.Type, e.StreamID, e.Flags = spdy.TypeSynReply, uint32(f.StreamID), f.Flags
+	case *spdy.RstStreamFrame:
+		e.Type, e.StreamID = spdy.TypeRstStream, uint32(f.StreamID)
+	case *spdy.SettingsFrame:
+		e.Type, e.Flags = spdy.TypeSettings, f.Flags
+	case *spdy.NoopFrame:
+		e.Type = spdy.TypeNoop
+	case *spdy.PingFrame:
+		e.Type = spdy.TypePing
+	case *spdy.GoAwayFrame:
+		e.Type = spdy.TypeGoAway
+	case *spdy.HeadersFrame:
+		e.Type, e.StreamID, e.Flags = spdy.TypeHeaders, uint32(f.StreamID), f.Flags
+	case *spdy.WindowUpdateFrame:
+		e.Type, e.StreamID = spdy.TypeWindowUpdate, uint32(f.StreamID)
+	case *spdy.CredentialFrame:
+		e.Type = spdy.TypeCredential
+	case *spdy.UnknownFrame:
+		e.Type, e.Flags = f.Type, f.Flags
+	}
+	s.cfg.trace(e)
 }
 
 // sessionError ends the session with GOAWAY status, logging err.
@@ -657,7 +694,7 @@ func (s *session) onData(f *spdy.DataFrame) error {
 	if st.recvFin {
 		// DATA after the peer's FIN (SPDY/3 §2.3.7).
 		s.creditSessionLocked(int32(n))
-		s.resetLocked(st, spdy.StreamAlreadyClosed)
+		s.resetLocked(st, s.alreadyClosed())
 		return nil
 	}
 	if s.flow {
@@ -714,6 +751,15 @@ func (s *session) onData(f *spdy.DataFrame) error {
 	}
 	signal(st.readWake)
 	return nil
+}
+
+// alreadyClosed is the status for a frame after the peer's FIN:
+// STREAM_ALREADY_CLOSED, which SPDY/2 lacks (it has PROTOCOL_ERROR).
+func (s *session) alreadyClosed() spdy.RstStatus {
+	if s.version == spdy.V2 {
+		return spdy.ProtocolError
+	}
+	return spdy.StreamAlreadyClosed
 }
 
 // dropBufferedLocked credits n buffered bytes of st that will never be
@@ -822,7 +868,7 @@ func (s *session) onHeaders(f *spdy.HeadersFrame) error {
 		return nil
 	}
 	if st.recvFin {
-		s.resetLocked(st, spdy.StreamAlreadyClosed)
+		s.resetLocked(st, s.alreadyClosed())
 		return nil
 	}
 	// Request trailers have no place in the HTTP/1.1 request of a stream

@@ -128,7 +128,9 @@ func (s *session) nextFrameLocked() bool {
 		if st.synFin {
 			flags = spdy.FlagFin
 		}
+		before := len(s.wbuf.b)
 		s.fr.WriteSynStream(&spdy.SynStreamFrame{Version: s.version, StreamID: st.id, Priority: st.priority, Flags: flags, Header: st.synHeader})
+		s.traceOut(before, spdy.TypeSynStream, st.id, flags)
 		st.synHeader = nil
 		st.sentHead = true
 		if st.synFin {
@@ -152,7 +154,16 @@ func (s *session) nextFrameLocked() bool {
 	return false
 }
 
+// traceOut reports the frame the writer just encoded at wbuf[before:].
+func (s *session) traceOut(before int, typ spdy.FrameType, id spdy.StreamID, flags spdy.Flags) {
+	if s.cfg.trace != nil && len(s.wbuf.b) >= before+8 {
+		s.cfg.trace(FrameEvent{SessionID: s.id, Out: true, Type: typ, StreamID: uint32(id), Flags: flags, Length: len(s.wbuf.b) - before - 8})
+	}
+}
+
 func (s *session) writeCtrlLocked(f ctrlFrame) {
+	before := len(s.wbuf.b)
+	defer s.traceOut(before, f.typ, f.streamID, 0)
 	switch f.typ {
 	case spdy.TypeRstStream:
 		s.fr.WriteRstStream(f.streamID, spdy.RstStatus(f.value))
@@ -174,7 +185,9 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 		if fin {
 			flags = spdy.FlagFin
 		}
+		before := len(s.wbuf.b)
 		s.fr.WriteSynReply(&spdy.SynReplyFrame{Version: s.version, StreamID: st.id, Flags: flags, Header: st.head})
+		s.traceOut(before, spdy.TypeSynReply, st.id, flags)
 		st.head, st.headQueued, st.sentHead = nil, false, true
 		if fin {
 			s.sentFinLocked(st)
@@ -183,6 +196,7 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	}
 	if st.outLen == 0 { // finQueued
 		s.fr.WriteData(st.id, spdy.FlagFin, nil)
+		s.traceOut(len(s.wbuf.b)-8, 0, st.id, spdy.FlagFin)
 		s.sentFinLocked(st)
 		return
 	}
@@ -200,6 +214,7 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 		flags = spdy.FlagFin
 	}
 	s.fr.WriteData(st.id, flags, p)
+	s.traceOut(len(s.wbuf.b)-8-n, 0, st.id, flags)
 	st.sendWindow -= int32(n)
 	s.sendWindow -= int32(n)
 	st.outLen -= n

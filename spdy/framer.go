@@ -166,6 +166,13 @@ func (f *Framer) ReadFrame() (Frame, error) {
 	return fr, err
 }
 
+// LastFrameLength returns the length field of the frame header ReadFrame
+// read last: the payload size after the 8-byte header.
+func (f *Framer) LastFrameLength() int {
+	h := &f.rhdr
+	return int(h[5])<<16 | int(h[6])<<8 | int(h[7])
+}
+
 func (f *Framer) fail(err error) error {
 	f.rerr = err
 	return err
