@@ -163,11 +163,15 @@ func (l *Listener) closeAccept(cause error) error {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.acceptErr = cause
+		going := l.goingAway
 		ready := l.ready
 		l.ready = nil
 		l.mu.Unlock()
 		close(l.done)
 		err = l.inner.Close()
+		if going && errors.Is(err, net.ErrClosed) {
+			err = nil // Shutdown closed it already
+		}
 		for _, c := range ready {
 			c.Close()
 		}

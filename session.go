@@ -59,6 +59,7 @@ type session struct {
 	err               error
 	streams           map[spdy.StreamID]*stream
 	lastPeerStream    spdy.StreamID // the last stream the peer opened
+	lastAccepted      spdy.StreamID // the last stream of the peer's that was not refused
 	nextStreamID      spdy.StreamID // the next stream this side opens
 	synQueue          []*stream     // streams opened here, SYN_STREAM not yet written
 	pings             map[uint32]chan struct{}
@@ -276,7 +277,9 @@ func (s *session) goAwayLocked(status spdy.GoAwayStatus, cause error) {
 	}
 	if !s.goingAway {
 		s.goingAway = true
-		s.ctrl = append(s.ctrl, ctrlFrame{typ: spdy.TypeGoAway, streamID: s.lastPeerStream, value: uint32(status)})
+		// last-good-stream-id: the last stream of the peer's that was
+		// accepted, not refused (SPDY/3 §2.6.6).
+		s.ctrl = append(s.ctrl, ctrlFrame{typ: spdy.TypeGoAway, streamID: s.lastAccepted, value: uint32(status)})
 	}
 	if status != spdy.GoAwayOK {
 		if cause == nil {
@@ -613,6 +616,7 @@ func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 	st := newStream(s, id, f.Priority)
 	st.recvFin = f.Flags&spdy.FlagFin != 0
 	s.addStreamLocked(st)
+	s.lastAccepted = id
 	if raw := s.cfg.rawStreams; raw != nil {
 		// A bare byte stream, for tests of the stream layer.
 		st.head = errorReplyHeader(s.version, 200, 0)[:2]
