@@ -14,7 +14,7 @@ import (
 // so no running Adler-32 is kept.
 //
 // The history starts with the dictionary; match distances never exceed
-// encWindow. The whole state is about 12 KiB, against 0.7-1.2 MB for a
+// encWindow. The whole state is about 6 KiB, against 0.7-1.2 MB for a
 // compress/zlib writer.
 type encoder struct {
 	hist  [encWindow]byte          // ring: absolute position p is at hist[p%encWindow]
@@ -29,8 +29,8 @@ type encoder struct {
 }
 
 const (
-	encWindow   = 8 << 10
-	encHashBits = 11
+	encWindow   = 4 << 10 // the spec suggests a 2 KiB window (§2.6.10.1); 4 KiB holds the whole dictionary
+	encHashBits = 10
 	encMinMatch = 4
 	encMaxMatch = 258
 )

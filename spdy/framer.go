@@ -54,16 +54,16 @@ type Framer struct {
 	version Version
 
 	// Owned by the reader (ReadFrame):
-	r     io.Reader
-	rhdr  [8]byte
-	rbuf  []byte  // payload buffer of up to smallBuf bytes
-	lent  *[]byte // payload buffer borrowed from bufPool, returned at the next ReadFrame
-	data  DataFrame
-	inf   *inflater
-	hoff  []uint32 // per field: end of name, end of value in the block scratch
-	lbuf  [4]byte
-	rerr  error // sticky session error
-	hused int   // inflated bytes of the current block
+	r      io.Reader
+	rhdr   [8]byte
+	rsmall [64]byte // payload buffer for small control frames; larger payloads borrow from bufPool
+	lent   *[]byte  // payload buffer borrowed from bufPool, returned at the next ReadFrame
+	data   DataFrame
+	inf    *inflater
+	hoff   []uint32 // per field: end of name, end of value in the block scratch
+	lbuf   [4]byte
+	rerr   error // sticky session error
+	hused  int   // inflated bytes of the current block
 
 	// Owned by the writer (the Write* methods):
 	w    io.Writer
@@ -180,11 +180,8 @@ func (f *Framer) fail(err error) error {
 
 func (f *Framer) readPayload(n int) ([]byte, error) {
 	var p []byte
-	if n <= smallBuf {
-		if f.rbuf == nil {
-			f.rbuf = make([]byte, smallBuf)
-		}
-		p = f.rbuf[:n]
+	if n <= len(f.rsmall) {
+		p = f.rsmall[:n]
 	} else {
 		f.lent = getBuf(n)
 		p = *f.lent
