@@ -19,6 +19,7 @@ func newClientSession(c net.Conn, proto string, cfg *settings) *session {
 var (
 	errGoingAway   = errors.New("spdymux: session is going away")
 	errIDsExhaused = errors.New("spdymux: stream ids exhausted")
+	errUnprocessed = errors.New("spdymux: stream not processed: the peer's GOAWAY names an earlier last stream")
 )
 
 // openStream opens a stream with the SYN_STREAM header block header. fin
@@ -160,11 +161,69 @@ func (s *session) ping(ctx context.Context) (time.Duration, error) {
 	}
 }
 
-// resetStream resets st from this side with status.
+// resetStream resets st from this side with status, unless it has
+// already ended.
 func (s *session) resetStream(st *stream, status spdy.RstStatus) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st.err == nil {
+	if st.err == nil && !st.removed {
 		s.resetLocked(st, status)
 	}
+}
+
+// usable reports whether s takes new streams.
+func (s *session) usable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err == nil && !s.goingAway && !s.peerGoneAway && s.nextStreamID <= 1<<31-1
+}
+
+// closeIfIdle sends GOAWAY and closes s if it has no open stream, and
+// reports whether it did; a session in use is left alone.
+func (s *session) closeIfIdle() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.streams) > 0 || s.err != nil {
+		return false
+	}
+	s.goAwayLocked(spdy.GoAwayOK, nil)
+	return true
+}
+
+// failUnprocessedLocked fails the streams this side opened above last,
+// the peer's last-good-stream-id: the peer ignores them (SPDY/3 §2.6.6),
+// so they may be sent again elsewhere.
+func (s *session) failUnprocessedLocked(last spdy.StreamID) {
+	for id, st := range s.streams {
+		if (id%2 == 1) == s.client && id > last {
+			st.failLocked(errUnprocessed)
+			s.removeLocked(st)
+		}
+	}
+}
+
+// unprocessed reports whether err, which ended st before its reply, means
+// that the peer did not process st, so that it may be sent again; and
+// whether its SYN_STREAM went out.
+func (st *stream) unprocessed(err error) (sent, ok bool) {
+	st.s.mu.Lock()
+	sent = st.sentHead
+	st.s.mu.Unlock()
+	var se *streamError
+	switch {
+	case errors.As(err, &se):
+		// REFUSED_STREAM: "not processed; safe to retry".
+		return sent, se.remote && se.status == spdy.RefusedStream
+	case errors.Is(err, errUnprocessed):
+		return sent, true
+	}
+	return sent, !sent
+}
+
+// finished reports whether st has ended: both sides sent FIN, or it was
+// reset.
+func (st *stream) finished() bool {
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	return st.removed || st.err != nil
 }
