@@ -540,6 +540,7 @@ func (s *session) dispatch(f spdy.Frame) error {
 	case *spdy.GoAwayFrame:
 		s.mu.Lock()
 		s.peerGoneAway = true
+		s.failUnprocessedLocked(f.LastGoodStreamID)
 		s.mu.Unlock()
 		if f.Status != spdy.GoAwayOK {
 			s.log.Info("spdymux: peer sent GOAWAY", "status", f.Status, "last", f.LastGoodStreamID)
