@@ -120,8 +120,10 @@ func BenchmarkScheduler(b *testing.B) {
 		for _, st := range streams {
 			if st.outLen == 0 {
 				st.queueDataLocked(payload)
+				st.sendWindow = 1<<31 - 1
 			}
 		}
+		s.sendWindow = 1<<31 - 1
 		if !s.nextFrameLocked() {
 			b.Fatal("nothing to write")
 		}
