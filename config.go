@@ -35,6 +35,12 @@ const (
 	DefaultIdleTimeout            = 3 * time.Minute
 	DefaultWriteTimeout           = 30 * time.Second
 	DefaultMaxDataFrame           = 16 << 10
+	DefaultMaxSettingsEntries     = 32
+	DefaultResetBurst             = 1000 // as nghttp2's stream reset rate limit
+	DefaultResetRate              = 33   // per second, as nghttp2
+	DefaultGlitchBurst            = 1000 // as nghttp2's glitch rate limit
+	DefaultGlitchRate             = 33   // per second, as nghttp2
+	DefaultWindowTimeout          = 30 * time.Second
 )
 
 // Config configures a Listener. The zero value (or a nil *Config) is a
@@ -108,6 +114,37 @@ type Config struct {
 	// Default 1000, as nghttp2.
 	MaxQueuedControlFrames int
 
+	// MaxSettingsEntries caps the entries of one SETTINGS frame; SPDY/3
+	// defines eight ids. More ends the session. Default 32.
+	MaxSettingsEntries int
+
+	// ResetBurst and ResetRate bound the streams a client may reset: a
+	// budget of ResetBurst resets, refilled at ResetRate per second. A
+	// client that spends it all (HTTP/2's "rapid reset", CVE-2023-44487)
+	// is cut off with GOAWAY. Defaults 1000 and 33/s, as nghttp2; a
+	// negative ResetBurst disables the limit.
+	ResetBurst int
+	ResetRate  float64
+
+	// GlitchBurst and GlitchRate bound the frames a client sends that do
+	// nothing useful (CVE-2019-9511..9518): empty DATA without FIN, DATA,
+	// HEADERS or WINDOW_UPDATE for streams that are gone, RST_STREAM for
+	// unknown streams, unknown control frames, NOOP, CREDENTIAL, a PING
+	// of the server's parity, SETTINGS after the first, refused streams,
+	// frames that earn a RST_STREAM, and DATA frames the server must send
+	// under 64 bytes because the client keeps its window that small. A
+	// budget of GlitchBurst, refilled at GlitchRate per second; a client
+	// that spends it is cut off with GOAWAY. Defaults 1000 and 33/s, as
+	// nghttp2; a negative GlitchBurst disables the limit.
+	GlitchBurst int
+	GlitchRate  float64
+
+	// WindowTimeout bounds how long a response may wait for a client that
+	// does not open its flow-control window (a zero-window hold): its
+	// stream is then reset with CANCEL, freeing the handler. Default 30 s;
+	// negative disables it.
+	WindowTimeout time.Duration
+
 	// Pool hands out worker slots for streams. Default: the process-wide
 	// DefaultPool.
 	Pool *Pool
@@ -173,6 +210,12 @@ type settings struct {
 	maxControlFrameSize    int
 	maxDataFrameSize       int
 	maxQueuedControlFrames int
+	maxSettingsEntries     int
+	resetBurst             int
+	resetRate              float64
+	glitchBurst            int
+	glitchRate             float64
+	windowTimeout          time.Duration
 	pool                   *Pool
 	handshakeTimeout       time.Duration
 	idleTimeout            time.Duration
@@ -204,6 +247,12 @@ func (c *Config) settings() *settings {
 		maxControlFrameSize:    c.MaxControlFrameSize,
 		maxDataFrameSize:       c.MaxDataFrameSize,
 		maxQueuedControlFrames: c.MaxQueuedControlFrames,
+		maxSettingsEntries:     c.MaxSettingsEntries,
+		resetBurst:             c.ResetBurst,
+		resetRate:              c.ResetRate,
+		glitchBurst:            c.GlitchBurst,
+		glitchRate:             c.GlitchRate,
+		windowTimeout:          c.WindowTimeout,
 		pool:                   c.Pool,
 		handshakeTimeout:       c.HandshakeTimeout,
 		idleTimeout:            c.IdleTimeout,
@@ -227,6 +276,18 @@ func (c *Config) settings() *settings {
 	s.maxControlFrameSize = max(s.maxControlFrameSize, 8192)
 	setDefault(&s.maxDataFrameSize, DefaultMaxDataFrameSize)
 	setDefault(&s.maxQueuedControlFrames, DefaultMaxQueuedControlFrames)
+	setDefault(&s.maxSettingsEntries, DefaultMaxSettingsEntries)
+	setDefault(&s.resetBurst, DefaultResetBurst)
+	setDefault(&s.resetRate, DefaultResetRate)
+	setDefault(&s.glitchBurst, DefaultGlitchBurst)
+	setDefault(&s.glitchRate, DefaultGlitchRate)
+	setDefault(&s.windowTimeout, DefaultWindowTimeout)
+	if s.initialWindowSize < 0 {
+		s.initialWindowSize = DefaultInitialWindowSize
+	}
+	if s.sessionWindowSize < DefaultInitialWindowSize {
+		s.sessionWindowSize = DefaultInitialWindowSize
+	}
 	setDefault(&s.handshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&s.idleTimeout, DefaultIdleTimeout)
 	setDefault(&s.writeTimeout, DefaultWriteTimeout)
@@ -239,7 +300,7 @@ func (c *Config) settings() *settings {
 	return s
 }
 
-func setDefault[T int | int32 | uint32 | time.Duration](p *T, v T) {
+func setDefault[T int | int32 | uint32 | float64 | time.Duration](p *T, v T) {
 	if *p == 0 {
 		*p = v
 	}

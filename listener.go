@@ -387,11 +387,15 @@ type Stats struct {
 	RefusedStreams  uint64 // streams refused (REFUSED_STREAM)
 	StreamErrors    uint64 // RST_STREAM sent for a protocol error
 	SessionErrors   uint64 // sessions ended with GOAWAY for an error
+	Glitches        uint64 // client frames that did nothing (Config.GlitchBurst)
+	RateLimited     uint64 // sessions cut off for too many resets or glitches
+	WindowTimeouts  uint64 // streams reset because the client kept its window shut
 }
 
 type listenerCounters struct {
 	conns, handshakeErrors, sessions, streams atomic.Uint64
 	refused, streamErrors, sessionErrors      atomic.Uint64
+	glitches, rateLimited, windowTimeouts     atomic.Uint64
 	activeStreams                             atomic.Int64
 }
 
@@ -410,5 +414,8 @@ func (l *Listener) Stats() Stats {
 		RefusedStreams:  l.stats.refused.Load(),
 		StreamErrors:    l.stats.streamErrors.Load(),
 		SessionErrors:   l.stats.sessionErrors.Load(),
+		Glitches:        l.stats.glitches.Load(),
+		RateLimited:     l.stats.rateLimited.Load(),
+		WindowTimeouts:  l.stats.windowTimeouts.Load(),
 	}
 }

@@ -51,6 +51,9 @@ type session struct {
 	// Owned by readLoop:
 	firstFrame bool
 
+	// fatal is set once the session ends for abuse: the reader stops.
+	fatal atomic.Bool
+
 	// Owned by writeLoop (and by newSession before it starts):
 	wbuf writeBuf
 
@@ -75,6 +78,9 @@ type session struct {
 	goingAway         bool  // GOAWAY sent: no new streams
 	closeAfterFlush   bool  // close once the queued control frames are written
 	idleTimer         *time.Timer
+	resets            budget // streams the peer may still reset
+	glitches          budget // useless frames the peer may still send
+	settingsSeen      bool
 	streamGone        chan struct{} // closed and cleared when a stream ends
 	peerMaxStreams    uint32
 	peerGoneAway      bool
@@ -138,6 +144,8 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 		peerInitialWindow: DefaultInitialWindowSize,
 		recvWindow:        DefaultInitialWindowSize,
 		firstFrame:        !client,
+		resets:            newBudget(cfg.resetBurst, cfg.resetRate),
+		glitches:          newBudget(cfg.glitchBurst, cfg.glitchRate),
 		nextStreamID:      2,
 		nextPing:          2,
 	}
@@ -162,6 +170,7 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 	s.fr.MaxHeaderFields = cfg.maxHeaderFields
 	s.fr.MaxControlFrameSize = cfg.maxControlFrameSize
 	s.fr.MaxDataFrameSize = cfg.maxDataFrameSize
+	s.fr.MaxSettings = cfg.maxSettingsEntries
 
 	// SETTINGS go first (SPDY/3 §2.6.4), then the session window beyond
 	// its initial 64 KiB (3.1 §2.6.8).
@@ -445,7 +454,11 @@ func (s *session) readLoop() error {
 				} else {
 					s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: se.StreamID, value: uint32(se.Status)})
 				}
+				s.glitchLocked("frame with a stream error")
 				s.mu.Unlock()
+				if s.fatal.Load() {
+					return se
+				}
 				continue
 			case errors.As(err, &ge):
 				s.sessionError(ge.Status, err)
@@ -467,6 +480,9 @@ func (s *session) readLoop() error {
 		}
 		if err := s.dispatch(f); err != nil {
 			return err
+		}
+		if s.fatal.Load() {
+			return s.cause()
 		}
 	}
 }
@@ -535,6 +551,8 @@ func (s *session) dispatch(f spdy.Frame) error {
 		} else if c := s.pings[f.ID]; c != nil {
 			delete(s.pings, f.ID)
 			close(c)
+		} else {
+			s.glitchLocked("PING of our parity that we did not send")
 		}
 		s.mu.Unlock()
 	case *spdy.GoAwayFrame:
@@ -566,6 +584,9 @@ func (s *session) dispatch(f spdy.Frame) error {
 	case *spdy.NoopFrame, *spdy.CredentialFrame, *spdy.UnknownFrame:
 		// Ignored: NOOP by definition, CREDENTIAL is deprecated in 3.1,
 		// unknown control frames must be ignored (SPDY/3 §2.2.1).
+		s.mu.Lock()
+		s.glitchLocked("ignored control frame")
+		s.mu.Unlock()
 	}
 	return nil
 }
@@ -610,6 +631,7 @@ func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 	}
 	if uint32(len(s.streams)) >= s.cfg.maxConcurrentStreams {
 		s.stats.refused.Add(1)
+		s.glitchLocked("stream over MAX_CONCURRENT_STREAMS")
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.RefusedStream)})
 		s.mu.Unlock()
 		return nil
@@ -674,6 +696,9 @@ func (s *session) onData(f *spdy.DataFrame) error {
 	fin := f.Flags&spdy.FlagFin != 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if n == 0 && !fin {
+		s.glitchLocked("empty DATA frame")
+	}
 	if s.flow31 {
 		s.recvWindow -= int32(n)
 		if s.recvWindow < 0 {
@@ -691,6 +716,7 @@ func (s *session) onData(f *spdy.DataFrame) error {
 		if s.neverOpenedLocked(f.StreamID) {
 			// A stream that never was (SPDY/3 §2.2.2).
 			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
+			s.glitchLocked("DATA for a stream that never was")
 		}
 		// Otherwise the stream was refused or reset, or has ended: the
 		// peer may have sent this before it learned, so drop it quietly.
@@ -824,6 +850,7 @@ func (s *session) onRstStream(f *spdy.RstStreamFrame) {
 	// Never answer RST_STREAM with RST_STREAM (SPDY/3 §2.4.2).
 	st.failLocked(&streamError{id: st.id, status: f.Status, remote: true})
 	s.removeLocked(st)
+	s.peerResetLocked()
 	s.mu.Unlock()
 	if f.Status != spdy.Cancel && f.Status != spdy.RefusedStream {
 		s.log.Info("spdymux: peer reset stream", "stream", f.StreamID, "status", f.Status)
@@ -833,6 +860,10 @@ func (s *session) onRstStream(f *spdy.RstStreamFrame) {
 func (s *session) onSettings(f *spdy.SettingsFrame) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.settingsSeen {
+		s.glitchLocked("SETTINGS after the first")
+	}
+	s.settingsSeen = true
 	for _, set := range f.Settings {
 		switch set.ID {
 		case spdy.SettingMaxConcurrentStreams:
@@ -870,7 +901,11 @@ func (s *session) onHeaders(f *spdy.HeadersFrame) error {
 		if s.neverOpenedLocked(f.StreamID) {
 			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: f.StreamID, value: uint32(spdy.InvalidStream)})
 		}
+		s.glitchLocked("HEADERS for a stream that is gone")
 		return nil
+	}
+	if f.Flags&spdy.FlagFin == 0 {
+		s.glitchLocked("HEADERS without FIN")
 	}
 	if st.recvFin {
 		s.resetLocked(st, s.alreadyClosed())
@@ -916,7 +951,9 @@ func (s *session) onWindowUpdate(f *spdy.WindowUpdateFrame) error {
 	}
 	st := s.streams[f.StreamID]
 	if st == nil {
-		return nil // a closed stream: allowed, ignored
+		// A closed stream: allowed and ignored, but useless.
+		s.glitchLocked("WINDOW_UPDATE for a stream that is gone")
+		return nil
 	}
 	if int64(st.sendWindow)+int64(f.Delta) > 1<<31-1 {
 		s.resetLocked(st, spdy.FlowControlError)

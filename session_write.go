@@ -48,7 +48,11 @@ func (s *session) canSendLocked(st *stream) bool {
 // scheduleLocked puts st in the writer's schedule if it has something it
 // can write and is not there yet.
 func (s *session) scheduleLocked(st *stream) {
-	if st.inSched || !s.canSendLocked(st) {
+	if st.inSched {
+		return
+	}
+	if !s.canSendLocked(st) {
+		s.windowBlockedLocked(st)
 		return
 	}
 	st.inSched = true
@@ -79,9 +83,27 @@ func (s *session) writeLoop() {
 			return
 		}
 		s.wbuf.release()
+		s.mu.Lock()
+		wait := s.nextWindowDeadlineLocked(time.Now())
+		s.mu.Unlock()
+		var timer *time.Timer
+		var timeout <-chan time.Time
+		if wait > 0 {
+			timer = time.NewTimer(wait)
+			timeout = timer.C
+		}
 		select {
 		case <-s.writeWake:
 		case <-s.done:
+		case now := <-timeout:
+			s.mu.Lock()
+			s.resetStalledLocked(now)
+			s.mu.Unlock()
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if isClosedChan(s.done) {
 			return
 		}
 	}
@@ -215,6 +237,12 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	}
 	s.fr.WriteData(st.id, flags, p)
 	s.traceOut(len(s.wbuf.b)-8-n, 0, st.id, flags)
+	st.blockedAt = time.Time{}
+	if n < minUsefulData && n < len(st.out[0]) {
+		// The client's window forced a tiny frame: repeated, that is
+		// the "data dribble" attack (CVE-2019-9511).
+		s.glitchLocked("window kept under 64 bytes")
+	}
 	st.sendWindow -= int32(n)
 	s.sendWindow -= int32(n)
 	st.outLen -= n
@@ -232,6 +260,10 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 		s.sentFinLocked(st)
 	}
 }
+
+// minUsefulData is the smallest DATA frame not counted as a glitch when
+// the client's window is what kept it small.
+const minUsefulData = 64
 
 func (s *session) sentFinLocked(st *stream) {
 	st.sentFin = true

@@ -52,9 +52,10 @@ type stream struct {
 	outLen     int
 	finQueued  bool // FIN goes after out
 	sentFin    bool
-	inSched    bool // in the writer's schedule
-	removed    bool // no longer in s.streams
-	connClosed bool // the connection on the stream was closed
+	inSched    bool      // in the writer's schedule
+	blockedAt  time.Time // since when queued data waits for window, or zero
+	removed    bool      // no longer in s.streams
+	connClosed bool      // the connection on the stream was closed
 
 	// Client side: the SYN_STREAM this side sends, and the SYN_REPLY.
 	synHeader []spdy.HeaderField
@@ -244,6 +245,7 @@ func (st *stream) unqueueLocked() {
 	clear(st.out)
 	st.out = st.out[:0]
 	st.outLen = 0
+	st.blockedAt = time.Time{}
 }
 
 // recvKeepCap is the largest receive buffer a stream keeps once drained.

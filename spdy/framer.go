@@ -13,6 +13,7 @@ const (
 	DefaultMaxHeaderFields     = 1000
 	DefaultMaxControlFrameSize = 1 << 16
 	DefaultMaxDataFrameSize    = 1 << 20
+	DefaultMaxSettings         = 64
 
 	// MinMaxControlFrameSize is the smallest control frame every endpoint
 	// MUST accept (§2.2.1); a lower MaxControlFrameSize is raised to it.
@@ -50,6 +51,9 @@ type Framer struct {
 	// MaxDataFrameSize caps a DATA frame's payload (default 1 MiB). A
 	// longer one is a SessionError.
 	MaxDataFrameSize int
+	// MaxSettings caps the entries of one SETTINGS frame (default 64;
+	// SPDY/3 defines 8 ids). More is a SessionError.
+	MaxSettings int
 
 	version Version
 
@@ -311,6 +315,9 @@ func (f *Framer) parseSettings(flags Flags, p []byte) (Frame, error) {
 	n := binary.BigEndian.Uint32(p)
 	if uint64(n)*8 != uint64(len(p)-4) { // checked before allocating
 		return nil, sessionError("SETTINGS frame of %d entries with length %d", n, len(p))
+	}
+	if max := orDefault(f.MaxSettings, DefaultMaxSettings); int64(n) > int64(max) {
+		return nil, sessionError("SETTINGS frame of %d entries over the limit of %d", n, max)
 	}
 	fr := &SettingsFrame{Version: f.version, Flags: flags, Settings: make([]Setting, 0, n)}
 	var seen map[SettingID]bool
