@@ -797,6 +797,7 @@ func (s *session) alreadyClosed() spdy.RstStatus {
 // read, so the peer can go on sending what will be dropped.
 func (s *session) dropBufferedLocked(st *stream, n int) {
 	s.recvBuffered -= n
+	signal(s.recvSpace)
 	s.creditSessionLocked(int32(n))
 	if st.flowUnacked(n) {
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})

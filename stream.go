@@ -105,6 +105,7 @@ func (st *stream) failLocked(err error) {
 	}
 	signal(st.readWake)
 	signal(st.writeWake)
+	signal(st.s.recvSpace) // a SPDY/2 reader may wait for this stream
 }
 
 func (st *stream) dropOutputLocked() {
