@@ -1,0 +1,124 @@
+package spdymux_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spdymux/spdymux"
+)
+
+// benchServer serves, over cleartext spdy/3.1 on loopback, "/" with the
+// 13 bytes "hello, world\n" and "/blob/N" with N bytes from a shared
+// buffer.
+func benchServer(b *testing.B) string {
+	b.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	blob := make([]byte, 1<<20)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "13")
+		io.WriteString(w, "hello, world\n")
+	})
+	mux.HandleFunc("/blob/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, _ := strconv.Atoi(r.PathValue("n"))
+		w.Header().Set("Content-Length", strconv.Itoa(n))
+		for n > 0 {
+			k := min(n, len(blob))
+			w.Write(blob[:k])
+			n -= k
+		}
+	})
+	l := spdymux.NewListener(ln, &spdymux.Config{Logger: quietLogger()})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(l)
+	b.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// BenchmarkRequests100InFlight measures end-to-end requests over one
+// session with 100 streams in flight: a fixed pool of 100 goroutines
+// shares b.N requests.
+func BenchmarkRequests100InFlight(b *testing.B) {
+	base := benchServer(b)
+	tr := &spdymux.Transport{PlainProtocol: spdymux.ProtoSPDY31}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	req, err := http.NewRequestWithContext(context.Background(), "GET", base+"/", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Open the session before timing.
+	if err := fetch(c, req); err != nil {
+		b.Fatal(err)
+	}
+	var left atomic.Int64
+	left.Store(int64(b.N))
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range 100 {
+		wg.Go(func() {
+			for left.Add(-1) >= 0 {
+				if err := fetch(c, req); err != nil {
+					failed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := failed.Load(); n > 0 {
+		b.Fatalf("%d requests failed", n)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+}
+
+func fetch(c *http.Client, req *http.Request) error {
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return err
+}
+
+// BenchmarkDownload measures one 64 MiB response over one stream.
+func BenchmarkDownload(b *testing.B) {
+	const size = 64 << 20
+	base := benchServer(b)
+	tr := &spdymux.Transport{PlainProtocol: spdymux.ProtoSPDY31}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	req, err := http.NewRequest("GET", base+"/blob/"+strconv.Itoa(size), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 64<<10)
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{resp.Body}, buf)
+		resp.Body.Close()
+		if err != nil || n != size {
+			b.Fatalf("got %d bytes, %v", n, err)
+		}
+	}
+}
