@@ -191,7 +191,7 @@ func (c *StreamConn) readErr() error {
 	if c.st.connClosed {
 		return c.opError("read", net.ErrClosed)
 	}
-	if isClosedChan(c.st.rdl.wait()) {
+	if c.st.rdl.expired() {
 		return c.opError("read", os.ErrDeadlineExceeded)
 	}
 	return nil
@@ -244,7 +244,7 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 		return 0, c.opError("write", net.ErrClosed)
 	case err != nil:
 		return 0, c.opError("write", err)
-	case isClosedChan(st.wdl.wait()):
+	case st.wdl.expired():
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
 	if _, err := c.parser.Write(p); err != nil {

@@ -75,13 +75,22 @@ func (s *session) abuseLocked(err error) {
 func (s *session) windowBlockedLocked(st *stream) {
 	if st.blockedAt.IsZero() && st.outLen > 0 && st.sentHead && st.err == nil {
 		st.blockedAt = time.Now()
+		s.blocked++
+	}
+}
+
+// unblockedLocked notes that st no longer waits for window.
+func (s *session) unblockedLocked(st *stream) {
+	if !st.blockedAt.IsZero() {
+		st.blockedAt = time.Time{}
+		s.blocked--
 	}
 }
 
 // nextWindowDeadlineLocked returns how long until the first stream that
 // waits for window has waited WindowTimeout, or 0 when none waits.
 func (s *session) nextWindowDeadlineLocked(now time.Time) time.Duration {
-	if s.cfg.windowTimeout <= 0 {
+	if s.cfg.windowTimeout <= 0 || s.blocked == 0 {
 		return 0
 	}
 	var first time.Time

@@ -65,7 +65,7 @@ func (c *rawConn) check(op string, d *deadline) error {
 		return c.opError(op, net.ErrClosed)
 	case err != nil && op == "write":
 		return c.opError(op, err)
-	case isClosedChan(d.wait()):
+	case d.expired():
 		return c.opError(op, os.ErrDeadlineExceeded)
 	}
 	return nil

@@ -81,6 +81,7 @@ type session struct {
 	resets            budget // streams the peer may still reset
 	glitches          budget // useless frames the peer may still send
 	settingsSeen      bool
+	blocked           int           // streams whose queued data waits for window
 	streamGone        chan struct{} // closed and cleared when a stream ends
 	peerMaxStreams    uint32
 	peerGoneAway      bool

@@ -237,7 +237,7 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	}
 	s.fr.WriteData(st.id, flags, p)
 	s.traceOut(len(s.wbuf.b)-8-n, 0, st.id, flags)
-	st.blockedAt = time.Time{}
+	s.unblockedLocked(st)
 	if n < minUsefulData && n < len(st.out[0]) {
 		// The client's window forced a tiny frame: repeated, that is
 		// the "data dribble" attack (CVE-2019-9511).

@@ -246,7 +246,7 @@ func (st *stream) unqueueLocked() {
 	clear(st.out)
 	st.out = st.out[:0]
 	st.outLen = 0
-	st.blockedAt = time.Time{}
+	st.s.unblockedLocked(st)
 }
 
 // recvKeepCap is the largest receive buffer a stream keeps once drained.
@@ -279,11 +279,19 @@ type deadline struct {
 	cancel chan struct{}
 }
 
-func makeDeadline() deadline { return deadline{cancel: make(chan struct{})} }
+// makeDeadline returns a deadline that is not set. Its channel is made
+// when first needed: most streams never wait on one.
+func makeDeadline() deadline { return deadline{} }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.cancel == nil {
+		if t.IsZero() {
+			return
+		}
+		d.cancel = make(chan struct{})
+	}
 	if d.timer != nil && !d.timer.Stop() {
 		<-d.cancel // the timer fired: wait for it to close cancel
 	}
@@ -308,9 +316,19 @@ func (d *deadline) set(t time.Time) {
 	}
 }
 
+// expired reports whether the deadline has passed.
+func (d *deadline) expired() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel != nil && isClosedChan(d.cancel)
+}
+
 func (d *deadline) wait() chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
+	}
 	return d.cancel
 }
 
