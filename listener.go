@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"sync"
@@ -71,18 +72,18 @@ func newListener(inner net.Listener, cfg *settings) *Listener {
 	return l
 }
 
-// tlsConfig returns a copy of c that offers the SPDY protocols by ALPN
-// before http/1.1 and whatever c offered.
+// tlsConfig returns a copy of c that offers by ALPN the SPDY protocols,
+// then what c offered (such as h2) in its order, then http/1.1.
 func (l *Listener) tlsConfig(c *tls.Config) *tls.Config {
 	c = c.Clone()
 	protos := slices.Clone(l.cfg.protocols)
-	if !slices.Contains(c.NextProtos, ProtoHTTP11) {
-		protos = append(protos, ProtoHTTP11)
-	}
 	for _, p := range c.NextProtos {
 		if !slices.Contains(protos, p) {
 			protos = append(protos, p)
 		}
+	}
+	if !slices.Contains(protos, ProtoHTTP11) {
+		protos = append(protos, ProtoHTTP11)
 	}
 	c.NextProtos = protos
 	return c
@@ -295,6 +296,11 @@ func (l *Listener) detect(c net.Conn) (proto string, conn net.Conn, err error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("reading the first byte: %w", err)
 	}
+	if l.cfg.tls != nil && !l.cfg.allowCleartext && first[0] != 0x16 && isPrintable(first[0]) {
+		// Plain HTTP on a TLS port: say so, as net/http does.
+		io.WriteString(c, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		return "", nil, errors.New("plain HTTP on a TLS port")
+	}
 	if l.cfg.tls != nil && (first[0] == 0x16 || !l.cfg.allowCleartext) {
 		// A TLS record of type handshake (0x16) starts the ClientHello.
 		tc := tls.Server(&prefixConn{Conn: c, r: br}, l.cfg.tls)
@@ -327,11 +333,14 @@ func (l *Listener) detect(c net.Conn) (proto string, conn net.Conn, err error) {
 		}
 		return p, &prefixConn{Conn: c, r: br}, nil
 	}
-	if first[0] < 0x20 || first[0] >= 0x7f {
+	if !isPrintable(first[0]) {
 		return "", nil, fmt.Errorf("first byte %#x is neither SPDY nor HTTP/1.x", first[0])
 	}
 	return "", &prefixConn{Conn: c, r: br}, nil
 }
+
+// isPrintable reports whether b can start an HTTP/1.x request line.
+func isPrintable(b byte) bool { return b >= 0x20 && b < 0x7f }
 
 // prefixConn replays the bytes read while telling the protocol.
 type prefixConn struct {
