@@ -1,0 +1,363 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spdymux/spdymux"
+)
+
+// headerFlags collects repeated -H 'Name: value' flags.
+type headerFlags []string
+
+func (h *headerFlags) String() string { return strings.Join(*h, ", ") }
+
+func (h *headerFlags) Set(v string) error {
+	name, _, ok := strings.Cut(v, ":")
+	if !ok || strings.TrimSpace(name) == "" {
+		return errors.New("want 'Name: value'")
+	}
+	*h = append(*h, v)
+	return nil
+}
+
+// header returns the collected headers.
+func (h headerFlags) header() http.Header {
+	out := http.Header{}
+	for _, v := range h {
+		name, value, _ := strings.Cut(v, ":")
+		out.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	return out
+}
+
+// getOptions are the flags of `spdymux get`.
+type getOptions struct {
+	verbose  bool
+	headers  headerFlags
+	data     string
+	method   string
+	output   string
+	insecure bool
+	proto    string
+	priority int
+	include  bool
+	timeout  time.Duration
+}
+
+func (o *getOptions) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("spdymux get", flag.ContinueOnError)
+	fs.BoolVar(&o.verbose, "v", false, "print a trace of every frame sent and received to stderr")
+	fs.Var(&o.headers, "H", "add the request header 'Name: value' (repeatable)")
+	fs.StringVar(&o.data, "d", "", "send `DATA` as the request body, or the contents of a file with @FILE; the method becomes POST unless -X says otherwise")
+	fs.StringVar(&o.method, "X", "", "request `METHOD` (default GET, or POST with -d)")
+	fs.StringVar(&o.output, "o", "-", "write the response body to `FILE` (one URL only); - for stdout")
+	fs.BoolVar(&o.insecure, "k", false, "do not verify the server's TLS certificate")
+	fs.StringVar(&o.proto, "proto", "", "`protocol` to speak: spdy/3.1, spdy/3 or spdy/2; offered alone by ALPN on https, spoken on http (default: offer all three on https, spdy/3.1 on http)")
+	fs.IntVar(&o.priority, "p", spdymux.DefaultPriority, "stream `priority`, 0 (highest) to 7; halved on SPDY/2")
+	fs.BoolVar(&o.include, "i", false, "write the response status line and headers before the body")
+	fs.DurationVar(&o.timeout, "timeout", 0, "give up on a request after this `duration` (default none)")
+	return fs
+}
+
+const getUsageHead = `Usage: spdymux get [flags] URL...
+
+Fetches the URLs concurrently over SPDY, one session per origin (scheme, host
+and port), and writes the response bodies to stdout in the order of the URLs.
+For each URL it prints to stderr the status, the negotiated protocol and the
+timing: connect and TLS (for the request that opened its session), first byte
+of the response and total. Any response status counts as success; the exit
+status is 1 if a request failed, 2 for a bad command line.
+
+Flags:
+`
+
+func runGet(ctx context.Context, e *env, args []string) (int, error) {
+	var o getOptions
+	fs := o.flags()
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(e.stdout)
+			fmt.Fprint(e.stdout, getUsageHead)
+			fs.PrintDefaults()
+			return exitOK, nil
+		}
+		return exitUsage, fmt.Errorf("%v (run 'spdymux get -h')", err)
+	}
+	urls, err := o.check(fs.Args())
+	if err != nil {
+		return exitUsage, err
+	}
+	body, err := o.body()
+	if err != nil {
+		return exitUsage, err
+	}
+
+	tr := o.transport()
+	if o.verbose {
+		var mu sync.Mutex
+		tr.Trace = func(ev spdymux.FrameEvent) {
+			mu.Lock()
+			fmt.Fprintln(e.stderr, ev)
+			mu.Unlock()
+		}
+	}
+	defer tr.CloseIdleConnections()
+
+	out := e.stdout
+	if o.output != "-" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return exitFailure, fmt.Errorf("-o: %w", err)
+		}
+		defer f.Close()
+		out = f
+	}
+
+	// One URL streams its body to the output; several are buffered and
+	// written in order, so that their bodies do not interleave.
+	fetches := make([]*fetch, len(urls))
+	for i, u := range urls {
+		fetches[i] = &fetch{url: u, done: make(chan struct{})}
+		if len(urls) == 1 {
+			fetches[i].out = out
+		} else {
+			fetches[i].out = &bytes.Buffer{}
+		}
+		go fetches[i].run(ctx, tr, &o, body)
+	}
+	failed := 0
+	for _, f := range fetches {
+		<-f.done
+		if buf, ok := f.out.(*bytes.Buffer); ok {
+			if _, err := buf.WriteTo(out); err != nil {
+				return exitFailure, fmt.Errorf("writing the body: %w", err)
+			}
+		}
+		if f.err != nil {
+			failed++
+			fmt.Fprintf(e.stderr, "%s %s: %v\n", f.method, f.url, f.err)
+			continue
+		}
+		fmt.Fprintln(e.stderr, f.summary())
+	}
+	if failed > 0 {
+		return exitFailure, fmt.Errorf("%d of %d requests failed", failed, len(urls))
+	}
+	return exitOK, nil
+}
+
+// check validates the flags and the URLs.
+func (o *getOptions) check(args []string) ([]*url.URL, error) {
+	if len(args) == 0 {
+		return nil, errors.New("no URL given (run 'spdymux get -h')")
+	}
+	if o.proto != "" && !isSPDYProto(o.proto) {
+		return nil, fmt.Errorf("bad -proto %q: want spdy/3.1, spdy/3 or spdy/2", o.proto)
+	}
+	if o.priority < 0 || o.priority > 7 {
+		return nil, fmt.Errorf("bad -p %d: want 0 to 7", o.priority)
+	}
+	if o.output != "-" && len(args) > 1 {
+		return nil, errors.New("-o takes one URL only")
+	}
+	if o.timeout < 0 {
+		return nil, fmt.Errorf("bad -timeout %v", o.timeout)
+	}
+	if o.method != "" && !validMethod(o.method) {
+		return nil, fmt.Errorf("bad -X %q", o.method)
+	}
+	var urls []*url.URL
+	for _, a := range args {
+		u, err := parseURL(a)
+		if err != nil {
+			return nil, err
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
+}
+
+func isSPDYProto(p string) bool {
+	return p == spdymux.ProtoSPDY31 || p == spdymux.ProtoSPDY3 || p == spdymux.ProtoSPDY2
+}
+
+func validMethod(m string) bool {
+	for _, c := range m {
+		if c <= ' ' || c >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return false
+		}
+	}
+	return m != ""
+}
+
+// parseURL accepts an absolute http or https URL with a host.
+func parseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("bad URL %q: %v", s, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("bad URL %q: want http://host/... or https://host/...", s)
+	}
+	return u, nil
+}
+
+// requestBody is the -d body: bytes, or a file read afresh for each
+// request.
+type requestBody struct {
+	data []byte
+	file string
+	size int64
+}
+
+func (o *getOptions) body() (*requestBody, error) {
+	if o.data == "" {
+		return nil, nil
+	}
+	if name, ok := strings.CutPrefix(o.data, "@"); ok {
+		st, err := os.Stat(name)
+		if err != nil {
+			return nil, fmt.Errorf("-d: %w", err)
+		}
+		if !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("-d: %s is not a regular file", name)
+		}
+		return &requestBody{file: name, size: st.Size()}, nil
+	}
+	return &requestBody{data: []byte(o.data), size: int64(len(o.data))}, nil
+}
+
+func (b *requestBody) open() (io.ReadCloser, error) {
+	if b.file != "" {
+		return os.Open(b.file)
+	}
+	return io.NopCloser(bytes.NewReader(b.data)), nil
+}
+
+// transport makes the Transport for the -proto, -k flags.
+func (o *getOptions) transport() *spdymux.Transport {
+	tr := &spdymux.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: o.insecure}}
+	if o.proto != "" {
+		tr.Protocols = []string{o.proto}
+		tr.PlainProtocol = o.proto
+	}
+	return tr
+}
+
+// fetch is one URL of a get.
+type fetch struct {
+	url    *url.URL
+	method string
+	out    io.Writer
+	done   chan struct{}
+
+	// Set by run before done is closed:
+	err                  error
+	status, proto        string
+	bytes                int64
+	start                time.Time
+	connect, tlsTime     time.Duration // zero for a session already open
+	firstByte, total     time.Duration
+	connectStart, tlsBeg time.Time
+}
+
+func (f *fetch) run(ctx context.Context, tr *spdymux.Transport, o *getOptions, body *requestBody) {
+	defer close(f.done)
+	f.method = o.method
+	if f.method == "" {
+		f.method = http.MethodGet
+		if body != nil {
+			f.method = http.MethodPost
+		}
+	}
+	if o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		defer cancel()
+	}
+	var mu sync.Mutex // the trace's callbacks may run on other goroutines
+	trace := &httptrace.ClientTrace{
+		ConnectStart: func(string, string) { mu.Lock(); f.connectStart = time.Now(); mu.Unlock() },
+		ConnectDone: func(string, string, error) {
+			mu.Lock()
+			f.connect = time.Since(f.connectStart)
+			mu.Unlock()
+		},
+		TLSHandshakeStart: func() { mu.Lock(); f.tlsBeg = time.Now(); mu.Unlock() },
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			mu.Lock()
+			f.tlsTime = time.Since(f.tlsBeg)
+			mu.Unlock()
+		},
+		GotFirstResponseByte: func() { mu.Lock(); f.firstByte = time.Since(f.start); mu.Unlock() },
+	}
+	ctx = spdymux.WithPriority(httptrace.WithClientTrace(ctx, trace), uint8(o.priority))
+	req, err := http.NewRequestWithContext(ctx, f.method, f.url.String(), nil)
+	if err != nil {
+		f.err = err
+		return
+	}
+	req.Header = o.headers.header()
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	if body != nil {
+		if req.Body, err = body.open(); err != nil {
+			f.err = err
+			return
+		}
+		req.ContentLength = body.size
+		req.GetBody = body.open
+	}
+	f.start = time.Now()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		f.err = err
+		return
+	}
+	defer resp.Body.Close()
+	f.status, f.proto = resp.Status, resp.Proto
+	if o.include {
+		fmt.Fprintf(f.out, "%s %s\r\n", resp.Proto, resp.Status)
+		resp.Header.Write(f.out)
+		io.WriteString(f.out, "\r\n")
+	}
+	f.bytes, err = io.Copy(f.out, resp.Body)
+	mu.Lock()
+	defer mu.Unlock()
+	f.total = time.Since(f.start)
+	if err != nil {
+		f.err = fmt.Errorf("%s after %d body bytes: %w", resp.Status, f.bytes, err)
+	}
+}
+
+// summary is the line printed to stderr for a fetch that worked.
+func (f *fetch) summary() string {
+	conn := "session already open"
+	if f.connect > 0 {
+		conn = "connect " + ms(f.connect)
+		if f.tlsTime > 0 {
+			conn += ", tls " + ms(f.tlsTime)
+		}
+	}
+	return fmt.Sprintf("%s %s: %s, %s, %d bytes; %s, first byte %s, total %s",
+		f.method, f.url, f.status, f.proto, f.bytes, conn, ms(f.firstByte), ms(f.total))
+}
+
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}

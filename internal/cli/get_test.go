@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spdymux/spdymux"
+)
+
+// spdyServer is an in-process spdymux server for the client commands:
+// cleartext and TLS listeners in front of one handler.
+type spdyServer struct {
+	plain, tls *spdymux.Listener
+	plainURL   string // http://127.0.0.1:port
+	tlsURL     string // https://127.0.0.1:port
+}
+
+func startSPDYServer(t *testing.T) *spdyServer {
+	t.Helper()
+	cert, err := selfSigned(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "13")
+		io.WriteString(w, "hello, world\n")
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s %s ", r.Method, r.Header.Get("X-Test"))
+		io.Copy(w, r.Body)
+	})
+	mux.HandleFunc("/info", func(w http.ResponseWriter, r *http.Request) {
+		info, _ := spdymux.StreamInfoFromContext(r.Context())
+		fmt.Fprintf(w, "%s %d", info.Protocol, info.Priority)
+	})
+	mux.HandleFunc("/fail", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "failing on purpose", http.StatusServiceUnavailable)
+	})
+	s := &spdyServer{}
+	quiet := slog.New(slog.DiscardHandler)
+	for _, useTLS := range []bool{false, true} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := &spdymux.Config{Logger: quiet}
+		if useTLS {
+			cfg.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+		l := spdymux.NewListener(ln, cfg)
+		srv := &http.Server{Handler: mux}
+		spdymux.ConfigureServer(srv)
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		if useTLS {
+			s.tls, s.tlsURL = l, "https://"+ln.Addr().String()
+		} else {
+			s.plain, s.plainURL = l, "http://"+ln.Addr().String()
+		}
+	}
+	return s
+}
+
+// runCmd runs the spdymux command with args and returns its exit code,
+// stdout and stderr.
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	code := run(context.Background(), &env{stdout: &stdout, stderr: &stderr}, args)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestGet(t *testing.T) {
+	s := startSPDYServer(t)
+	dir := t.TempDir()
+	upload := filepath.Join(dir, "upload")
+	if err := os.WriteFile(upload, []byte("from a file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantOut    string   // stdout, exactly
+		wantStderr []string // substrings of stderr
+	}{
+		{"plain", []string{s.plainURL + "/hello"}, "hello, world\n",
+			[]string{"GET " + s.plainURL + "/hello: 200 OK, SPDY/3.1, 13 bytes; connect ", "first byte ", "total "}},
+		{"tls", []string{"-k", s.tlsURL + "/hello"}, "hello, world\n",
+			[]string{"200 OK, SPDY/3.1", ", tls "}},
+		{"proto and priority", []string{"-k", "-proto", "spdy/2", "-p", "6", s.tlsURL + "/info"}, "spdy/2 3",
+			[]string{"SPDY/2"}},
+		{"spdy/3 priority", []string{"-k", "-proto", "spdy/3", "-p", "0", s.tlsURL + "/info"}, "spdy/3 0",
+			[]string{"SPDY/3"}},
+		{"data", []string{"-d", "some data", "-H", "X-Test: yes", s.plainURL + "/echo"}, "POST yes some data",
+			[]string{"POST " + s.plainURL + "/echo: 200 OK"}},
+		{"data from file", []string{"-X", "PUT", "-d", "@" + upload, s.plainURL + "/echo"}, "PUT  from a file", nil},
+		{"include", []string{"-i", s.plainURL + "/hello"}, "", []string{"200 OK"}},
+		{"verbose", []string{"-v", s.plainURL + "/hello"}, "hello, world\n",
+			[]string{"send SYN_STREAM stream=1 flags=0x01", "recv SYN_REPLY stream=1", "recv DATA stream=1 flags=0x01 length=13"}},
+		{"output", []string{"-o", out, s.plainURL + "/hello"}, "", []string{"13 bytes"}},
+		{"status", []string{s.plainURL + "/fail"}, "failing on purpose\n", []string{"503 Service Unavailable"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := runCmd(t, append([]string{"get"}, tc.args...)...)
+			if code != 0 {
+				t.Fatalf("exit %d; want 0 (stderr %q)", code, stderr)
+			}
+			if tc.name == "include" {
+				if !strings.HasPrefix(stdout, "SPDY/3.1 200 OK\r\n") || !strings.Contains(stdout, "Content-Length: 13\r\n") || !strings.HasSuffix(stdout, "\r\n\r\nhello, world\n") {
+					t.Errorf("stdout %q; want the status line, headers, blank line and body", stdout)
+				}
+			} else if stdout != tc.wantOut {
+				t.Errorf("stdout %q; want %q", stdout, tc.wantOut)
+			}
+			for _, w := range tc.wantStderr {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr %q lacks %q", stderr, w)
+				}
+			}
+		})
+	}
+	if b, err := os.ReadFile(out); err != nil || string(b) != "hello, world\n" {
+		t.Errorf("-o file: got %q, %v", b, err)
+	}
+
+	// Several URLs: one session, bodies in order.
+	before := s.tls.Stats().Sessions
+	code, stdout, stderr := runCmd(t, "get", "-k", s.tlsURL+"/echo", s.tlsURL+"/hello", s.tlsURL+"/info")
+	if code != 0 || stdout != "GET  hello, world\nspdy/3.1 3" {
+		t.Errorf("three URLs: exit %d, stdout %q (stderr %q)", code, stdout, stderr)
+	}
+	if n := strings.Count(stderr, "\n"); n != 3 {
+		t.Errorf("three URLs: %d lines on stderr; want 3: %q", n, stderr)
+	}
+	if got := s.tls.Stats().Sessions - before; got != 1 {
+		t.Errorf("three URLs: %d sessions; want 1", got)
+	}
+
+	// A failed request: exit 1, its error and a summary.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String() + "/"
+	ln.Close()
+	code, _, stderr = runCmd(t, "get", s.plainURL+"/hello", dead)
+	if code != 1 || !strings.Contains(stderr, "GET "+dead+": ") || !strings.Contains(stderr, "connection refused") ||
+		!strings.HasSuffix(stderr, "spdymux get: 1 of 2 requests failed\n") {
+		t.Errorf("refused: exit %d, stderr %q; want 1 and the error", code, stderr)
+	}
+}
+
+func TestGetUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantErr string
+	}{
+		{[]string{"get"}, "no URL given"},
+		{[]string{"get", "-bogus", "http://x/"}, "flag provided but not defined: -bogus"},
+		{[]string{"get", "-proto", "h2", "http://x/"}, `bad -proto "h2"`},
+		{[]string{"get", "-p", "8", "http://x/"}, "bad -p 8"},
+		{[]string{"get", "-o", "f", "http://x/", "http://y/"}, "-o takes one URL only"},
+		{[]string{"get", "ftp://x/"}, `bad URL "ftp://x/"`},
+		{[]string{"get", "x.example"}, `bad URL "x.example"`},
+		{[]string{"get", "http://x/%zz"}, `bad URL "http://x/%zz"`},
+		{[]string{"get", "-H", "novalue", "http://x/"}, "want 'Name: value'"},
+		{[]string{"get", "-X", "BAD METHOD", "http://x/"}, `bad -X "BAD METHOD"`},
+		{[]string{"get", "-d", "@/no/such/file", "http://x/"}, "-d: stat /no/such/file"},
+	} {
+		code, stdout, stderr := runCmd(t, tc.args...)
+		if code != 2 || stdout != "" {
+			t.Errorf("%q: exit %d, stdout %q; want 2 and nothing", tc.args, code, stdout)
+		}
+		if n := strings.Count(stderr, "\n"); n != 1 || !strings.HasPrefix(stderr, "spdymux get: ") || !strings.Contains(stderr, tc.wantErr) {
+			t.Errorf("%q: stderr %q; want one line \"spdymux get: ...%s...\"", tc.args, stderr, tc.wantErr)
+		}
+	}
+	code, stdout, _ := runCmd(t, "get", "-h")
+	if code != 0 || !strings.Contains(stdout, "Usage: spdymux get") || !strings.Contains(stdout, "-proto protocol") {
+		t.Errorf("get -h: exit %d, stdout %q", code, stdout)
+	}
+}
