@@ -56,6 +56,8 @@ type command struct {
 // entry, with its run function in a file of its own.
 var commands = []command{
 	{"serve", "serve the demo site, a directory or an HTTP/1.1 backend over SPDY and HTTP/1.1", runServe},
+	{"get", "fetch URLs over SPDY, with timings and an optional frame trace", runGet},
+	{"bench", "measure a server's requests per second and latency over SPDY or HTTP/1.1", runBench},
 }
 
 // Main runs the spdymux command with args (without the program name) and
