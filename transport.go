@@ -500,7 +500,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 		priority /= 2
 	}
 	decode := !t.DisableCompression && req.Header.Get("Accept-Encoding") == "" && req.Method != http.MethodHead
-	header := requestHeader(s.version, req, decode)
+	header := synStreamHeader(s.version, req, decode)
 	st, err := s.openStream(ctx, header, priority, body == nil)
 	if err != nil {
 		if errors.Is(err, errGoingAway) || errors.Is(err, net.ErrClosed) {
@@ -808,8 +808,8 @@ func validValue(v string) bool {
 	return true
 }
 
-// requestHeader builds the SYN_STREAM header block of req.
-func requestHeader(v spdy.Version, req *http.Request, acceptEncoding bool) []spdy.HeaderField {
+// synStreamHeader builds the SYN_STREAM header block of req.
+func synStreamHeader(v spdy.Version, req *http.Request, acceptEncoding bool) []spdy.HeaderField {
 	host := req.Host
 	if host == "" {
 		host = req.URL.Host
