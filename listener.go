@@ -348,6 +348,14 @@ type prefixConn struct {
 	r *bufio.Reader
 }
 
+// CloseWrite half-closes the connection where the underlying one can.
+func (c *prefixConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if c.r != nil {
 		if c.r.Buffered() > 0 {

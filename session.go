@@ -43,6 +43,7 @@ type session struct {
 	fr      *spdy.Framer
 
 	done      chan struct{} // closed by close
+	flushed   chan struct{} // closed by the writer once GOAWAY is written and output half-closed
 	closeOnce sync.Once
 	writeWake chan struct{} // cap 1: there is something to write
 	recvSpace chan struct{} // cap 1: a SPDY/2 stream buffer was read from
@@ -138,6 +139,7 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 		id:                sessionIDs.Add(1),
 		proto:             proto,
 		done:              make(chan struct{}),
+		flushed:           make(chan struct{}),
 		writeWake:         make(chan struct{}, 1),
 		recvSpace:         make(chan struct{}, 1),
 		streams:           make(map[spdy.StreamID]*stream),
@@ -213,10 +215,15 @@ func (s *session) serve() {
 	flushing := s.closeAfterFlush
 	s.mu.Unlock()
 	if flushing {
-		// The writer closes the session once GOAWAY is out; bound the wait
-		// for a peer that does not read.
+		// GOAWAY is on its way out. Once the writer has half-closed, read
+		// and drop what the peer still sends until it closes too, so the
+		// close does not reset the connection under the GOAWAY; bound both
+		// waits for a peer that does not read or does not close.
 		t := time.NewTimer(closeGrace)
 		select {
+		case <-s.flushed:
+			s.conn.SetReadDeadline(time.Now().Add(drainTime))
+			io.Copy(io.Discard, s.conn)
 		case <-s.done:
 		case <-t.C:
 		}
@@ -227,8 +234,17 @@ func (s *session) serve() {
 	s.log.Debug("spdymux: session ended", "cause", s.cause())
 }
 
-// closeGrace bounds the time given to the writer to flush GOAWAY.
-const closeGrace = 5 * time.Second
+const (
+	// closeGrace bounds the time given to the writer to flush GOAWAY and
+	// to the peer to close its side after it.
+	closeGrace = 5 * time.Second
+	// drainTime bounds the reading of what a peer that broke the
+	// protocol still sends after our GOAWAY.
+	drainTime = time.Second
+	// lingerTime bounds the wait for a peer to close its side after our
+	// final GOAWAY and FIN.
+	lingerTime = time.Second
+)
 
 func (s *session) cause() error {
 	s.mu.Lock()

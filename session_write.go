@@ -79,7 +79,8 @@ func (s *session) writeLoop() {
 			continue
 		}
 		if closing {
-			s.close(s.cause())
+			s.wbuf.release()
+			s.halfClose()
 			return
 		}
 		s.wbuf.release()
@@ -106,6 +107,29 @@ func (s *session) writeLoop() {
 		if isClosedChan(s.done) {
 			return
 		}
+	}
+}
+
+// halfClose ends the session's output once GOAWAY and everything before
+// it are written: the peer gets FIN while the session goes on reading what
+// it still sends, so that closing the connection later does not reset it
+// and destroy frames the peer has yet to read (as net/http's
+// closeWriteAndWait). The reader closes the session at the peer's end of
+// file; lingerTime bounds the wait.
+func (s *session) halfClose() {
+	cw, ok := s.conn.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		// No half-close here (net.Pipe): nothing to linger for.
+		s.close(s.cause())
+		return
+	}
+	close(s.flushed)
+	t := time.NewTimer(lingerTime)
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+		s.close(s.cause())
 	}
 }
 
