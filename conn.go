@@ -290,7 +290,7 @@ func (c *StreamConn) close() {
 		} else if !st.recvFin {
 			st.discard = true
 			n := len(st.recv) - st.recvOff
-			st.recv, st.recvOff = nil, 0
+			st.releaseRecvLocked()
 			s.dropBufferedLocked(st, n)
 		}
 	}

@@ -99,7 +99,7 @@ func (c *rawConn) Close() error {
 			if !st.recvFin {
 				st.discard = true
 				n := len(st.recv) - st.recvOff
-				st.recv, st.recvOff = nil, 0
+				st.releaseRecvLocked()
 				s.dropBufferedLocked(st, n)
 			}
 		}

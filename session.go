@@ -699,7 +699,7 @@ func (s *session) replyErrorLocked(st *stream, status int, reason string) {
 	}
 	st.discard = true
 	s.recvBuffered -= len(st.recv) - st.recvOff
-	st.recv, st.recvOff = nil, 0
+	st.releaseRecvLocked()
 	st.head = errorReplyHeader(s.version, status, len(body))
 	st.headQueued = true
 	st.out = append(st.out, body)
@@ -782,7 +782,7 @@ func (s *session) onData(f *spdy.DataFrame) error {
 			}
 		}
 		if st.err == nil && !st.discard {
-			st.recv = append(st.recv, f.Data...)
+			st.appendRecvLocked(f.Data)
 			s.recvBuffered += n
 			if s.recvBuffered <= int(s.cfg.sessionWindowSize) {
 				s.creditSessionLocked(int32(n))

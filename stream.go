@@ -99,7 +99,7 @@ func (st *stream) failLocked(err error) {
 	st.err = err
 	st.dropOutputLocked()
 	st.s.recvBuffered -= len(st.recv) - st.recvOff
-	st.recv, st.recvOff = nil, 0
+	st.releaseRecvLocked()
 	if st.conn != nil {
 		st.conn.abortLocked()
 	}
@@ -124,12 +124,13 @@ func (st *stream) readPayload(p []byte) (int, error) {
 			n := copy(p, st.recv[st.recvOff:])
 			st.recvOff += n
 			if st.recvOff == len(st.recv) {
-				if cap(st.recv) > recvKeepCap {
-					st.recv = nil
+				// Drained: keep the buffer while more may come, within
+				// the window; give it back once the peer is done.
+				if st.recvFin {
+					st.releaseRecvLocked()
 				} else {
-					st.recv = st.recv[:0]
+					st.recv, st.recvOff = st.recv[:0], 0
 				}
-				st.recvOff = 0
 			}
 			s.consumedLocked(st, n)
 			s.mu.Unlock()
@@ -249,8 +250,40 @@ func (st *stream) unqueueLocked() {
 	st.s.unblockedLocked(st)
 }
 
-// recvKeepCap is the largest receive buffer a stream keeps once drained.
-const recvKeepCap = 4 << 10
+// A stream borrows its receive buffer from recvBufPool while it holds
+// data, so a busy upload reuses buffers and an idle stream holds none.
+var recvBufPool sync.Pool
+
+const (
+	recvBufSize    = 32 << 10 // a new buffer's capacity
+	recvBufMaxPool = 1 << 20  // larger buffers are left to the collector
+)
+
+// appendRecvLocked buffers received DATA payload.
+func (st *stream) appendRecvLocked(p []byte) {
+	if st.recv == nil {
+		if b, _ := recvBufPool.Get().(*[]byte); b != nil {
+			st.recv = (*b)[:0]
+		} else {
+			st.recv = make([]byte, 0, max(recvBufSize, len(p)))
+		}
+	}
+	if len(st.recv)+len(p) > cap(st.recv) && st.recvOff > 0 {
+		// Move the unread bytes to the front rather than grow.
+		n := copy(st.recv, st.recv[st.recvOff:])
+		st.recv, st.recvOff = st.recv[:n], 0
+	}
+	st.recv = append(st.recv, p...)
+}
+
+// releaseRecvLocked drops the receive buffer, returning it to the pool.
+func (st *stream) releaseRecvLocked() {
+	if st.recv != nil && cap(st.recv) <= recvBufMaxPool {
+		b := st.recv[:0]
+		recvBufPool.Put(&b)
+	}
+	st.recv, st.recvOff = nil, 0
+}
 
 // streamError is the error Read and Write return on a reset stream.
 type streamError struct {
