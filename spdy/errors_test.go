@@ -169,7 +169,7 @@ func TestControlFrameErrors(t *testing.T) {
 		{"rst_stream 9", V2, TypeRstStream, make([]byte, 9)},
 		{"ping 5", V3, TypePing, make([]byte, 5)},
 		{"goaway v3 4", V3, TypeGoAway, make([]byte, 4)},
-		{"goaway v2 8", V2, TypeGoAway, make([]byte, 8)},
+		{"goaway v2 12", V2, TypeGoAway, make([]byte, 12)},
 		{"window_update 4", V3, TypeWindowUpdate, make([]byte, 4)},
 		{"window_update 0 session", V3, TypeWindowUpdate, make([]byte, 8)},
 		{"settings short", V3, TypeSettings, make([]byte, 3)},
@@ -332,3 +332,17 @@ func TestWriteErrors(t *testing.T) {
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
+
+// SPDY/2 GOAWAY has no status, but node's spdy-transport sends one: the
+// 8-byte form is read, its status ignored.
+func TestGoAwayV2WithStatus(t *testing.T) {
+	var b bytes.Buffer
+	b.Write([]byte{0x80, 0x02, 0x00, 0x07, 0x00, 0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x01})
+	f, err := NewFramer(io.Discard, &b, V2).ReadFrame()
+	if err != nil {
+		t.Fatalf("got error %v; want the frame", err)
+	}
+	if g, ok := f.(*GoAwayFrame); !ok || g.LastGoodStreamID != 5 || g.Status != 0 {
+		t.Errorf("got %+v; want GOAWAY last-good 5, status 0", f)
+	}
+}

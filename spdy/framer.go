@@ -273,7 +273,10 @@ func (f *Framer) parseControl(t FrameType, flags Flags, p []byte) (Frame, error)
 		return &PingFrame{Version: v, ID: binary.BigEndian.Uint32(p)}, nil
 	case TypeGoAway:
 		if v == V2 {
-			if len(p) != 4 { // SPDY/2 §2.7.6: no status
+			// SPDY/2 §2.7.6 has no status, length 4; node's spdy-transport
+			// sends SPDY/3's 8 bytes, so those are taken too, the status
+			// ignored.
+			if len(p) != 4 && len(p) != 8 {
 				return nil, badLength()
 			}
 			return &GoAwayFrame{Version: v, LastGoodStreamID: streamIDAt(p)}, nil
