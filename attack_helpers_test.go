@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -273,13 +274,14 @@ func (m *monitor) end() (heap int64, goroutines int) {
 
 // check stops the monitor and fails the test if the heap grew by more than
 // heapBound bytes or the goroutines by more than gBound during the attack.
-func (m *monitor) check(t *testing.T, heapBound int64, gBound int) {
+// A heap overrun's message ends with why, if given.
+func (m *monitor) check(t *testing.T, heapBound int64, gBound int, why ...string) {
 	t.Helper()
 	heap, g := m.end()
 	t.Logf("during the attack: heap grew by at most %s (bound %s), goroutines by at most %d (bound %d); %d samples",
 		mib(heap), mib(heapBound), g, gBound, m.samples)
 	if heap > heapBound {
-		t.Errorf("heap grew by %s during the attack; want at most %s", mib(heap), mib(heapBound))
+		t.Errorf("heap grew by %s during the attack; want at most %s%s", mib(heap), mib(heapBound), strings.Join(append([]string{""}, why...), ": "))
 	}
 	if g > gBound {
 		t.Errorf("goroutines grew by %d during the attack; want at most %d", g, gBound)
@@ -410,6 +412,14 @@ func (g *goodClient) get(size int) error {
 		}
 	}
 	return nil
+}
+
+// failed reports whether a request failed or took longer than
+// goodLatencyBound.
+func (g *goodClient) failed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.nerrs > 0 || g.maxLat > goodLatencyBound
 }
 
 // mark notes the start of the attack.

@@ -948,7 +948,9 @@ func TestAttackOversizedFrames(t *testing.T) {
 		// payload (64 KiB) and the framer's buffers (64 KiB).
 		const perSession = DefaultInitialWindowSize + 64<<10
 		const heapBound = heapSlack + sessions*perSession
-		mon.check(t, heapBound, goroutineBound(sessions, as.pool.Slots()))
+		mon.check(t, heapBound, goroutineBound(sessions, as.pool.Slots()),
+			fmt.Sprintf("%d sessions each stalled inside a frame announced at MaxDataFrameSize (%d) or MaxControlFrameSize (%d); the framer takes a buffer of the announced length before the payload arrives (spdy.Framer.readPayload)",
+				sessions, DefaultMaxDataFrameSize, DefaultMaxControlFrameSize))
 		for i, a := range attackers {
 			ok := false
 			select {
@@ -1302,6 +1304,10 @@ func TestAttackWorkerExhaustion(t *testing.T) {
 	const heapBound = heapSlack
 	mon.check(t, heapBound, goroutineBound(sessions, slots))
 	good.check(t)
+	if good.failed() {
+		t.Errorf("%d sessions at priority 0 kept the %d slots busy and up to %d streams waiting, and the well-behaved session's requests waited behind them: the pool orders waiting streams by priority then arrival across all sessions, with no share per session (Apache mod_http2 caps and lowers a connection's workers)",
+			sessions, slots, maxWaiting)
+	}
 	t.Logf("%d sessions × %d streams on a %d ms handler, %d slots: %d answers in %v; pool busy at most %d, waiting at most %d",
 		sessions, maxStreams, handlerMS, slots, answered.Load(), duration, maxBusy, maxWaiting)
 	if maxBusy > slots {
