@@ -67,7 +67,7 @@ func newStreamConn(st *stream, head []byte, req httpconv.Request) *StreamConn {
 			RemoteAddr: s.conn.RemoteAddr(),
 		},
 	}
-	c.entry = poolEntry{priority: st.priority, index: -1, grant: c.grant}
+	c.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: c.grant}
 	c.parser.Reset(int(s.version), req.Method, (*responseSink)(c))
 	return c
 }
@@ -298,7 +298,7 @@ func (c *StreamConn) close() {
 	c.granted = false
 	s.mu.Unlock()
 	if release {
-		s.cfg.pool.release()
+		s.cfg.pool.release(s.poolOwner)
 	}
 }
 

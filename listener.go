@@ -138,6 +138,12 @@ func (l *Listener) wakeAcceptLocked() {
 // is granted a slot.
 func (l *Listener) enqueue(c *StreamConn) {
 	l.mu.Lock()
+	if isClosedChan(l.done) {
+		// Closed: nobody will Accept it, so free its slot now.
+		l.mu.Unlock()
+		c.Close()
+		return
+	}
 	l.ready = append(l.ready, c)
 	l.wakeAcceptLocked()
 	l.mu.Unlock()
@@ -167,8 +173,8 @@ func (l *Listener) closeAccept(cause error) error {
 		going := l.goingAway
 		ready := l.ready
 		l.ready = nil
+		close(l.done) // under mu: enqueue sees either the queue or done
 		l.mu.Unlock()
-		close(l.done)
 		err = l.inner.Close()
 		if going && errors.Is(err, net.ErrClosed) {
 			err = nil // Shutdown closed it already
@@ -403,7 +409,7 @@ type Stats struct {
 	ActiveStreams   int    // streams open now
 	RefusedStreams  uint64 // streams refused (REFUSED_STREAM)
 	StreamErrors    uint64 // RST_STREAM sent for a protocol error
-	SessionErrors   uint64 // sessions ended with GOAWAY for an error
+	SessionErrors   uint64 // sessions ended for an error: GOAWAY sent, or a write to a client that does not read timed out
 	Glitches        uint64 // client frames that did nothing (Config.GlitchBurst)
 	RateLimited     uint64 // sessions cut off for too many resets or glitches
 	WindowTimeouts  uint64 // streams reset because the client kept its window shut

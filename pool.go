@@ -14,15 +14,21 @@ var DefaultPool = NewPool(DefaultWorkers)
 
 // Pool is a process-wide set of worker slots: the seed's per-process thread
 // pool. A stream holds a slot from the moment it is handed to the inner
-// server until its secondary connection is closed; streams that find no free
-// slot wait in a heap ordered by priority (0 first), then by arrival. A
-// stream reset while it waits never runs. Pool is safe for concurrent use.
+// server until its secondary connection is closed. When no slot is free,
+// streams wait, and each slot that frees goes to the session holding the
+// fewest slots (so one session cannot starve the others, as Apache
+// mod_http2 shrinks the worker share of a busy connection), and within
+// that session to its waiting stream of the highest priority (0 first),
+// then the oldest; between sessions holding as many slots, priority, then
+// age, decides. A stream reset while it waits never runs. Pool is safe for
+// concurrent use.
 type Pool struct {
-	mu      sync.Mutex
-	slots   int
-	busy    int
-	seq     uint64
-	waiting waitHeap
+	mu       sync.Mutex
+	slots    int
+	busy     int
+	seq      uint64
+	waiting  int
+	sessions ownerHeap // owners with waiting entries
 }
 
 // NewPool returns a pool of n worker slots (n < 1 means 1).
@@ -37,15 +43,26 @@ func (p *Pool) Slots() int { return p.slots }
 func (p *Pool) Stats() (busy, waiting int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.busy, len(p.waiting)
+	return p.busy, p.waiting
 }
+
+// poolOwner is one session's share of a pool: the slots it holds and its
+// streams waiting for one. Guarded by the pool's lock.
+type poolOwner struct {
+	busy    int
+	entries entryHeap
+	index   int // in Pool.sessions, or -1
+}
+
+func newPoolOwner() *poolOwner { return &poolOwner{index: -1} }
 
 // poolEntry is one stream's claim on a slot. grant is called once, without
 // the pool's lock held, when the slot is given.
 type poolEntry struct {
+	owner    *poolOwner
 	priority uint8
 	seq      uint64
-	index    int // in waiting, or -1
+	index    int // in owner.entries, or -1
 	grant    func()
 }
 
@@ -54,6 +71,7 @@ func (p *Pool) acquire(e *poolEntry) {
 	p.mu.Lock()
 	if p.busy < p.slots {
 		p.busy++
+		e.owner.busy++
 		e.index = -1
 		p.mu.Unlock()
 		e.grant()
@@ -61,7 +79,14 @@ func (p *Pool) acquire(e *poolEntry) {
 	}
 	p.seq++
 	e.seq = p.seq
-	heap.Push(&p.waiting, e)
+	o := e.owner
+	heap.Push(&o.entries, e)
+	p.waiting++
+	if o.index < 0 {
+		heap.Push(&p.sessions, o)
+	} else {
+		heap.Fix(&p.sessions, o.index)
+	}
 	p.mu.Unlock()
 }
 
@@ -74,48 +99,105 @@ func (p *Pool) cancel(e *poolEntry) bool {
 	if e.index < 0 {
 		return false
 	}
-	heap.Remove(&p.waiting, e.index)
+	o := e.owner
+	heap.Remove(&o.entries, e.index)
+	p.waiting--
+	if len(o.entries) == 0 {
+		heap.Remove(&p.sessions, o.index)
+	} else {
+		heap.Fix(&p.sessions, o.index)
+	}
 	return true
 }
 
-// release frees a slot, handing it to the first waiting entry.
-func (p *Pool) release() {
+// release frees a slot held by o, handing it to the next waiting entry.
+func (p *Pool) release(o *poolOwner) {
 	p.mu.Lock()
-	if len(p.waiting) == 0 {
+	o.busy--
+	if o.index >= 0 {
+		heap.Fix(&p.sessions, o.index)
+	}
+	if p.waiting == 0 {
 		p.busy--
 		p.mu.Unlock()
 		return
 	}
-	e := heap.Pop(&p.waiting).(*poolEntry)
+	next := p.sessions[0]
+	e := heap.Pop(&next.entries).(*poolEntry)
+	p.waiting--
+	next.busy++
+	if len(next.entries) == 0 {
+		heap.Pop(&p.sessions)
+	} else {
+		heap.Fix(&p.sessions, 0)
+	}
 	p.mu.Unlock()
 	e.grant()
 }
 
-// waitHeap orders waiting entries by priority, then arrival.
-type waitHeap []*poolEntry
+// entryHeap orders one owner's waiting entries by priority, then arrival.
+type entryHeap []*poolEntry
 
-func (h waitHeap) Len() int { return len(h) }
-func (h waitHeap) Less(i, j int) bool {
+func (h entryHeap) Len() int { return len(h) }
+func (h entryHeap) Less(i, j int) bool {
 	if h[i].priority != h[j].priority {
 		return h[i].priority < h[j].priority
 	}
 	return h[i].seq < h[j].seq
 }
-func (h waitHeap) Swap(i, j int) {
+func (h entryHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index = i
 	h[j].index = j
 }
-func (h *waitHeap) Push(x any) {
+func (h *entryHeap) Push(x any) {
 	e := x.(*poolEntry)
 	e.index = len(*h)
 	*h = append(*h, e)
 }
-func (h *waitHeap) Pop() any {
+func (h *entryHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
 	e.index = -1
 	return e
+}
+
+// ownerHeap orders owners with waiting entries by the slots they hold,
+// then by their first waiting entry.
+type ownerHeap []*poolOwner
+
+func (h ownerHeap) Len() int { return len(h) }
+func (h ownerHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if a.busy != b.busy {
+		return a.busy < b.busy
+	}
+	return entryBefore(a.entries[0], b.entries[0])
+}
+func (h ownerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *ownerHeap) Push(x any) {
+	o := x.(*poolOwner)
+	o.index = len(*h)
+	*h = append(*h, o)
+}
+func (h *ownerHeap) Pop() any {
+	old := *h
+	o := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	o.index = -1
+	return o
+}
+
+func entryBefore(a, b *poolEntry) bool {
+	if a.priority != b.priority {
+		return a.priority < b.priority
+	}
+	return a.seq < b.seq
 }

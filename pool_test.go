@@ -1,15 +1,23 @@
 package spdymux
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 )
 
-// grants records the order in which a pool grants entries.
-type grants struct{ order []int }
+// grants records the order in which a pool grants entries, all of one
+// session.
+type grants struct {
+	order []int
+	owner *poolOwner
+}
 
 func (g *grants) entry(name int, prio uint8) *poolEntry {
-	return &poolEntry{priority: prio, index: -1, grant: func() { g.order = append(g.order, name) }}
+	if g.owner == nil {
+		g.owner = newPoolOwner()
+	}
+	return &poolEntry{owner: g.owner, priority: prio, index: -1, grant: func() { g.order = append(g.order, name) }}
 }
 
 func checkStats(t *testing.T, p *Pool, busy, waiting int) {
@@ -30,13 +38,13 @@ func TestPoolOrder(t *testing.T) {
 	}
 	checkStats(t, p, 1, len(prios))
 	for range prios {
-		p.release()
+		p.release(g.owner)
 	}
 	if want := []int{0, 3, 6, 2, 5, 4, 1, 7}; !slices.Equal(g.order, want) {
 		t.Errorf("grant order %v; want %v", g.order, want)
 	}
 	checkStats(t, p, 1, 0)
-	p.release()
+	p.release(g.owner)
 	checkStats(t, p, 0, 0)
 }
 
@@ -79,9 +87,9 @@ func TestPoolCancel(t *testing.T) {
 		t.Error("cancel of a granted entry reported true; its slot must be released")
 	}
 	checkStats(t, p, 1, 2)
-	p.release() // hands the slot to a
-	p.release() // to c
-	p.release() // frees it
+	p.release(g.owner) // hands the slot to a
+	p.release(g.owner) // to c
+	p.release(g.owner) // frees it
 	if want := []int{0, 1, 3}; !slices.Equal(g.order, want) {
 		t.Errorf("grant order %v; want %v (2 was cancelled)", g.order, want)
 	}
@@ -91,7 +99,7 @@ func TestPoolCancel(t *testing.T) {
 	d := g.entry(5, 0)
 	p.acquire(d)
 	p.cancel(d)
-	p.release()
+	p.release(g.owner)
 	checkStats(t, p, 0, 0)
 }
 
@@ -100,7 +108,7 @@ func TestPoolReleaseHandsOver(t *testing.T) {
 	var g grants
 	p.acquire(g.entry(0, 0))
 	p.acquire(g.entry(1, 0))
-	p.release()
+	p.release(g.owner)
 	// The slot went straight to the waiter: still one busy, none free.
 	checkStats(t, p, 1, 0)
 	p.acquire(g.entry(2, 0))
@@ -113,28 +121,61 @@ func TestPoolReleaseHandsOver(t *testing.T) {
 func BenchmarkPool(b *testing.B) {
 	b.Run("free", func(b *testing.B) {
 		p := NewPool(1)
-		e := &poolEntry{index: -1, grant: func() {}}
+		o := newPoolOwner()
+		e := &poolEntry{owner: o, index: -1, grant: func() {}}
 		b.ReportAllocs()
 		for b.Loop() {
 			p.acquire(e)
-			p.release()
+			p.release(o)
 		}
 	})
 	b.Run("contended", func(b *testing.B) {
-		// 64 streams wait; each release hands the slot to the best of them,
-		// which queues again at once.
+		// 64 streams of 8 sessions wait; each release hands the slot to
+		// the best of them, which queues again at once.
 		p := NewPool(1)
+		var owners [8]*poolOwner
+		for i := range owners {
+			owners[i] = newPoolOwner()
+		}
 		var granted *poolEntry
-		p.acquire(&poolEntry{index: -1, grant: func() {}})
+		p.acquire(&poolEntry{owner: owners[0], index: -1, grant: func() {}})
+		granted = &poolEntry{owner: owners[0]}
 		for i := range 64 {
-			e := &poolEntry{priority: uint8(i % 8), index: -1}
+			e := &poolEntry{owner: owners[i%8], priority: uint8(i % 8), index: -1}
 			e.grant = func() { granted = e }
 			p.acquire(e)
 		}
 		b.ReportAllocs()
 		for b.Loop() {
-			p.release()
+			p.release(granted.owner)
 			p.acquire(granted)
 		}
 	})
+}
+
+// Between sessions, a freed slot goes to the session holding the fewest,
+// whatever the priorities: one session cannot starve the others.
+func TestPoolFairBetweenSessions(t *testing.T) {
+	p := NewPool(2)
+	var order []string
+	a, b := newPoolOwner(), newPoolOwner()
+	entry := func(o *poolOwner, name string, prio uint8) *poolEntry {
+		return &poolEntry{owner: o, priority: prio, index: -1, grant: func() { order = append(order, name) }}
+	}
+	p.acquire(entry(a, "a1", 0))
+	p.acquire(entry(a, "a2", 0))
+	for i := range 3 {
+		p.acquire(entry(a, fmt.Sprintf("a%d", i+3), 0))
+	}
+	p.acquire(entry(b, "b1", 7))
+	p.acquire(entry(b, "b2", 7))
+	checkStats(t, p, 2, 5)
+	// a holds 2, b none: b's first goes first despite its priority; then
+	// a holds 1, b 1: priority decides (a's 0 before b's 7).
+	p.release(a)
+	p.release(a)
+	p.release(b)
+	if want := []string{"a1", "a2", "b1", "a3", "b2"}; !slices.Equal(order, want) {
+		t.Errorf("grant order %v; want %v", order, want)
+	}
 }

@@ -42,10 +42,14 @@ type session struct {
 	tls     *tls.ConnectionState
 	fr      *spdy.Framer
 
+	// poolOwner is the session's share of cfg.pool, guarded by the pool.
+	poolOwner *poolOwner
+
 	done      chan struct{} // closed by close
 	flushed   chan struct{} // closed by the writer once GOAWAY is written and output half-closed
 	closeOnce sync.Once
 	writeWake chan struct{} // cap 1: there is something to write
+	ctrlTaken chan struct{} // cap 1: the writer took control frames from the queue
 	recvSpace chan struct{} // cap 1: a SPDY/2 stream buffer was read from
 	writerWG  sync.WaitGroup
 
@@ -140,7 +144,9 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 		proto:             proto,
 		done:              make(chan struct{}),
 		flushed:           make(chan struct{}),
+		poolOwner:         newPoolOwner(),
 		writeWake:         make(chan struct{}, 1),
+		ctrlTaken:         make(chan struct{}, 1),
 		recvSpace:         make(chan struct{}, 1),
 		streams:           make(map[spdy.StreamID]*stream),
 		sendWindow:        DefaultInitialWindowSize,
@@ -173,6 +179,11 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 	s.fr.MaxHeaderFields = cfg.maxHeaderFields
 	s.fr.MaxControlFrameSize = cfg.maxControlFrameSize
 	s.fr.MaxDataFrameSize = cfg.maxDataFrameSize
+	if s.version == spdy.V2 {
+		// A SPDY/2 stream buffers at most V2StreamBuffer, or one frame
+		// when its buffer is empty: bound that frame too.
+		s.fr.MaxDataFrameSize = min(cfg.maxDataFrameSize, max(cfg.v2StreamBuffer, 64<<10))
+	}
 	s.fr.MaxSettings = cfg.maxSettingsEntries
 
 	// SETTINGS go first (SPDY/3 §2.6.4), then the session window beyond
@@ -205,6 +216,9 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 // serve runs the session until it ends.
 func (s *session) serve() {
 	s.log.Debug("spdymux: session started")
+	// The handshake deadline goes on for the first frame read, not for
+	// writes: the writer sets its own per write.
+	s.conn.SetWriteDeadline(time.Time{})
 	s.mu.Lock()
 	s.armIdleLocked()
 	s.mu.Unlock()
@@ -418,16 +432,8 @@ func (s *session) idle() {
 
 // consumedLocked credits n bytes read from st by its connection.
 func (s *session) consumedLocked(st *stream, n int) {
-	s.recvBuffered -= n
-	if s.version == spdy.V2 {
-		signal(s.recvSpace)
-		return
-	}
-	if s.heldCredit > 0 && s.recvBuffered < int(s.cfg.sessionWindowSize) {
-		s.creditSessionLocked(s.heldCredit)
-		s.heldCredit = 0
-	}
-	if st.recvFin || st.err != nil {
+	s.unbufferedLocked(n)
+	if s.version == spdy.V2 || st.recvFin || st.err != nil {
 		return
 	}
 	st.recvUnacked += int32(n)
@@ -436,6 +442,19 @@ func (s *session) consumedLocked(st *stream, n int) {
 		st.recvWindow += st.recvUnacked
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.recvUnacked)})
 		st.recvUnacked = 0
+	}
+}
+
+// unbufferedLocked notes that n buffered bytes were read or dropped. Each
+// received byte was credited to the session window once, when it was
+// buffered or, over budget, into heldCredit; held credit goes out once the
+// session is back under its budget.
+func (s *session) unbufferedLocked(n int) {
+	s.recvBuffered -= n
+	signal(s.recvSpace)
+	if s.heldCredit > 0 && s.recvBuffered < int(s.cfg.sessionWindowSize) {
+		s.creditSessionLocked(s.heldCredit)
+		s.heldCredit = 0
 	}
 }
 
@@ -457,6 +476,9 @@ func (s *session) creditSessionLocked(n int32) {
 // returns the cause.
 func (s *session) readLoop() error {
 	for {
+		if err := s.waitCtrlSpace(); err != nil {
+			return err
+		}
 		f, err := s.fr.ReadFrame()
 		if err != nil {
 			var se *spdy.StreamError
@@ -535,6 +557,53 @@ func (s *session) traceIn(f spdy.Frame) {
 	s.cfg.trace(e)
 }
 
+// waitCtrlSpace holds the reader back while half the control-frame queue
+// is taken: a peer that makes the session answer many frames (PINGs,
+// frames that earn a RST_STREAM) gets its answers at the pace the writer
+// can send them, and one that does not read is cut off by WriteTimeout.
+func (s *session) waitCtrlSpace() error {
+	var stall *time.Timer
+	defer func() {
+		if stall != nil {
+			stall.Stop()
+		}
+	}()
+	for {
+		s.mu.Lock()
+		full := len(s.ctrl) >= s.cfg.maxQueuedControlFrames/2
+		s.mu.Unlock()
+		if !full {
+			return nil
+		}
+		if stall == nil {
+			d := ctrlStall
+			if s.cfg.writeTimeout > 0 {
+				// Before a blocked write times out, so the cause is named.
+				d = min(d, s.cfg.writeTimeout/2)
+			}
+			stall = time.NewTimer(d)
+		}
+		select {
+		case <-s.ctrlTaken:
+		case <-s.done:
+			return s.cause()
+		case <-stall.C:
+			// The writer took nothing for ctrlStall: the peer does not
+			// read the answers it keeps asking for.
+			s.mu.Lock()
+			s.log.Warn("spdymux: the client does not read the control frames it causes; closing session",
+				"queued", len(s.ctrl))
+			s.abuseLocked(errControlFlood)
+			s.mu.Unlock()
+			return errControlFlood
+		}
+	}
+}
+
+// ctrlStall is how long the reader waits for the writer to take control
+// frames from a half-full queue before it gives the peer up.
+const ctrlStall = time.Second
+
 // sessionError ends the session with GOAWAY status, logging err.
 func (s *session) sessionError(status spdy.GoAwayStatus, err error) {
 	s.log.Warn("spdymux: session error", "status", status, "err", err)
@@ -592,6 +661,7 @@ func (s *session) dispatch(f spdy.Frame) error {
 		// A server opens no streams (no push), so a client has nothing
 		// to reply to.
 		s.mu.Lock()
+		s.glitchLocked("SYN_REPLY from a client")
 		if st := s.streams[f.StreamID]; st != nil {
 			s.resetLocked(st, spdy.ProtocolError)
 		} else {
@@ -616,6 +686,10 @@ func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.RefusedStream)})
 		s.mu.Unlock()
 		return nil
+	}
+	if s.err != nil {
+		s.mu.Unlock()
+		return errSessionClosed
 	}
 	if s.goingAway {
 		// After GOAWAY, new streams are ignored (SPDY/3 §2.6.6).
@@ -642,6 +716,7 @@ func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 	s.lastPeerStream = id
 	s.stats.streams.Add(1)
 	if f.Flags&spdy.FlagUnidirectional != 0 {
+		s.glitchLocked("unidirectional SYN_STREAM from a client")
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeRstStream, streamID: id, value: uint32(spdy.ProtocolError)})
 		s.mu.Unlock()
 		return nil
@@ -698,7 +773,7 @@ func (s *session) replyErrorLocked(st *stream, status int, reason string) {
 		return
 	}
 	st.discard = true
-	s.recvBuffered -= len(st.recv) - st.recvOff
+	s.dropBufferedLocked(st, len(st.recv)-st.recvOff)
 	st.releaseRecvLocked()
 	st.head = errorReplyHeader(s.version, status, len(body))
 	st.headQueued = true
@@ -743,6 +818,7 @@ func (s *session) onData(f *spdy.DataFrame) error {
 		// DATA after the peer's FIN (SPDY/3 §2.3.7).
 		s.creditSessionLocked(int32(n))
 		s.resetLocked(st, s.alreadyClosed())
+		s.glitchLocked("frame after FIN")
 		return nil
 	}
 	if s.flow {
@@ -768,9 +844,12 @@ func (s *session) onData(f *spdy.DataFrame) error {
 			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
 		}
 	} else if n > 0 {
-		if s.version == spdy.V2 {
-			// No flow control: stop reading until the handler catches up.
-			for st.err == nil && !st.discard && len(st.recv)-st.recvOff >= s.cfg.v2StreamBuffer {
+		if !s.flow31 {
+			// No session flow control: stop reading until the handlers
+			// catch up, so the session holds at most SessionWindowSize
+			// (or one frame), and a SPDY/2 stream, without any flow
+			// control, at most V2StreamBuffer.
+			for st.err == nil && !st.discard && s.fullLocked(st, n) {
 				s.mu.Unlock()
 				select {
 				case <-s.recvSpace:
@@ -801,6 +880,14 @@ func (s *session) onData(f *spdy.DataFrame) error {
 	return nil
 }
 
+// fullLocked reports whether n more bytes for st would overfill the
+// session's budget or, on SPDY/2, the stream's buffer.
+func (s *session) fullLocked(st *stream, n int) bool {
+	buffered := len(st.recv) - st.recvOff
+	return s.version == spdy.V2 && buffered > 0 && buffered+n > s.cfg.v2StreamBuffer ||
+		s.recvBuffered > 0 && s.recvBuffered+n > int(s.cfg.sessionWindowSize)
+}
+
 // alreadyClosed is the status for a frame after the peer's FIN:
 // STREAM_ALREADY_CLOSED, which SPDY/2 lacks (it has PROTOCOL_ERROR).
 func (s *session) alreadyClosed() spdy.RstStatus {
@@ -813,9 +900,7 @@ func (s *session) alreadyClosed() spdy.RstStatus {
 // dropBufferedLocked credits n buffered bytes of st that will never be
 // read, so the peer can go on sending what will be dropped.
 func (s *session) dropBufferedLocked(st *stream, n int) {
-	s.recvBuffered -= n
-	signal(s.recvSpace)
-	s.creditSessionLocked(int32(n))
+	s.unbufferedLocked(n)
 	if st.flowUnacked(n) {
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
 	}
@@ -862,6 +947,9 @@ func (s *session) onRstStream(f *spdy.RstStreamFrame) {
 	s.mu.Lock()
 	st := s.streams[f.StreamID]
 	if st == nil {
+		if s.neverOpenedLocked(f.StreamID) {
+			s.glitchLocked("RST_STREAM for a stream that never was")
+		}
 		s.mu.Unlock()
 		return
 	}
@@ -927,6 +1015,7 @@ func (s *session) onHeaders(f *spdy.HeadersFrame) error {
 	}
 	if st.recvFin {
 		s.resetLocked(st, s.alreadyClosed())
+		s.glitchLocked("frame after FIN")
 		return nil
 	}
 	// Request trailers have no place in the HTTP/1.1 request of a stream

@@ -1,6 +1,7 @@
 package spdymux
 
 import (
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -73,6 +74,10 @@ func (s *session) writeLoop() {
 		s.mu.Unlock()
 		if len(s.wbuf.b) > 0 {
 			if err := s.flush(); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					s.log.Warn("spdymux: the client does not read; closing session", "timeout", s.cfg.writeTimeout)
+					s.stats.sessionErrors.Add(1)
+				}
 				s.close(err)
 				return
 			}
@@ -152,6 +157,7 @@ func (s *session) nextFrameLocked() bool {
 		if len(s.ctrl) == 0 {
 			s.ctrl = nil
 		}
+		signal(s.ctrlTaken)
 		s.writeCtrlLocked(f)
 		return true
 	}
@@ -190,6 +196,7 @@ func (s *session) nextFrameLocked() bool {
 		for st := q.pop(); st != nil; st = q.pop() {
 			st.inSched = false
 			if !s.canSendLocked(st) {
+				s.windowBlockedLocked(st) // e.g. the 3.1 session window ran out
 				continue
 			}
 			s.writeStreamFrameLocked(st)
@@ -262,11 +269,10 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	s.fr.WriteData(st.id, flags, p)
 	s.traceOut(len(s.wbuf.b)-8-n, 0, st.id, flags)
 	s.unblockedLocked(st)
-	if n < minUsefulData && n < len(st.out[0]) {
-		// The client's window forced a tiny frame: repeated, that is
-		// the "data dribble" attack (CVE-2019-9511).
-		s.glitchLocked("window kept under 64 bytes")
-	}
+	// The client's window forcing a tiny frame, over and over, is the
+	// "data dribble" attack (CVE-2019-9511): counted once the frame is
+	// accounted for, since the count may end the session.
+	dribble := n < minUsefulData && n < len(st.out[0])
 	st.sendWindow -= int32(n)
 	s.sendWindow -= int32(n)
 	st.outLen -= n
@@ -282,6 +288,9 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	}
 	if last {
 		s.sentFinLocked(st)
+	}
+	if dribble {
+		s.glitchLocked("window kept under 64 bytes")
 	}
 }
 

@@ -98,14 +98,13 @@ func (st *stream) failLocked(err error) {
 	}
 	st.err = err
 	st.dropOutputLocked()
-	st.s.recvBuffered -= len(st.recv) - st.recvOff
+	st.s.unbufferedLocked(len(st.recv) - st.recvOff)
 	st.releaseRecvLocked()
 	if st.conn != nil {
 		st.conn.abortLocked()
 	}
 	signal(st.readWake)
 	signal(st.writeWake)
-	signal(st.s.recvSpace) // a SPDY/2 reader may wait for this stream
 }
 
 func (st *stream) dropOutputLocked() {
@@ -255,8 +254,8 @@ func (st *stream) unqueueLocked() {
 var recvBufPool sync.Pool
 
 const (
-	recvBufSize    = 32 << 10 // a new buffer's capacity
-	recvBufMaxPool = 1 << 20  // larger buffers are left to the collector
+	recvBufSize    = 4 << 10   // a new buffer's least capacity
+	recvBufMaxPool = 256 << 10 // larger buffers are left to the collector
 )
 
 // appendRecvLocked buffers received DATA payload.

@@ -183,20 +183,44 @@ func (f *Framer) fail(err error) error {
 }
 
 func (f *Framer) readPayload(n int) ([]byte, error) {
-	var p []byte
 	if n <= len(f.rsmall) {
-		p = f.rsmall[:n]
-	} else {
-		f.lent = getBuf(n)
-		p = *f.lent
-	}
-	if _, err := io.ReadFull(f.r, p); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+		p := f.rsmall[:n]
+		if _, err := io.ReadFull(f.r, p); err != nil {
+			return nil, noEOF(err)
 		}
-		return nil, err
+		return p, nil
 	}
+	// The buffer grows as the payload arrives, not to the length the
+	// header announced: a peer that announces a large frame and stalls
+	// pins no more than it sent.
+	f.lent = getBuf(min(n, readStep))
+	p := (*f.lent)[:0]
+	for len(p) < n {
+		step := min(n-len(p), max(readStep, len(p)))
+		if len(p)+step > cap(p) {
+			q := make([]byte, len(p), len(p)+step)
+			copy(q, p)
+			p = q
+		}
+		if _, err := io.ReadFull(f.r, p[len(p):len(p)+step]); err != nil {
+			*f.lent = p
+			return nil, noEOF(err)
+		}
+		p = p[:len(p)+step]
+	}
+	*f.lent = p
 	return p, nil
+}
+
+// readStep is the first chunk in which a large payload is read.
+const readStep = 16 << 10
+
+// noEOF turns io.EOF inside a frame into io.ErrUnexpectedEOF.
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 const streamIDMask = 1<<31 - 1
