@@ -1,0 +1,480 @@
+#!/usr/bin/env bash
+# bench/run.sh: the measurements behind BENCHMARKS.md, from a fresh machine.
+#
+#   bench/run.sh [-long] [-reps N] [-duration SECONDS] [-sessions N] [-streams N]
+#                [-skip-install] [-only LIST]
+#
+#   -long          5 repetitions of 15 s instead of 3 of 5 s (about 40 minutes)
+#   -reps N        repetitions of every load run (default 3)
+#   -duration S    seconds per load run (default 5)
+#   -sessions N    idle sessions held for the memory figures (default 10000)
+#   -streams N     active streams held for the memory figures (default 1000)
+#   -skip-install  do not apt-get, npm ci or check for tools
+#   -only LIST     comma-separated subset of: rps,h1,download,priority,memory,profile
+#
+# It installs what it lacks (Debian: wrk, nghttp2-client for h2load,
+# util-linux for taskset, nodejs, npm, jq, curl; npm ci for node's
+# spdy-transport), builds spdymux and the helpers under bench/cmd, starts
+# every server on CPU 0 and runs every load generator on CPU 1 (when the
+# machine has two CPUs), repeats each run round-robin so that the runs
+# compared in a ratio are measured side by side, and prints the tables.
+# Everything it produces goes under bench/out/DATE/: raw outputs, the
+# JSON-lines records (results.jsonl), memory.tsv, priority/*.json, CPU
+# profiles (profile/*.pprof) and the report (report.md). The default run
+# takes about 10 minutes.
+#
+# Every load run is bounded in time (-d/-D/-n plus a kill timeout), every
+# wait for a server or a helper is bounded, and every process started is
+# stopped by its pid on exit. Only 127.0.0.1 is used.
+set -euo pipefail
+
+REPS=3
+DUR=5
+SESSIONS=10000
+STREAMS=1000
+INSTALL=1
+ONLY=rps,h1,download,priority,memory,profile
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-long) REPS=5 DUR=15 ;;
+	-reps) REPS=$2; shift ;;
+	-duration) DUR=$2; shift ;;
+	-sessions) SESSIONS=$2; shift ;;
+	-streams) STREAMS=$2; shift ;;
+	-skip-install) INSTALL=0 ;;
+	-only) ONLY=$2; shift ;;
+	-h | -help | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "run.sh: unknown argument $1 (see -h)" >&2; exit 2 ;;
+	esac
+	shift
+done
+want() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+OUT=$ROOT/bench/out/$(date +%Y%m%d-%H%M%S)
+BIN=$OUT/bin
+RAW=$OUT/raw
+RESULTS=$OUT/results.jsonl
+mkdir -p "$BIN" "$RAW" "$OUT/priority"
+log() { printf '%s %s\n' "$(date +%T)" "$*" | tee -a "$OUT/run.log" >&2; }
+
+# ---------------------------------------------------------------- install
+if [ "$INSTALL" = 1 ]; then
+	missing=()
+	need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+	need wrk wrk
+	need h2load nghttp2-client
+	need taskset util-linux
+	need node nodejs
+	need npm npm
+	need jq jq
+	need curl curl
+	need openssl openssl
+	if [ ${#missing[@]} -gt 0 ]; then
+		log "installing ${missing[*]}"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+	fi
+	command -v go >/dev/null || { echo "run.sh: Go (the version in go.mod) must be on PATH" >&2; exit 1; }
+	log "npm ci in internal/interop/node"
+	(cd internal/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+log "building spdymux and bench/cmd/*"
+go build -o "$BIN/" ./cmd/spdymux ./bench/cmd/benchserver ./bench/cmd/benchhold ./bench/cmd/benchprio ./bench/cmd/benchrun
+
+# As many open files as allowed: 10,000 sessions need 10,000 descriptors
+# on each side.
+ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "$(ulimit -n)" -lt $((SESSIONS + 1000)) ]; then
+	log "open-file limit $(ulimit -n) is below $((SESSIONS + 1000)); idle sessions cut to $(($(ulimit -n) - 1000))"
+	SESSIONS=$(($(ulimit -n) - 1000))
+fi
+
+# Pin servers to CPU 0 and load generators to CPU 1 where there are two.
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+	SRV=(taskset -c 0)
+	GEN=(taskset -c 1)
+	PINNING="servers on CPU 0, load generators on CPU 1 (taskset)"
+else
+	SRV=()
+	GEN=()
+	PINNING="not pinned (fewer than two CPUs or no taskset)"
+fi
+
+# ---------------------------------------------------------------- machine
+{
+	echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -1)"
+	echo "cpus: $(nproc)"
+	echo "memory: $(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
+	echo "kernel: $(uname -sr)"
+	echo "go: $(go version)"
+	echo "node: $(node --version), spdy-transport $(jq -r .version internal/interop/node/node_modules/spdy-transport/package.json 2>/dev/null)"
+	echo "wrk: $(wrk -v 2>&1 | head -1)"
+	echo "h2load: $(h2load --version 2>&1 | head -1)"
+	echo "spdymux: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "pinning: $PINNING"
+	echo "open files: $(ulimit -n)"
+	echo "reps: $REPS, duration: ${DUR}s, sessions: $SESSIONS, streams: $STREAMS"
+	echo "loadavg at start: $(cat /proc/loadavg)"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+# ---------------------------------------------------------------- servers
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# start NAME CMD...: start a server in the background, its pid in $LAST.
+start() {
+	local name=$1
+	shift
+	"$@" >"$OUT/$name.log" 2>&1 </dev/null &
+	LAST=$!
+	PIDS+=("$LAST")
+}
+stop() {
+	kill "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	local keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# waitport PORT: wait up to 20 s for a listener.
+waitport() {
+	for _ in $(seq 200); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+		sleep 0.1
+	done
+	echo "run.sh: nothing listens on port $1 after 20 s" >&2
+	exit 1
+}
+
+P=${BENCH_BASE_PORT:-18400}
+SPDY_TLS=$((P + 1))  # spdymux serve: TLS
+SPDY_PLAIN=$((P + 2)) # spdymux serve: cleartext
+GW_PLAIN=$((P + 3))   # spdymux serve -backend: cleartext
+GW_TLS=$((P + 4))     # spdymux serve -backend: TLS (unused by the load runs)
+BACKEND=$((P + 5))    # benchserver -h1: the gateway's backend
+NODE_PLAIN=$((P + 6)) # node server.js --plain
+NODE_TLS=$((P + 7))   # node server.js --tls
+NH_H1=$((P + 8))      # benchserver: net/http HTTP/1.1
+NH_H2C=$((P + 9))     # benchserver: net/http h2c
+NH_H2TLS=$((P + 10))  # benchserver: net/http HTTP/2 over TLS
+MEM=$((P + 11))       # benchserver for the memory figures
+MEM_DEBUG=$((P + 12))
+GW2_PLAIN=$((P + 13)) # spdymux serve -backend -backend-max-idle 256: cleartext
+GW2_TLS=$((P + 14))   # (TLS, unused)
+NODE_NAGLE=$((P + 15)) # node server.js --plain without TCP_NODELAY
+
+start_servers() {
+	start spdymux "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$SPDY_TLS -listen-plain 127.0.0.1:$SPDY_PLAIN -log-level error
+	PID_SPDYMUX=$LAST
+	start backend "${SRV[@]}" "$BIN/benchserver" -h1 127.0.0.1:$BACKEND
+	PID_BACKEND=$LAST
+	start gateway "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW_TLS -listen-plain 127.0.0.1:$GW_PLAIN -backend http://127.0.0.1:$BACKEND -log-level error
+	PID_GATEWAY=$LAST
+	# The default -backend-max-idle (64) is below the 100 requests in
+	# flight; this one keeps every backend connection.
+	start gateway-idle256 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW2_TLS -listen-plain 127.0.0.1:$GW2_PLAIN -backend http://127.0.0.1:$BACKEND -backend-max-idle 256 -log-level error
+	PID_GATEWAY2=$LAST
+	# node with TCP_NODELAY on its sockets, as Go sets it (bench/node/nodelay.js),
+	# and once more as server.js runs by default, with Nagle's algorithm.
+	start node-plain "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --plain --protocol spdy/3.1 --port $NODE_PLAIN
+	PID_NODE_PLAIN=$LAST
+	start node-tls "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --tls --protocol spdy/3.1 --port $NODE_TLS
+	PID_NODE_TLS=$LAST
+	start node-nagle "${SRV[@]}" node internal/interop/node/server.js --plain --protocol spdy/3.1 --port $NODE_NAGLE
+	PID_NODE_NAGLE=$LAST
+	start nethttp "${SRV[@]}" "$BIN/benchserver" -h1 127.0.0.1:$NH_H1 -h2c 127.0.0.1:$NH_H2C -h2tls 127.0.0.1:$NH_H2TLS
+	PID_NETHTTP=$LAST
+	for port in $SPDY_TLS $SPDY_PLAIN $BACKEND $GW_PLAIN $GW2_PLAIN $NODE_PLAIN $NODE_NAGLE $NODE_TLS $NH_H1 $NH_H2C $NH_H2TLS; do
+		waitport $port
+	done
+	# The same 13 bytes from every server.
+	for u in http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello http://127.0.0.1:$NODE_PLAIN/hello http://127.0.0.1:$NODE_NAGLE/hello; do
+		[ "$("$BIN/spdymux" get -timeout 10s "$u" 2>/dev/null)" = "hello, world" ] || { echo "run.sh: no hello from $u" >&2; exit 1; }
+	done
+	[ "$(curl -sS --max-time 10 http://127.0.0.1:$NH_H1/hello)" = "hello, world" ] || { echo "run.sh: no hello from net/http" >&2; exit 1; }
+}
+
+# bench GROUP LABEL REP PIDS CMD...: one measured load run.
+bench() {
+	local group=$1 label=$2 rep=$3 pids=$4
+	shift 4
+	"$BIN/benchrun" run -results "$RESULTS" -group "$group" -label "$label" -rep "$rep" -pids "$pids" \
+		-raw "$RAW/$group.$label.$rep.txt" -timeout $((DUR * 4 + 60))s -- "${GEN[@]}" "$@"
+}
+# warm CMD...: an unmeasured run, bounded.
+warm() { timeout 60 "${GEN[@]}" "$@" >/dev/null 2>&1 || true; }
+
+SB=("$BIN/spdymux" bench -progress 0 -json -timeout 10s)
+
+# Request rate: 100 requests in flight, over 1 connection (c1m100) or 10
+# (c10m10), each server with the same load generator where it speaks the
+# protocol (spdymux bench for SPDY, h2load for HTTP/2).
+rps_round() {
+	local rep=$1 g c m
+	for shape in "1 100" "10 10"; do
+		read -r c m <<<"$shape"
+		g=c${c}m${m}
+		bench $g spdymux-plain $rep $PID_SPDYMUX "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$SPDY_PLAIN/hello
+		bench $g node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$NODE_PLAIN/hello
+		bench $g gateway-plain $rep $PID_GATEWAY,$PID_BACKEND "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$GW_PLAIN/hello
+		bench $g gateway-idle256-plain $rep $PID_GATEWAY2,$PID_BACKEND "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$GW2_PLAIN/hello
+		bench $g nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c $c -m $m -D $DUR http://127.0.0.1:$NH_H2C/hello
+		bench $g spdymux-tls $rep $PID_SPDYMUX "${SB[@]}" -k -c $c -m $m -d ${DUR}s https://127.0.0.1:$SPDY_TLS/hello
+		bench $g node-tls $rep $PID_NODE_TLS "${SB[@]}" -k -c $c -m $m -d ${DUR}s https://127.0.0.1:$NODE_TLS/hello
+		bench $g nethttp-h2tls-h2load $rep $PID_NETHTTP h2load -c $c -m $m -D $DUR https://127.0.0.1:$NH_H2TLS/hello
+	done
+	# One request at a time over one connection: latency, and what
+	# Nagle's algorithm does to node's server.js as it runs by default.
+	bench c1m1 spdymux-plain $rep $PID_SPDYMUX "${SB[@]}" -c 1 -m 1 -d ${DUR}s http://127.0.0.1:$SPDY_PLAIN/hello
+	bench c1m1 node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c 1 -m 1 -d ${DUR}s http://127.0.0.1:$NODE_PLAIN/hello
+	bench c1m1 node-plain-nagle $rep $PID_NODE_NAGLE "${SB[@]}" -c 1 -m 1 -d ${DUR}s http://127.0.0.1:$NODE_NAGLE/hello
+	bench c1m1 nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -D $DUR http://127.0.0.1:$NH_H2C/hello
+	bench c1m100 node-plain-nagle $rep $PID_NODE_NAGLE "${SB[@]}" -c 1 -m 100 -d ${DUR}s http://127.0.0.1:$NODE_NAGLE/hello
+}
+
+# HTTP/1.1: net/http under wrk and under spdymux bench -proto http/1.1,
+# one request at a time per connection.
+h1_round() {
+	local rep=$1
+	for c in 10 100; do
+		bench h1 nethttp-h1-wrk-c$c $rep $PID_NETHTTP wrk -t1 -c$c -d${DUR}s --latency http://127.0.0.1:$NH_H1/hello
+		bench h1 nethttp-h1-spdymuxbench-c$c $rep $PID_NETHTTP "${SB[@]}" -proto http/1.1 -c $c -d ${DUR}s http://127.0.0.1:$NH_H1/hello
+		bench h1 spdymux-h1-wrk-c$c $rep $PID_SPDYMUX wrk -t1 -c$c -d${DUR}s --latency http://127.0.0.1:$SPDY_PLAIN/hello
+	done
+}
+
+# One 256 MiB download over one stream.
+download_round() {
+	local rep=$1 n=268435456
+	bench download spdymux-plain $rep $PID_SPDYMUX "${SB[@]}" -c 1 -m 1 -n 1 -timeout 60s http://127.0.0.1:$SPDY_PLAIN/bytes/$n
+	bench download spdymux-tls $rep $PID_SPDYMUX "${SB[@]}" -k -c 1 -m 1 -n 1 -timeout 60s https://127.0.0.1:$SPDY_TLS/bytes/$n
+	bench download node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c 1 -m 1 -n 1 -timeout 60s http://127.0.0.1:$NODE_PLAIN/bytes/$n
+	bench download node-tls $rep $PID_NODE_TLS "${SB[@]}" -k -c 1 -m 1 -n 1 -timeout 60s https://127.0.0.1:$NODE_TLS/bytes/$n
+	bench download nethttp-h1 $rep $PID_NETHTTP "${SB[@]}" -proto http/1.1 -c 1 -n 1 -timeout 60s http://127.0.0.1:$NH_H1/bytes/$n
+	bench download nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -n 1 http://127.0.0.1:$NH_H2C/bytes/$n
+	bench download nethttp-h2tls-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -n 1 https://127.0.0.1:$NH_H2TLS/bytes/$n
+}
+
+# Priority: time to first byte of GET /hello on an idle session, and while
+# eight priority-7 64 MiB downloads run on the same session.
+priority_round() {
+	local rep=$1
+	# The control runs the downloads on a second session: the same load on
+	# the machine, but not on the session of the measured request.
+	for t in "spdymux-plain http://127.0.0.1:$SPDY_PLAIN" "spdymux-tls https://127.0.0.1:$SPDY_TLS" \
+		"spdymux-plain-separate http://127.0.0.1:$SPDY_PLAIN -separate"; do
+		read -r name url extra <<<"$t"
+		timeout 150 "${GEN[@]}" "$BIN/benchprio" -url "$url" -timeout 120s $extra >"$OUT/priority/$name.$rep.json" 2>"$RAW/priority.$name.$rep.err" ||
+			log "priority $name rep $rep failed: $(tail -1 "$RAW/priority.$name.$rep.err")"
+		[ -s "$OUT/priority/$name.$rep.json" ] && jq -r --arg n "$name" --arg r "$rep" \
+			'"  priority \($n) rep \($r): idle p50 \(.idle.p50_ms) ms; loaded prio0 p50 \(.loaded_prio0.p50_ms) ms (n \(.loaded_prio0.n)); loaded prio7 p50 \(.loaded_prio7.p50_ms) ms"' \
+			"$OUT/priority/$name.$rep.json" >&2 || true
+	done
+}
+
+# Memory: a fresh server per figure; baseline after a forced GC, then the
+# same with N idle connections (each did one /hello) or N requests held on
+# /slow. Heap and stacks from /debug/gc (benchserver -debug, the spdymux
+# Listener configured as `spdymux serve` does), RSS from /proc/PID/status.
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+memfig() { # PID [DEBUGPORT]: "heap stack rss goroutines" (bytes)
+	local pid=$1 dbg=${2:-}
+	if [ -n "$dbg" ]; then
+		curl -sS --max-time 30 "http://127.0.0.1:$dbg/debug/gc" | jq -r --arg rss "$(rss_kib "$pid")" \
+			'"\(.heap_alloc) \(.stack_inuse) \(($rss|tonumber)*1024) \(.goroutines)"'
+	else
+		echo "0 0 $(($(rss_kib "$pid") * 1024)) 0"
+	fi
+}
+# hold SERVERPID PORT DEBUGPORT PROTO KIND N: prints one memory.tsv line.
+hold() {
+	local spid=$1 port=$2 dbg=$3 proto=$4 kind=$5 n=$6 before after hpid ready=0
+	local hout=$RAW/hold.${HOLDTAG:-go}.${proto//\//_}.$kind.out
+	sleep 0.5
+	before=$(memfig "$spid" "$dbg")
+	"${GEN[@]}" "$BIN/benchhold" -addr 127.0.0.1:$port -proto "$proto" -$kind "$n" -hold 180s -stdin=false -timeout 30s \
+		>"$hout" 2>&1 </dev/null &
+	hpid=$!
+	PIDS+=("$hpid")
+	for _ in $(seq 1200); do # up to 120 s
+		if grep -q '^ready' "$hout"; then ready=1; break; fi
+		kill -0 "$hpid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if [ $ready = 0 ]; then
+		log "benchhold $proto -$kind $n did not get ready: $(tail -2 "$hout")"
+		stop "$hpid"
+		return
+	fi
+	sleep 3 # let the last handlers start (active) or finish (idle)
+	after=$(memfig "$spid" "$dbg")
+	stop "$hpid"
+	local line
+	line=$(printf '%s\t%s\t%s\t%s\t%s\n' "$proto" "$kind" "$n" "$before" "$after" | tr ' ' '\t')
+	echo "$line" >>"$OUT/memory.tsv"
+	echo "$line" | awk -F'\t' '{printf "  memory %-9s %-6s %6d: heap %8.0f B, stacks %7.0f B, RSS %8.0f B each; goroutines %d -> %d\n", $1, $2, $3, ($8-$4)/$3, ($9-$5)/$3, ($10-$6)/$3, $7, $11}' >&2
+}
+memory() {
+	printf 'proto\tkind\tn\theap_before\tstack_before\trss_before\tgoroutines_before\theap_after\tstack_after\trss_after\tgoroutines_after\n' >"$OUT/memory.tsv"
+	for t in "spdy/3.1 -spdy" "http/1.1 -h1" "h2c -h2c"; do
+		read -r proto flag <<<"$t"
+		for kind in idle active; do
+			n=$SESSIONS
+			[ $kind = active ] && n=$STREAMS
+			start mem "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM -debug 127.0.0.1:$MEM_DEBUG -workers $((STREAMS + 24))
+			local mp=$LAST
+			waitport $MEM
+			waitport $MEM_DEBUG
+			hold $mp $MEM $MEM_DEBUG "$proto" $kind $n
+			stop $mp
+		done
+	done
+	# node's spdy-transport: RSS only.
+	start mem-node "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --plain --protocol spdy/3.1 --port $MEM
+	local np=$LAST
+	waitport $MEM
+	HOLDTAG=node hold $np $MEM "" spdy/3.1 idle $SESSIONS
+	stop $np
+	sed -i '$ s/^spdy\/3.1/node-spdy\/3.1/' "$OUT/memory.tsv"
+}
+
+# Profiles: a CPU profile of the server under -c 1 -m 100 for spdymux
+# (benchserver -spdy: the Listener as `spdymux serve` sets it up, with
+# pprof) and for net/http's HTTP/2 (benchserver -h2c), and their top
+# functions by cumulative and by own time.
+profile() {
+	mkdir -p "$OUT/profile"
+	for t in "spdymux -spdy" "nethttp-h2c -h2c"; do
+		read -r name flag <<<"$t"
+		start prof "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM -debug 127.0.0.1:$MEM_DEBUG
+		local pp=$LAST
+		waitport $MEM
+		waitport $MEM_DEBUG
+		if [ $name = spdymux ]; then
+			warm "${SB[@]}" -c 1 -m 100 -d 1s http://127.0.0.1:$MEM/hello
+			timeout $((DUR + 60)) "${GEN[@]}" "${SB[@]}" -c 1 -m 100 -d $((DUR + 2))s http://127.0.0.1:$MEM/hello >"$RAW/profile.$name.load.json" 2>&1 &
+		else
+			warm h2load -c 1 -m 100 -D 1 http://127.0.0.1:$MEM/hello
+			timeout $((DUR + 60)) "${GEN[@]}" h2load -c 1 -m 100 -D $((DUR + 2)) http://127.0.0.1:$MEM/hello >"$RAW/profile.$name.load.txt" 2>&1 &
+		fi
+		local lp=$!
+		sleep 1
+		curl -sS --max-time $((DUR + 30)) -o "$OUT/profile/$name.pprof" "http://127.0.0.1:$MEM_DEBUG/debug/pprof/profile?seconds=$DUR"
+		wait $lp || true
+		stop $pp
+		go tool pprof -top -cum -nodecount=40 "$BIN/benchserver" "$OUT/profile/$name.pprof" >"$OUT/profile/$name.top-cum.txt" 2>/dev/null || true
+		go tool pprof -top -nodecount=40 "$BIN/benchserver" "$OUT/profile/$name.pprof" >"$OUT/profile/$name.top-flat.txt" 2>/dev/null || true
+		log "profile $name: $(sed -n 's/^Duration.*Total samples = //p' "$OUT/profile/$name.top-flat.txt")"
+	done
+}
+
+# ---------------------------------------------------------------- runs
+START=$(date +%s)
+start_servers
+log "servers up: spdymux $PID_SPDYMUX, gateways $PID_GATEWAY and $PID_GATEWAY2 (backend $PID_BACKEND), node $PID_NODE_PLAIN/$PID_NODE_TLS/$PID_NODE_NAGLE, net/http $PID_NETHTTP"
+
+if want rps || want h1; then
+	log "warming up every server for 1 s"
+	for u in http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello http://127.0.0.1:$NODE_PLAIN/hello; do
+		warm "${SB[@]}" -c 10 -m 10 -d 1s "$u"
+	done
+	for u in https://127.0.0.1:$SPDY_TLS/hello https://127.0.0.1:$NODE_TLS/hello; do
+		warm "${SB[@]}" -k -c 10 -m 10 -d 1s "$u"
+	done
+	warm h2load -c 10 -m 10 -D 1 http://127.0.0.1:$NH_H2C/hello
+	warm h2load -c 10 -m 10 -D 1 https://127.0.0.1:$NH_H2TLS/hello
+	warm wrk -t1 -c10 -d1s http://127.0.0.1:$NH_H1/hello
+fi
+for rep in $(seq "$REPS"); do
+	want rps && { log "request rate, repetition $rep of $REPS"; rps_round "$rep"; }
+	want h1 && { log "HTTP/1.1 load generators, repetition $rep of $REPS"; h1_round "$rep"; }
+	want download && { log "256 MiB downloads, repetition $rep of $REPS"; download_round "$rep"; }
+	want priority && { log "priority, repetition $rep of $REPS"; priority_round "$rep"; }
+done
+if want memory; then
+	log "memory: $SESSIONS idle connections, $STREAMS active requests"
+	memory
+fi
+if want profile; then
+	log "CPU profiles at -c 1 -m 100"
+	profile
+fi
+END=$(date +%s)
+
+# ---------------------------------------------------------------- report
+{
+	echo "# spdymux benchmark run $(basename "$OUT")"
+	echo
+	echo '```'
+	cat "$OUT/machine.txt"
+	echo "loadavg at end: $(cat /proc/loadavg)"
+	echo "wall time: $((END - START)) s"
+	echo '```'
+	if [ -s "$RESULTS" ]; then
+		ratios=()
+		for g in c1m100 c10m10; do
+			ratios+=(-ratio "$g:spdymux-plain/node-plain" -ratio "$g:spdymux-tls/node-tls"
+				-ratio "$g:gateway-plain/spdymux-plain" -ratio "$g:gateway-idle256-plain/spdymux-plain" -ratio "$g:spdymux-plain/nethttp-h2c-h2load"
+				-ratio "$g:spdymux-tls/nethttp-h2tls-h2load")
+		done
+		ratios+=(-ratio "c1m1:spdymux-plain/node-plain" -ratio "c1m1:spdymux-plain/nethttp-h2c-h2load" -ratio "c1m100:node-plain/node-plain-nagle"
+			-ratio "h1:nethttp-h1-spdymuxbench-c10/nethttp-h1-wrk-c10" -ratio "h1:nethttp-h1-spdymuxbench-c100/nethttp-h1-wrk-c100"
+			-ratio "h1:spdymux-h1-wrk-c10/nethttp-h1-wrk-c10" -ratio "h1:spdymux-h1-wrk-c100/nethttp-h1-wrk-c100"
+			-ratio "download:spdymux-plain/nethttp-h2c-h2load" -ratio "download:spdymux-tls/nethttp-h2tls-h2load"
+			-ratio "download:spdymux-plain/node-plain" -ratio "download:spdymux-tls/node-tls"
+			-ratio "download:spdymux-tls/spdymux-plain")
+		"$BIN/benchrun" table -results "$RESULTS" "${ratios[@]}"
+	fi
+	if ls "$OUT"/priority/*.json >/dev/null 2>&1; then
+		echo
+		echo "### priority (time to first byte of GET /hello, ms; medians over repetitions of each run's p50/p90)"
+		echo
+		echo "| server | reps | idle p50 | idle p90 | loaded, prio 0: p50 | p90 | n | loaded, prio 7: p50 | p90 | n | downloads MB/s |"
+		echo "|---|---|---|---|---|---|---|---|---|---|---|"
+		for name in spdymux-plain spdymux-tls spdymux-plain-separate; do
+			ls "$OUT"/priority/$name.*.json >/dev/null 2>&1 || continue
+			jq -s -r --arg n "$name" 'def med: sort | .[(length/2|floor)];
+				[$n, (length|tostring),
+				 ([.[].idle.p50_ms]|med), ([.[].idle.p90_ms]|med),
+				 ([.[].loaded_prio0.p50_ms]|med), ([.[].loaded_prio0.p90_ms]|med), ([.[].loaded_prio0.n]|add),
+				 ([.[].loaded_prio7.p50_ms]|med), ([.[].loaded_prio7.p90_ms]|med), ([.[].loaded_prio7.n]|add),
+				 (([.[].download_bytes_per_s]|med)/1e6|floor)] | map(tostring) | "| " + join(" | ") + " |"' \
+				$(ls "$OUT"/priority/$name.*.json | while read -r f; do [ -s "$f" ] && echo "$f"; done)
+		done
+	fi
+	if [ -s "$OUT/memory.tsv" ]; then
+		echo
+		echo "### memory per idle connection (each served one GET /hello) and per active request (GET /slow held)"
+		echo
+		echo "| server | kind | n | heap B each | goroutine stacks B each | RSS B each | goroutines before → after |"
+		echo "|---|---|---|---|---|---|---|"
+		awk -F'\t' 'NR > 1 {srv = ($1 ~ /^node/) ? "node spdy-transport, spdy/3.1" : "Go: " $1; if ($1 == "spdy/3.1") srv = "spdymux, spdy/3.1";
+			if ($8 == 0) printf "| %s | %s | %d | – | – | %.0f | – |\n", srv, $2, $3, ($10-$6)/$3;
+			else printf "| %s | %s | %d | %.0f | %.0f | %.0f | %d → %d |\n", srv, $2, $3, ($8-$4)/$3, ($9-$5)/$3, ($10-$6)/$3, $7, $11}' "$OUT/memory.tsv"
+	fi
+	for name in spdymux nethttp-h2c; do
+		[ -s "$OUT/profile/$name.top-flat.txt" ] || continue
+		echo
+		echo "### CPU profile of the server at -c 1 -m 100: $name (top 25 by own time)"
+		echo
+		echo '```'
+		sed -n '1,/flat%/p' "$OUT/profile/$name.top-flat.txt" | grep -v '^File:\|^Build ID:\|^Type:\|^Time:'
+		sed -n '/flat%/,$p' "$OUT/profile/$name.top-flat.txt" | sed -n '2,26p'
+		echo '```'
+	done
+} >"$OUT/report.md"
+cat "$OUT/report.md"
+log "done in $((END - START)) s; everything is under ${OUT#"$ROOT"/}"
