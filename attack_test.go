@@ -26,9 +26,10 @@ const attackDuration = 600 * time.Millisecond
 // heapSlack is the heap growth every bound allows on top of what the
 // attack may make the server hold. The well-behaved client alone makes the
 // live heap vary by about 2 MiB (its responses of up to 200 KB in flight,
-// the framers' pooled buffers); the rest is what the collector leaves
-// between two samples.
-const heapSlack = 6 << 20
+// the framers' pooled buffers); pools and the collector's timing add a few
+// more on a loaded machine, where CI runs the packages' tests side by
+// side. An attack the limits did not stop holds tens of MiB and more.
+const heapSlack = 10 << 20
 
 // goroutineBound is the most the goroutine count may grow while sessions
 // attack a server whose pool has slots worker slots: per session the
