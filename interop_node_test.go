@@ -157,7 +157,7 @@ func TestInteropNodeClient(t *testing.T) {
 			checkPattern(t, rs[3], 204, 0)
 			checkPattern(t, rs[4], 304, 0)
 			checkPattern(t, rs[5], 200, 0)
-			if got := resultHeader(rs[5], "content-length"); got != "1000" {
+			if got := rs[5].Header("content-length"); got != "1000" {
 				t.Errorf("HEAD content-length %q, want 1000", got)
 			}
 			var seen map[string][]string
@@ -207,17 +207,4 @@ func checkPattern(t *testing.T, r interop.Result, status, n int) {
 	if r.BodyBytes != n || r.SHA256 != interop.PatternSHA256(n) {
 		t.Errorf("%s: %d body bytes (sha256 %s), want %d exact", r.Path, r.BodyBytes, r.SHA256, n)
 	}
-}
-
-func resultHeader(r interop.Result, name string) string {
-	switch v := r.Headers[name].(type) {
-	case string:
-		return v
-	case []any:
-		if len(v) > 0 {
-			s, _ := v[0].(string)
-			return s
-		}
-	}
-	return ""
 }

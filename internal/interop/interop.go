@@ -196,6 +196,20 @@ type Result struct {
 	Body      string         `json:"body"`      // only with Request.CaptureBody
 }
 
+// Header returns the first value of the response header name, or "".
+func (r Result) Header(name string) string {
+	switch v := r.Headers[name].(type) {
+	case string:
+		return v
+	case []any:
+		if len(v) > 0 {
+			s, _ := v[0].(string)
+			return s
+		}
+	}
+	return ""
+}
+
 // Report is client.js's output for one Job.
 type Report struct {
 	Results       []Result `json:"results"` // in request order

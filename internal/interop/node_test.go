@@ -62,19 +62,6 @@ func checkResult(t *testing.T, r Result, status, bodyBytes int) {
 	}
 }
 
-func header(r Result, name string) string {
-	switch v := r.Headers[name].(type) {
-	case string:
-		return v
-	case []any:
-		if len(v) > 0 {
-			s, _ := v[0].(string)
-			return s
-		}
-	}
-	return ""
-}
-
 func TestNodeClientAgainstNodeServer(t *testing.T) {
 	EnsureNode(t)
 	cert, key := WriteSelfSignedCert(t, t.TempDir())
@@ -112,7 +99,7 @@ func testNodeSession(t *testing.T, s nodeSession) {
 		rep := s.run(t, Job{Requests: reqs})
 		for i, r := range rep.Results {
 			checkResult(t, r, 200, sizes[i])
-			if got := header(r, "content-length"); got != strconv.Itoa(sizes[i]) {
+			if got := r.Header("content-length"); got != strconv.Itoa(sizes[i]) {
 				t.Errorf("%s: content-length %q", r.Path, got)
 			}
 		}
@@ -142,7 +129,7 @@ func testNodeSession(t *testing.T, s nodeSession) {
 		rep := s.run(t, Job{Requests: []Request{{Method: "HEAD", Path: "/bytes/1000"}}})
 		r := rep.Results[0]
 		checkResult(t, r, 200, 0)
-		if got := header(r, "content-length"); got != "1000" {
+		if got := r.Header("content-length"); got != "1000" {
 			t.Errorf("HEAD content-length = %q, want 1000", got)
 		}
 	})
