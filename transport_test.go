@@ -819,3 +819,63 @@ func TestTransportNodeServer(t *testing.T) {
 		}
 	}
 }
+
+// Requests keep flowing while their server shuts down: the streams it
+// took finish, the ones above its GOAWAY's last-good-stream-id are
+// retried, and new ones go to the server that takes the port over. No
+// request may fail.
+func TestTransportShutdownUnderLoad(t *testing.T) {
+	for _, proto := range allProtos {
+		t.Run(proto, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			sw := &switchListener{inner: ln}
+			first := serveOn(t, sw.next(), false, proto)
+			go sw.run()
+			tr := first.transport(proto)
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			var done atomic.Int64
+			for range 16 {
+				wg.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						resp, err := c.Get(first.url + "/hello")
+						if err != nil {
+							t.Errorf("request failed across the shutdown: %v", err)
+							return
+						}
+						b, err := io.ReadAll(resp.Body)
+						resp.Body.Close()
+						if err != nil || resp.StatusCode != 200 || string(b) != "hello, world\n" {
+							t.Errorf("got %d %q, %v", resp.StatusCode, b, err)
+							return
+						}
+						done.Add(1)
+					}
+				})
+			}
+			time.Sleep(200 * time.Millisecond)
+			serveOn(t, sw.next(), false, proto)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if err := first.l.Shutdown(ctx); err != nil {
+				t.Errorf("Shutdown: %v", err)
+			}
+			cancel()
+			time.Sleep(200 * time.Millisecond)
+			close(stop)
+			wg.Wait()
+			t.Logf("%d requests, %d streams served by the first server", done.Load(), first.l.Stats().Streams)
+		})
+	}
+}
