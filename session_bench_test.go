@@ -70,6 +70,9 @@ func BenchmarkIdleSessionHeap(b *testing.B) {
 				runtime.GC()
 				var after runtime.MemStats
 				runtime.ReadMemStats(&after)
+				if n := l.Stats().ActiveSessions; n != sessions {
+					b.Fatalf("%d sessions open at the measurement; want %d", n, sessions)
+				}
 				b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/sessions, "heap-B/session")
 				b.ReportMetric(float64(int64(after.StackInuse)-int64(before.StackInuse))/sessions, "stack-B/session")
 				for _, c := range clients {
@@ -77,6 +80,9 @@ func BenchmarkIdleSessionHeap(b *testing.B) {
 				}
 				l.Close()
 				srv.Close()
+				// Let this round's sessions end before the next one
+				// measures.
+				waitFor(b, func() bool { return l.Stats().ActiveSessions == 0 })
 			}
 		})
 	}
