@@ -339,7 +339,11 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 		u := displayURL("https", s.tlsLn.Addr())
 		fmt.Fprintf(e.stdout, "spdymux: TLS (ALPN spdy/3.1, spdy/3, spdy/2, http/1.1) on %s\n", u)
 		if o.cert == "" {
-			fmt.Fprintf(e.stdout, "spdymux: try: curl -k %shello  (HTTP/1.1), or a SPDY client at %s\n", u, u)
+			path := "" // a directory or a backend may have no /hello
+			if s.gateway == nil && o.dir == "" {
+				path = "hello"
+			}
+			fmt.Fprintf(e.stdout, "spdymux: try: spdymux get -k -v %s%s  (SPDY), or curl -k %s%s  (HTTP/1.1)\n", u, path, u, path)
 		}
 	}
 	if s.plainLn != nil {
