@@ -437,6 +437,13 @@ func (s *session) consumedLocked(st *stream, n int) {
 		return
 	}
 	st.recvUnacked += int32(n)
+	if st.wantLength >= 0 && int64(st.recvWindow) >= st.wantLength-st.recvBytes {
+		// The window already covers the rest of a body of known length:
+		// no credit is needed, and none goes to a peer that may already
+		// have forgotten the stream (node's spdy-transport answers such a
+		// WINDOW_UPDATE with RST_STREAM).
+		return
+	}
 	// Credit the stream window once a quarter of it was read.
 	if st.recvUnacked >= s.cfg.initialWindowSize/4 {
 		st.recvWindow += st.recvUnacked
@@ -830,7 +837,7 @@ func (s *session) onData(f *spdy.DataFrame) error {
 		}
 	}
 	st.recvBytes += int64(n)
-	if st.wantLength >= 0 && (st.recvBytes > st.wantLength || fin && st.recvBytes != st.wantLength) {
+	if !s.client && st.wantLength >= 0 && (st.recvBytes > st.wantLength || fin && st.recvBytes != st.wantLength) {
 		// The body does not match its content-length: the server MUST
 		// answer 400 (SPDY/3 §3.2.1).
 		s.creditSessionLocked(int32(n))
@@ -1022,7 +1029,7 @@ func (s *session) onHeaders(f *spdy.HeadersFrame) error {
 	// whose head is already out; only FIN matters.
 	if f.Flags&spdy.FlagFin != 0 {
 		st.recvFin = true
-		if st.wantLength >= 0 && st.recvBytes != st.wantLength {
+		if !s.client && st.wantLength >= 0 && st.recvBytes != st.wantLength {
 			s.abortRequestLocked(st, "request body shorter than content-length")
 			return nil
 		}

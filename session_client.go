@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/spdymux/spdymux/spdy"
@@ -93,11 +94,27 @@ func (s *session) onSynReply(f *spdy.SynReplyFrame) {
 	}
 	st.reply = f.Header
 	st.gotReply = true
+	st.wantLength = contentLength(f.Header)
 	if f.Flags&spdy.FlagFin != 0 {
 		st.recvFin = true
 		s.maybeDoneLocked(st)
 	}
 	signal(st.readWake)
+}
+
+// contentLength returns the content-length of a header block, or -1 when
+// it has none or one that is not a single decimal number.
+func contentLength(h []spdy.HeaderField) int64 {
+	for _, f := range h {
+		if f.Name == "content-length" {
+			n, err := strconv.ParseInt(f.Value, 10, 64)
+			if err != nil || n < 0 {
+				return -1
+			}
+			return n
+		}
+	}
+	return -1
 }
 
 func hasField(h []spdy.HeaderField, name string) bool {

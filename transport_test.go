@@ -879,3 +879,61 @@ func TestTransportShutdownUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// A receiver sends no stream WINDOW_UPDATE once the window covers the
+// rest of a body of known length: for a response the client knows from
+// its content-length, and for a request the server knows likewise.
+func TestNoCreditBeyondKnownLength(t *testing.T) {
+	cs := startClientServer(t, false, spdymux.ProtoSPDY31)
+	tr := cs.transport(spdymux.ProtoSPDY31)
+	tr.Config = &spdymux.Config{InitialWindowSize: 64 << 10, Logger: quietLogger()}
+	var mu sync.Mutex
+	updates := map[bool]int{} // by direction: sent by the client (true)
+	tr.Trace = func(e spdymux.FrameEvent) {
+		if e.Type == spdy.TypeWindowUpdate && e.StreamID != 0 {
+			mu.Lock()
+			updates[e.Out]++
+			mu.Unlock()
+		}
+	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr}
+	count := func() (client, server int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return updates[true], updates[false]
+	}
+
+	// 60,000 bytes fit the client's 64 KiB window: no credit.
+	resp, b := get(t, c, context.Background(), cs.url+"/bytes/60000")
+	if resp.StatusCode != 200 || len(b) != 60000 {
+		t.Fatalf("download: %d, %d bytes", resp.StatusCode, len(b))
+	}
+	if client, _ := count(); client != 0 {
+		t.Errorf("client sent %d stream WINDOW_UPDATEs for a body its window covered; want 0", client)
+	}
+	// 1 MB does not: credit until the rest fits, at most one per quarter
+	// window read.
+	resp, b = get(t, c, context.Background(), cs.url+"/bytes/1000000")
+	if resp.StatusCode != 200 || len(b) != 1000000 {
+		t.Fatalf("download: %d, %d bytes", resp.StatusCode, len(b))
+	}
+	if client, _ := count(); client == 0 || client > 1000000/(16<<10) {
+		t.Errorf("client sent %d stream WINDOW_UPDATEs for 1 MB through a 64 KiB window; want between 1 and %d", client, 1000000/(16<<10))
+	}
+	// The server's window is 64 KiB too: a 60,000-byte upload earns no
+	// credit from it.
+	body := bytes.Repeat([]byte("x"), 60000)
+	resp2, err := c.Post(cs.url+"/echo", "application/octet-stream", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp2.Body)
+	resp2.Body.Close()
+	if !bytes.Equal(b, body) {
+		t.Fatalf("upload echoed %d bytes; want 60000", len(b))
+	}
+	if _, server := count(); server != 0 {
+		t.Errorf("server sent %d stream WINDOW_UPDATEs for a request body its window covered; want 0", server)
+	}
+}
