@@ -1,7 +1,6 @@
 package spdymux
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -175,23 +174,6 @@ func (st *stream) buffered(block bool) (n int, fin bool, err error) {
 		case <-st.readWake:
 		case <-st.rdl.wait():
 			return 0, false, os.ErrDeadlineExceeded
-		}
-	}
-}
-
-// waitDead blocks until the stream dies or the read deadline passes.
-func (st *stream) waitDead() error {
-	for {
-		st.s.mu.Lock()
-		err := st.err
-		st.s.mu.Unlock()
-		if err != nil {
-			return err
-		}
-		select {
-		case <-st.readWake:
-		case <-st.rdl.wait():
-			return os.ErrDeadlineExceeded
 		}
 	}
 }
@@ -372,5 +354,3 @@ func isClosedChan(c <-chan struct{}) bool {
 		return false
 	}
 }
-
-var errStreamClosed = errors.New("spdymux: stream connection closed")

@@ -735,12 +735,6 @@ func (p *peer) expect(t *testing.T, what string, match func(spdy.Frame) bool) sp
 	}
 }
 
-// next returns the oldest frame not yet taken.
-func (p *peer) next(t *testing.T) spdy.Frame {
-	t.Helper()
-	return p.expect(t, "any frame", func(spdy.Frame) bool { return true })
-}
-
 func (p *peer) err() error {
 	p.flowMu.Lock()
 	defer p.flowMu.Unlock()
@@ -939,13 +933,6 @@ func streamOf(f spdy.Frame) spdy.StreamID {
 		return f.StreamID
 	}
 	return 0
-}
-
-func isData(id spdy.StreamID) func(spdy.Frame) bool {
-	return func(f spdy.Frame) bool {
-		d, ok := f.(*spdy.DataFrame)
-		return ok && d.StreamID == id
-	}
 }
 
 func isType[T spdy.Frame](f spdy.Frame) bool {

@@ -757,7 +757,7 @@ func TestTransportNodeServer(t *testing.T) {
 					})
 				}
 				wg.Wait()
-				resp, b = get(t, c, ctx, fmt.Sprintf("%s/bytes/%d", base, big))
+				_, b = get(t, c, ctx, fmt.Sprintf("%s/bytes/%d", base, big))
 				if sum(b) != patternSum(big) {
 					t.Errorf("16 MiB download: got %d bytes", len(b))
 				}
@@ -811,7 +811,7 @@ func TestTransportNodeServer(t *testing.T) {
 				if d, err := tr.Ping(ctx, base); err != nil || d <= 0 {
 					t.Errorf("Ping: got %v, %v", d, err)
 				}
-				resp, b = get(t, c, ctx, base+"/bytes/300000")
+				_, b = get(t, c, ctx, base+"/bytes/300000")
 				if sum(b) != patternSum(300000) {
 					t.Errorf("after a reset: got %d bytes", len(b))
 				}

@@ -211,7 +211,7 @@ func parseURL(s string) (*url.URL, error) {
 		return nil, fmt.Errorf("bad URL %q: %v", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("bad URL %q: want http://host/... or https://host/...", s)
+		return nil, fmt.Errorf("bad URL %q: want an http or https URL with a host", s)
 	}
 	return u, nil
 }
