@@ -1,6 +1,7 @@
 package spdymux
 
 import (
+	"context"
 	"io"
 	"net"
 	"os"
@@ -46,7 +47,8 @@ type StreamConn struct {
 	closeOnce sync.Once
 
 	// Guarded by s.mu:
-	granted bool // a pool slot was granted and is not yet released
+	granted bool               // a pool slot was granted and is not yet released
+	cancel  context.CancelFunc // cancels the request's context (ConnContext)
 }
 
 func newStreamConn(st *stream, head []byte, req httpconv.Request) *StreamConn {
@@ -98,6 +100,22 @@ func (c *StreamConn) accepted() bool {
 func (c *StreamConn) abortLocked() {
 	if c.s.cfg.pool.cancel(&c.entry) {
 		c.st.connClosed = true
+	}
+	if c.cancel != nil {
+		// Cancelling runs no code of ours: it only closes channels and
+		// starts the AfterFuncs of its children.
+		c.cancel()
+	}
+}
+
+// setCancel ties the request's context to the stream: cancel is called
+// when the stream dies, or at once if it has.
+func (c *StreamConn) setCancel(cancel context.CancelFunc) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	c.cancel = cancel
+	if c.st.err != nil {
+		cancel()
 	}
 }
 
@@ -296,7 +314,11 @@ func (c *StreamConn) close() {
 	}
 	release := c.granted
 	c.granted = false
+	cancel := c.cancel
 	s.mu.Unlock()
+	if cancel != nil {
+		cancel() // the request is over; free the context
+	}
 	if release {
 		s.cfg.pool.release(s.poolOwner)
 	}

@@ -46,12 +46,19 @@ func (i *StreamInfo) HTTPProto() string {
 type streamInfoKey struct{}
 
 // ConnContext, set as http.Server.ConnContext, puts the StreamInfo of a
-// secondary connection into the context of its request. Other connections
-// get ctx unchanged.
+// secondary connection into the context of its request, and ties that
+// context to the stream: when the client resets the stream or the session
+// ends, the request's context is cancelled at once, even for a handler
+// that does not read its request body (net/http alone notices a vanished
+// client only once the body is read). Other connections get ctx
+// unchanged.
 func ConnContext(ctx context.Context, c net.Conn) context.Context {
-	if sc, ok := c.(*StreamConn); ok {
-		return context.WithValue(ctx, streamInfoKey{}, sc.info)
+	sc, ok := c.(*StreamConn)
+	if !ok {
+		return ctx
 	}
+	ctx, cancel := context.WithCancel(context.WithValue(ctx, streamInfoKey{}, sc.info))
+	sc.setCancel(cancel)
 	return ctx
 }
 
@@ -62,8 +69,9 @@ func StreamInfoFromContext(ctx context.Context) (*StreamInfo, bool) {
 	return i, ok
 }
 
-// ConfigureServer sets srv.ConnContext so that handlers can call
-// StreamInfoFromContext, keeping any ConnContext already set.
+// ConfigureServer sets srv.ConnContext to ConnContext, keeping any
+// ConnContext already set: handlers can call StreamInfoFromContext, and a
+// stream's reset cancels its request's context.
 func ConfigureServer(srv *http.Server) {
 	prev := srv.ConnContext
 	srv.ConnContext = func(ctx context.Context, c net.Conn) context.Context {

@@ -1306,3 +1306,25 @@ func TestRstNotAnswered(t *testing.T) {
 		}
 	})
 }
+
+// A handler that never reads its request body still sees its context
+// cancelled at once when the client resets the stream, or when the
+// session ends: net/http alone would notice only after the body. Until
+// then it would hold its worker slot.
+func TestResetCancelsHandlerNotReadingBody(t *testing.T) {
+	forEach(t, versions, func(t *testing.T, proto string) {
+		ts := newTestServer(t, proto, nil)
+		p := ts.dial(t)
+		// POSTs whose bodies never come (no FIN, no DATA).
+		p.send(t, p.syn(1, 0, false, p.request("POST", "/block")))
+		p.send(t, p.syn(3, 0, false, p.request("POST", "/block")))
+		ts.waitEvent(t, "start", 1)
+		ts.waitEvent(t, "start", 3)
+		p.send(t, &spdy.RstStreamFrame{StreamID: 1, Status: spdy.Cancel})
+		ts.waitEvent(t, "cancelled", 1)
+		// The session's end cancels the other.
+		p.close()
+		ts.waitEvent(t, "cancelled", 3)
+		ts.waitNoStreams(t)
+	})
+}
