@@ -33,6 +33,6 @@ func Example() {
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
 	})
 	srv := &http.Server{Handler: handler}
-	spdymux.ConfigureServer(srv) // optional: lets handlers see StreamInfo
+	spdymux.ConfigureServer(srv) // stream facts in the request context; a reset cancels it
 	log.Fatal(srv.Serve(sl))
 }
