@@ -436,14 +436,10 @@ func (s *session) consumedLocked(st *stream, n int) {
 	if s.version == spdy.V2 || st.recvFin || st.err != nil {
 		return
 	}
-	st.recvUnacked += int32(n)
-	if st.wantLength >= 0 && int64(st.recvWindow) >= st.wantLength-st.recvBytes {
-		// The window already covers the rest of a body of known length:
-		// no credit is needed, and none goes to a peer that may already
-		// have forgotten the stream (node's spdy-transport answers such a
-		// WINDOW_UPDATE with RST_STREAM).
+	if st.windowCoversRest() {
 		return
 	}
+	st.recvUnacked += int32(n)
 	// Credit the stream window once a quarter of it was read.
 	if st.recvUnacked >= s.cfg.initialWindowSize/4 {
 		st.recvWindow += st.recvUnacked
@@ -913,10 +909,18 @@ func (s *session) dropBufferedLocked(st *stream, n int) {
 	}
 }
 
+// windowCoversRest reports whether the stream's receive window already
+// covers the rest of a body of known length: then no credit is needed,
+// and none goes to a peer that may already have forgotten the stream
+// (node's spdy-transport answers such a WINDOW_UPDATE with RST_STREAM).
+func (st *stream) windowCoversRest() bool {
+	return st.wantLength >= 0 && int64(st.recvWindow) >= st.wantLength-st.recvBytes
+}
+
 // flowUnacked counts n discarded bytes towards the next stream
 // WINDOW_UPDATE and reports whether one is due.
 func (st *stream) flowUnacked(n int) bool {
-	if !st.s.flow || st.recvFin {
+	if !st.s.flow || st.recvFin || st.windowCoversRest() {
 		return false
 	}
 	st.recvUnacked += int32(n)
