@@ -50,7 +50,7 @@ type session struct {
 	closeOnce sync.Once
 	writeWake chan struct{} // cap 1: there is something to write
 	ctrlTaken chan struct{} // cap 1: the writer took control frames from the queue
-	recvSpace chan struct{} // cap 1: a SPDY/2 stream buffer was read from
+	recvSpace chan struct{} // cap 1: buffered bytes were read or dropped (the reader may wait for room)
 	writerWG  sync.WaitGroup
 
 	// Owned by readLoop:
@@ -609,14 +609,22 @@ const ctrlStall = time.Second
 
 // sessionError ends the session with GOAWAY status, logging err.
 func (s *session) sessionError(status spdy.GoAwayStatus, err error) {
-	s.log.Warn("spdymux: session error", "status", status, "err", err)
-	s.stats.sessionErrors.Add(1)
-	s.goAway(status, err)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessionErrorLocked(status, err)
 }
 
-func (s *session) protocolError(format string, args ...any) error {
+func (s *session) sessionErrorLocked(status spdy.GoAwayStatus, err error) {
+	s.log.Warn("spdymux: session error", "status", status, "err", err)
+	s.stats.sessionErrors.Add(1)
+	s.goAwayLocked(status, err)
+}
+
+// protocolErrorLocked ends the session with GOAWAY PROTOCOL_ERROR and
+// returns the error, for the reader to stop with.
+func (s *session) protocolErrorLocked(format string, args ...any) error {
 	err := fmt.Errorf("spdymux: "+format, args...)
-	s.sessionError(spdy.GoAwayProtocolError, err)
+	s.sessionErrorLocked(spdy.GoAwayProtocolError, err)
 	return err
 }
 
@@ -700,8 +708,8 @@ func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 		return nil
 	}
 	if id == 0 || id%2 == 0 {
-		s.mu.Unlock()
-		return s.protocolError("SYN_STREAM with id %d: a client's ids are odd", id)
+		defer s.mu.Unlock()
+		return s.protocolErrorLocked("SYN_STREAM with id %d: a client's ids are odd", id)
 	}
 	if st := s.streams[id]; st != nil {
 		// A second SYN_STREAM for an open stream is a stream error
@@ -711,10 +719,9 @@ func (s *session) onSynStream(f *spdy.SynStreamFrame) error {
 		return nil
 	}
 	if id <= s.lastPeerStream {
-		last := s.lastPeerStream
-		s.mu.Unlock()
 		// Ids must increase (SPDY/3 §2.3.2).
-		return s.protocolError("SYN_STREAM id %d after %d", id, last)
+		defer s.mu.Unlock()
+		return s.protocolErrorLocked("SYN_STREAM id %d after %d", id, s.lastPeerStream)
 	}
 	s.lastPeerStream = id
 	s.stats.streams.Add(1)
@@ -799,10 +806,7 @@ func (s *session) onData(f *spdy.DataFrame) error {
 		if s.recvWindow < 0 {
 			// The session window was overrun; GOAWAY has no
 			// FLOW_CONTROL_ERROR, so PROTOCOL_ERROR (as mod_spdy).
-			s.mu.Unlock()
-			err := s.protocolError("DATA overran the session window by %d bytes", -s.recvWindow)
-			s.mu.Lock()
-			return err
+			return s.protocolErrorLocked("DATA overran the session window by %d bytes", -s.recvWindow)
 		}
 	}
 	st := s.streams[f.StreamID]
@@ -841,38 +845,34 @@ func (s *session) onData(f *spdy.DataFrame) error {
 		s.abortRequestLocked(st, "request body length does not match content-length")
 		return nil
 	}
-	if st.discard || st.err != nil {
-		s.creditSessionLocked(int32(n))
-		if st.flowUnacked(n) {
-			s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
-		}
-	} else if n > 0 {
-		if !s.flow31 {
-			// No session flow control: stop reading until the handlers
-			// catch up, so the session holds at most SessionWindowSize
-			// (or one frame), and a SPDY/2 stream, without any flow
-			// control, at most V2StreamBuffer.
-			for st.err == nil && !st.discard && s.fullLocked(st, n) {
-				s.mu.Unlock()
-				select {
-				case <-s.recvSpace:
-				case <-s.done:
-					s.mu.Lock()
-					return errSessionClosed
-				}
+	if !s.flow31 {
+		// No session flow control: stop reading until the handlers catch
+		// up, so the session holds at most SessionWindowSize (or one
+		// frame), and a SPDY/2 stream, without any flow control, at most
+		// V2StreamBuffer.
+		for n > 0 && st.err == nil && !st.discard && s.fullLocked(st, n) {
+			s.mu.Unlock()
+			select {
+			case <-s.recvSpace:
+			case <-s.done:
 				s.mu.Lock()
+				return errSessionClosed
 			}
+			s.mu.Lock()
 		}
-		if st.err == nil && !st.discard {
-			st.appendRecvLocked(f.Data)
-			s.recvBuffered += n
-			if s.recvBuffered <= int(s.cfg.sessionWindowSize) {
-				s.creditSessionLocked(int32(n))
-			} else {
-				s.heldCredit += int32(n)
-			}
-		} else {
+	}
+	switch {
+	case st.discard || st.err != nil:
+		// Never buffered: credited at once.
+		s.creditSessionLocked(int32(n))
+		s.creditDroppedLocked(st, n)
+	case n > 0:
+		st.appendRecvLocked(f.Data)
+		s.recvBuffered += n
+		if s.recvBuffered <= int(s.cfg.sessionWindowSize) {
 			s.creditSessionLocked(int32(n))
+		} else {
+			s.heldCredit += int32(n)
 		}
 	}
 	if fin {
@@ -904,6 +904,12 @@ func (s *session) alreadyClosed() spdy.RstStatus {
 // read, so the peer can go on sending what will be dropped.
 func (s *session) dropBufferedLocked(st *stream, n int) {
 	s.unbufferedLocked(n)
+	s.creditDroppedLocked(st, n)
+}
+
+// creditDroppedLocked gives back the stream window of n bytes of st that
+// no handler will read, once a quarter of the window is due.
+func (s *session) creditDroppedLocked(st *stream, n int) {
 	if st.flowUnacked(n) {
 		s.queueCtrlLocked(ctrlFrame{typ: spdy.TypeWindowUpdate, streamID: st.id, value: uint32(st.takeUnacked())})
 	}
@@ -990,10 +996,7 @@ func (s *session) onSettings(f *spdy.SettingsFrame) error {
 				continue
 			}
 			if set.Value > 1<<31-1 {
-				s.mu.Unlock()
-				err := s.protocolError("SETTINGS INITIAL_WINDOW_SIZE %d is over 2^31-1", set.Value)
-				s.mu.Lock()
-				return err
+				return s.protocolErrorLocked("SETTINGS INITIAL_WINDOW_SIZE %d is over 2^31-1", set.Value)
 			}
 			// The change applies to every open stream; windows may go
 			// negative (SPDY/3 §2.6.8).
@@ -1048,16 +1051,10 @@ func (s *session) onWindowUpdate(f *spdy.WindowUpdateFrame) error {
 	defer s.mu.Unlock()
 	if f.StreamID == 0 {
 		if !s.flow31 {
-			s.mu.Unlock()
-			err := s.protocolError("WINDOW_UPDATE for stream 0 on %s", s.proto)
-			s.mu.Lock()
-			return err
+			return s.protocolErrorLocked("WINDOW_UPDATE for stream 0 on %s", s.proto)
 		}
 		if int64(s.sendWindow)+int64(f.Delta) > 1<<31-1 {
-			s.mu.Unlock()
-			err := s.protocolError("WINDOW_UPDATE overflows the session window")
-			s.mu.Lock()
-			return err
+			return s.protocolErrorLocked("WINDOW_UPDATE overflows the session window")
 		}
 		s.sendWindow += int32(f.Delta)
 		if s.sendWindow > 0 {
