@@ -80,11 +80,13 @@ type Config struct {
 	// Default 64 KiB.
 	InitialWindowSize int32
 
-	// SessionWindowSize is the SPDY/3.1 session receive window. The session
-	// window is credited as soon as data is buffered for a stream, as long
-	// as the bytes buffered for the whole session stay under this size, so
-	// a slow handler never stalls the uploads of the other streams.
-	// Default 1 MiB.
+	// SessionWindowSize bounds the request-body bytes one session buffers.
+	// On SPDY/3.1 it is the session receive window, credited as soon as
+	// data is buffered for a stream while the session holds less than
+	// this, so a slow handler never stalls the uploads of the other
+	// streams. SPDY/3 and SPDY/2 have no session window: there the session
+	// stops reading the connection while it holds this much, until
+	// handlers read. Default 1 MiB.
 	SessionWindowSize int32
 
 	// V2StreamBuffer bounds the request-body bytes buffered for one SPDY/2
@@ -109,9 +111,12 @@ type Config struct {
 	MaxDataFrameSize int
 
 	// MaxQueuedControlFrames caps the control frames (PING replies,
-	// RST_STREAM, WINDOW_UPDATE) waiting to be written on one session; a
-	// peer that makes more queue up, by not reading, is cut off with GOAWAY.
-	// Default 1000, as nghttp2.
+	// RST_STREAM, WINDOW_UPDATE) waiting to be written on one session.
+	// Once half of them are queued the session reads no more until the
+	// writer sends some; a peer that does not read what it asks for (the
+	// writer takes nothing for a second, or half of WriteTimeout), or that
+	// fills the queue anyway, is cut off with GOAWAY. Default 1000, as
+	// nghttp2.
 	MaxQueuedControlFrames int
 
 	// MaxSettingsEntries caps the entries of one SETTINGS frame; SPDY/3

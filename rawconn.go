@@ -1,6 +1,7 @@
 package spdymux
 
 import (
+	"errors"
 	"io"
 	"net"
 	"os"
@@ -114,7 +115,7 @@ func (c *rawConn) reset(status spdy.RstStatus) {
 	c.Close()
 }
 
-var errWriteAfterFin = &net.OpError{Op: "write", Net: "spdy", Err: os.ErrClosed}
+var errWriteAfterFin = errors.New("spdymux: write after FIN")
 
 func (c *rawConn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: "spdy", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}

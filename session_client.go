@@ -18,9 +18,9 @@ func newClientSession(c net.Conn, proto string, cfg *settings) *session {
 }
 
 var (
-	errGoingAway   = errors.New("spdymux: session is going away")
-	errIDsExhaused = errors.New("spdymux: stream ids exhausted")
-	errUnprocessed = errors.New("spdymux: stream not processed: the peer's GOAWAY names an earlier last stream")
+	errGoingAway    = errors.New("spdymux: session is going away")
+	errIDsExhausted = errors.New("spdymux: stream ids exhausted")
+	errUnprocessed  = errors.New("spdymux: stream not processed: the peer's GOAWAY names an earlier last stream")
 )
 
 // openStream opens a stream with the SYN_STREAM header block header. fin
@@ -40,7 +40,7 @@ func (s *session) openStream(ctx context.Context, header []spdy.HeaderField, pri
 		case s.nextStreamID > 1<<31-1:
 			// Ids never wrap (SPDY/3 §2.3.2).
 			s.mu.Unlock()
-			return nil, errIDsExhaused
+			return nil, errIDsExhausted
 		}
 		if s.peerMaxStreams == 0 || uint32(len(s.streams)) < s.peerMaxStreams {
 			break
