@@ -274,7 +274,7 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 		s.mu.Unlock()
 		return 0, c.opError("write", err)
 	}
-	if err := c.st.waitTaken(); err != nil {
+	if _, err := c.st.waitTaken(true); err != nil {
 		return 0, c.opError("write", err)
 	}
 	return len(p), nil

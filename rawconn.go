@@ -50,8 +50,12 @@ func (c *rawConn) Write(p []byte) (int, error) {
 	}
 	st.queueDataLocked(p)
 	st.s.mu.Unlock()
-	if err := st.waitTaken(); err != nil {
-		return 0, c.opError("write", err)
+	if dropped, err := st.waitTaken(false); err != nil {
+		n := 0
+		if err == os.ErrDeadlineExceeded {
+			n = len(p) - dropped // the part taken before the deadline
+		}
+		return n, c.opError("write", err)
 	}
 	return len(p), nil
 }

@@ -1328,3 +1328,50 @@ func TestResetCancelsHandlerNotReadingBody(t *testing.T) {
 		ts.waitNoStreams(t)
 	})
 }
+
+// A response whose queued output is dropped — the server's write deadline
+// passed, or the server closed the connection during a Write — must reset
+// the stream, never end it with FIN after a truncated body, and must not
+// leave it open.
+func TestDroppedOutputResets(t *testing.T) {
+	for _, path := range []string{"/bytes/3000", "/chunked/3000"} {
+		forEach(t, v3versions, func(t *testing.T, proto string) {
+			ts := newTestServerWith(t, proto, nil, func(srv *http.Server) {
+				srv.WriteTimeout = 300 * time.Millisecond
+			})
+			p := ts.dial(t)
+			p.setAutoCredit(false)
+			p.send(t, &spdy.SettingsFrame{Settings: []spdy.Setting{{ID: spdy.SettingInitialWindowSize, Value: 1000}}})
+			p.get(t, 1, path)
+			p.readReply(t, 1)
+			p.dataTotal(t, 1000, 1)
+			p.expectRst(t, 1, spdy.InternalError)
+			p.send(t, &spdy.WindowUpdateFrame{StreamID: 1, Delta: 4000})
+			p.sync(t)
+			p.noData(t, "DATA after the stream was reset", 1)
+			ts.waitNoStreams(t)
+		})
+	}
+}
+
+// http.Server.Close during a Write closes the listener and with it every
+// session: the client sees the connection end, never a FIN for the
+// unfinished stream.
+func TestServerCloseDuringWrite(t *testing.T) {
+	forEach(t, v3versions, func(t *testing.T, proto string) {
+		ts := newTestServer(t, proto, nil)
+		p := ts.dial(t)
+		p.setAutoCredit(false)
+		p.send(t, &spdy.SettingsFrame{Settings: []spdy.Setting{{ID: spdy.SettingInitialWindowSize, Value: 1000}}})
+		p.get(t, 1, "/bytes/100000")
+		p.readReply(t, 1)
+		p.dataTotal(t, 1000, 1)
+		ts.srv.Close()
+		p.write(&spdy.WindowUpdateFrame{StreamID: 1, Delta: 200000})
+		for _, f := range p.expectEnd(t) {
+			if d, ok := f.(*spdy.DataFrame); ok && d.StreamID == 1 && d.Flags&spdy.FlagFin != 0 {
+				t.Errorf("stream 1 ended with FIN after the server closed: %s", describe(f))
+			}
+		}
+	})
+}

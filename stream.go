@@ -191,37 +191,59 @@ func (st *stream) queueDataLocked(p []byte) {
 
 // waitTaken blocks until the writer has taken all queued DATA, the stream
 // died, its connection was closed, or the write deadline passed. On an
-// early return it unqueues what is left, so the caller may reuse its
-// buffers.
-func (st *stream) waitTaken() error {
+// early return it drops what is left, so the caller may reuse its
+// buffers, and reports how many queued bytes were dropped. With whole set
+// the queued bytes were a message that cannot stand cut short (an HTTP
+// response already parsed): dropping any of them resets the stream in the
+// same step, since a FIN after a truncated body would look complete.
+func (st *stream) waitTaken(whole bool) (dropped int, err error) {
 	s := st.s
 	for {
 		s.mu.Lock()
 		if st.outLen == 0 || st.err != nil || st.connClosed {
 			err := st.err
-			if err == nil && st.outLen > 0 {
+			dropped := st.outLen
+			if err == nil && dropped > 0 {
 				err = net.ErrClosed
-			}
-			if err != nil {
-				st.unqueueLocked()
+				st.dropQueuedLocked(whole, "the connection was closed")
 			}
 			s.mu.Unlock()
-			return err
+			return dropped, err
 		}
 		s.mu.Unlock()
 		select {
 		case <-st.writeWake:
 		case <-st.wdl.wait():
 			s.mu.Lock()
-			left := st.outLen
-			st.unqueueLocked()
-			s.mu.Unlock()
-			if left == 0 {
-				return nil
+			dropped := st.outLen
+			if dropped > 0 && st.err == nil {
+				st.dropQueuedLocked(whole, "the write deadline passed")
 			}
-			return os.ErrDeadlineExceeded
+			s.mu.Unlock()
+			if dropped == 0 {
+				return 0, nil
+			}
+			return dropped, os.ErrDeadlineExceeded
 		}
 	}
+}
+
+// dropQueuedLocked drops the queued DATA of a live stream; with whole set
+// it resets the stream instead, so the peer sees the message fail.
+func (st *stream) dropQueuedLocked(whole bool, why string) {
+	if !whole {
+		st.unqueueLocked()
+		return
+	}
+	st.abandonOutputLocked(why)
+}
+
+// abandonOutputLocked resets a live stream whose queued response bytes
+// will never be sent: the peer must see the response fail, not a FIN after
+// a truncated body.
+func (st *stream) abandonOutputLocked(why string) {
+	st.s.log.Info("spdymux: response output dropped; resetting stream", "stream", st.id, "queued", st.outLen, "why", why)
+	st.s.resetLocked(st, spdy.InternalError)
 }
 
 func (st *stream) unqueueLocked() {

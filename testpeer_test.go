@@ -108,6 +108,13 @@ type testServer struct {
 // goroutine outlives it or a pool slot stays taken.
 func newTestServer(t *testing.T, proto string, cfg *Config) *testServer {
 	t.Helper()
+	return newTestServerWith(t, proto, cfg, nil)
+}
+
+// newTestServerWith is newTestServer with configure applied to the
+// http.Server before it starts serving.
+func newTestServerWith(t *testing.T, proto string, cfg *Config, configure func(*http.Server)) *testServer {
+	t.Helper()
 	ts := &testServer{
 		t:       t,
 		proto:   proto,
@@ -134,6 +141,9 @@ func newTestServer(t *testing.T, proto string, cfg *Config) *testServer {
 	ts.sl = NewListener(ts.ln, &c)
 	ts.srv = &http.Server{Handler: ts.handler(), ErrorLog: log.New(io.Discard, "", 0)}
 	ConfigureServer(ts.srv)
+	if configure != nil {
+		configure(ts.srv)
+	}
 	go func() {
 		defer close(ts.served)
 		ts.srv.Serve(ts.sl)
@@ -203,6 +213,14 @@ func (ts *testServer) handler() http.Handler {
 		n, _ := strconv.Atoi(r.PathValue("n"))
 		w.Header().Set("Content-Length", strconv.Itoa(n))
 		w.Write(pattern(n))
+	})
+	mux.HandleFunc("/chunked/{n}", func(w http.ResponseWriter, r *http.Request) {
+		// No length: the body goes out chunked, in two flushed halves.
+		n, _ := strconv.Atoi(r.PathValue("n"))
+		b := pattern(n)
+		w.Write(b[:n/2])
+		http.NewResponseController(w).Flush()
+		w.Write(b[n/2:])
 	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
