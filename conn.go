@@ -2,6 +2,7 @@ package spdymux
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -358,6 +359,9 @@ func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
 	defer st.s.mu.Unlock()
 	if st.err != nil {
 		return st.err
+	}
+	if err := spdy.CheckHeaderBlock(st.s.version, fields); err != nil {
+		return fmt.Errorf("response header: %w", err)
 	}
 	st.head = fields
 	st.headQueued = true

@@ -3,6 +3,7 @@ package spdymux
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"time"
@@ -27,6 +28,10 @@ var (
 // means the request has no body. When the peer's MAX_CONCURRENT_STREAMS is
 // reached it waits for a stream to end, or for ctx.
 func (s *session) openStream(ctx context.Context, header []spdy.HeaderField, priority uint8, fin bool) (*stream, error) {
+	if err := spdy.CheckHeaderBlock(s.version, header); err != nil {
+		// Nothing unsendable is queued: the writer could not send it.
+		return nil, fmt.Errorf("spdymux: request header: %w", err)
+	}
 	for {
 		s.mu.Lock()
 		switch {

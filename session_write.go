@@ -1,6 +1,8 @@
 package spdymux
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -181,7 +183,14 @@ func (s *session) nextFrameLocked() bool {
 			flags = spdy.FlagFin
 		}
 		before := len(s.wbuf.b)
-		s.fr.WriteSynStream(&spdy.SynStreamFrame{Version: s.version, StreamID: st.id, Priority: st.priority, Flags: flags, Header: st.synHeader})
+		err := s.fr.WriteSynStream(&spdy.SynStreamFrame{Version: s.version, StreamID: st.id, Priority: st.priority, Flags: flags, Header: st.synHeader})
+		if err != nil {
+			// Checked when queued, so this is a broken invariant or a
+			// failed writer; the frame was not written and the peer
+			// never learns of the id, which is skipped.
+			s.writeFailedLocked(st, err)
+			return true
+		}
 		s.traceOut(before, spdy.TypeSynStream, st.id, flags)
 		st.synHeader = nil
 		st.sentHead = true
@@ -216,17 +225,48 @@ func (s *session) traceOut(before int, typ spdy.FrameType, id spdy.StreamID, fla
 
 func (s *session) writeCtrlLocked(f ctrlFrame) {
 	before := len(s.wbuf.b)
-	defer s.traceOut(before, f.typ, f.streamID, 0)
+	var err error
 	switch f.typ {
 	case spdy.TypeRstStream:
-		s.fr.WriteRstStream(f.streamID, spdy.RstStatus(f.value))
+		err = s.fr.WriteRstStream(f.streamID, spdy.RstStatus(f.value))
 	case spdy.TypePing:
-		s.fr.WritePing(f.value)
+		err = s.fr.WritePing(f.value)
 	case spdy.TypeWindowUpdate:
-		s.fr.WriteWindowUpdate(f.streamID, f.value)
+		err = s.fr.WriteWindowUpdate(f.streamID, f.value)
 	case spdy.TypeGoAway:
-		s.fr.WriteGoAway(f.streamID, spdy.GoAwayStatus(f.value))
+		err = s.fr.WriteGoAway(f.streamID, spdy.GoAwayStatus(f.value))
 	}
+	if err != nil {
+		s.writeFailedLocked(nil, err)
+		return
+	}
+	s.traceOut(before, f.typ, f.streamID, 0)
+}
+
+// writeFailedLocked handles a frame the framer would not write. The
+// framer checks a frame whole before it writes any of it, so a rejected
+// frame leaves the connection and the compression context as they were:
+// the stream it belongs to fails (reset, if the peer knows of it), and the
+// session goes on. A failure of the writer itself ends the session.
+func (s *session) writeFailedLocked(st *stream, err error) {
+	if st == nil || !errors.Is(err, spdy.ErrHeaderTooLarge) && !errors.Is(err, spdy.ErrFrameTooLarge) && !errors.Is(err, spdy.ErrBadStreamID) {
+		s.log.Error("spdymux: frame write failed; closing session", "err", err)
+		s.err = fmt.Errorf("spdymux: frame write failed: %w", err)
+		s.closeAfterFlush = true
+		for _, st := range s.streams {
+			st.failLocked(&sessionClosedError{cause: s.err})
+			s.removeLocked(st)
+		}
+		return
+	}
+	s.log.Warn("spdymux: frame not sendable; resetting stream", "stream", st.id, "err", err)
+	if !st.sentHead && s.client {
+		// Our SYN_STREAM never went out: fail it here alone.
+		st.failLocked(fmt.Errorf("spdymux: stream %d: %w", st.id, err))
+		s.removeLocked(st)
+		return
+	}
+	s.resetLocked(st, spdy.InternalError)
 }
 
 // writeStreamFrameLocked writes one frame of st: its SYN_REPLY, one DATA
@@ -239,7 +279,10 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 			flags = spdy.FlagFin
 		}
 		before := len(s.wbuf.b)
-		s.fr.WriteSynReply(&spdy.SynReplyFrame{Version: s.version, StreamID: st.id, Flags: flags, Header: st.head})
+		if err := s.fr.WriteSynReply(&spdy.SynReplyFrame{Version: s.version, StreamID: st.id, Flags: flags, Header: st.head}); err != nil {
+			s.writeFailedLocked(st, err)
+			return
+		}
 		s.traceOut(before, spdy.TypeSynReply, st.id, flags)
 		st.head, st.headQueued, st.sentHead = nil, false, true
 		if fin {
@@ -248,7 +291,10 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 		return
 	}
 	if st.outLen == 0 { // finQueued
-		s.fr.WriteData(st.id, spdy.FlagFin, nil)
+		if err := s.fr.WriteData(st.id, spdy.FlagFin, nil); err != nil {
+			s.writeFailedLocked(st, err)
+			return
+		}
 		s.traceOut(len(s.wbuf.b)-8, 0, st.id, spdy.FlagFin)
 		s.sentFinLocked(st)
 		return
@@ -266,7 +312,10 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	if last {
 		flags = spdy.FlagFin
 	}
-	s.fr.WriteData(st.id, flags, p)
+	if err := s.fr.WriteData(st.id, flags, p); err != nil {
+		s.writeFailedLocked(st, err)
+		return
+	}
 	s.traceOut(len(s.wbuf.b)-8-n, 0, st.id, flags)
 	s.unblockedLocked(st)
 	// The client's window forcing a tiny frame, over and over, is the

@@ -114,6 +114,10 @@ func (cs *clientServer) handler() http.Handler {
 		}
 		fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
 	})
+	mux.HandleFunc("/bigheader", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("x", 70000))
+		io.WriteString(w, "too big for SPDY/2\n")
+	})
 	// /block sends a first chunk, then waits for the request to end.
 	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("head") != "no" {
@@ -935,5 +939,40 @@ func TestNoCreditBeyondKnownLength(t *testing.T) {
 	}
 	if _, server := count(); server != 0 {
 		t.Errorf("server sent %d stream WINDOW_UPDATEs for a request body its window covered; want 0", server)
+	}
+}
+
+// A request whose header cannot be sent in the protocol (a SPDY/2 value
+// over 65,535 bytes) fails at once, and the session goes on.
+func TestTransportHeaderTooLarge(t *testing.T) {
+	cs := startClientServer(t, false, spdymux.ProtoSPDY2)
+	c := &http.Client{Transport: cs.transport(spdymux.ProtoSPDY2)}
+	req, _ := http.NewRequest("GET", cs.url+"/hello", nil)
+	req.Header.Set("X-Big", strings.Repeat("x", 70000))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err := c.Do(req.WithContext(ctx))
+	if err == nil || ctx.Err() != nil {
+		t.Fatalf("70,000-byte header on SPDY/2: got %v (context %v); want an error at once", err, ctx.Err())
+	}
+	if resp, body := get(t, c, ctx, cs.url+"/hello"); resp.StatusCode != 200 || string(body) != "hello, world\n" {
+		t.Errorf("after the failed request: %d %q", resp.StatusCode, body)
+	}
+}
+
+// A response header the protocol cannot carry resets the stream with
+// INTERNAL_ERROR instead of leaving the client waiting.
+func TestResponseHeaderTooLarge(t *testing.T) {
+	cs := startClientServer(t, false, spdymux.ProtoSPDY2)
+	c := &http.Client{Transport: cs.transport(spdymux.ProtoSPDY2)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", cs.url+"/bigheader", nil)
+	_, err := c.Do(req)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "INTERNAL_ERROR") {
+		t.Fatalf("response with a 70,000-byte header on SPDY/2: got %v (context %v); want a reset at once", err, ctx.Err())
+	}
+	if resp, body := get(t, c, ctx, cs.url+"/hello"); resp.StatusCode != 200 || string(body) != "hello, world\n" {
+		t.Errorf("after the failed request: %d %q", resp.StatusCode, body)
 	}
 }

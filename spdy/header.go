@@ -179,26 +179,51 @@ func duplicateName(id StreamID, name string) error {
 // it plus a few bytes with fixed Huffman codes, within a frame's length.
 const maxRawHeaderBlock = (maxFrameLength - 64) / 9 * 8
 
-// appendHeaderBlock compresses the name/value block of hdr and appends it to
-// dst. It checks every limit before compressing, so an error leaves the
-// deflate context untouched.
-func (f *Framer) appendHeaderBlock(dst []byte, hdr []HeaderField) ([]byte, error) {
+// CheckHeaderBlock reports whether hdr can be written as a header block
+// in version v: ErrHeaderTooLarge when a count or length is over the
+// version's field width (16 bits in SPDY/2), ErrFrameTooLarge when the
+// block cannot fit in one frame. The Write methods fail the same way
+// without writing anything; callers that queue header blocks for a writer
+// check them first, so that nothing unsendable is queued.
+func CheckHeaderBlock(v Version, hdr []HeaderField) error {
+	_, err := rawHeaderBlockSize(v, hdr)
+	return err
+}
+
+// rawHeaderBlockSize returns the uncompressed size of hdr's name/value
+// block, or the limit it breaks.
+func rawHeaderBlockSize(v Version, hdr []HeaderField) (int, error) {
 	lsize, maxLen := 4, 1<<31-1
-	if f.version == V2 {
+	if v == V2 {
 		lsize, maxLen = 2, 1<<16-1
 	}
 	if len(hdr) > maxLen {
-		return dst, ErrHeaderTooLarge
+		return 0, ErrHeaderTooLarge
 	}
 	raw := lsize
 	for _, h := range hdr {
 		if len(h.Name) > maxLen || len(h.Value) > maxLen {
-			return dst, ErrHeaderTooLarge
+			return 0, ErrHeaderTooLarge
 		}
 		raw += 2*lsize + len(h.Name) + len(h.Value)
 		if raw > maxRawHeaderBlock {
-			return dst, ErrFrameTooLarge
+			return 0, ErrFrameTooLarge
 		}
+	}
+	return raw, nil
+}
+
+// appendHeaderBlock compresses the name/value block of hdr and appends it to
+// dst. It checks every limit before compressing, so an error leaves the
+// deflate context untouched.
+func (f *Framer) appendHeaderBlock(dst []byte, hdr []HeaderField) ([]byte, error) {
+	raw, err := rawHeaderBlockSize(f.version, hdr)
+	if err != nil {
+		return dst, err
+	}
+	lsize := 4
+	if f.version == V2 {
+		lsize = 2
 	}
 	nv := getBuf(raw)
 	defer putBuf(nv)
