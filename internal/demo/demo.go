@@ -1,8 +1,10 @@
 // Package demo is the site `spdymux serve` shows when it has neither -dir
 // nor -backend: a page that makes multiplexing visible, and diagnostic
-// endpoints for trying SPDY clients. It is a plain http.Handler; the SPDY
-// facts it shows come from spdymux.StreamInfoFromContext, so it must be
-// served by an http.Server configured with spdymux.ConfigureServer.
+// endpoints for trying SPDY and HTTP/2 clients. It is a plain http.Handler;
+// the stream facts it shows come from spdymux.StreamInfoFromContext, so it
+// must be served by an http.Server configured with
+// spdymux.ConfigureServer. It is not a test of the protocols: it only
+// shows what the server saw.
 //
 // # The diagnostic endpoints
 //
@@ -25,16 +27,21 @@
 //	GET /headers        The request headers as a JSON object mapping each
 //	                    canonical header name to its value, or to a list of
 //	                    values when it came more than once; "Host" is
-//	                    included. Over SPDY, "Connection" is left out: it
-//	                    is not sent by SPDY clients but added when the
-//	                    stream is handed over as HTTP/1.1.
+//	                    included. Over SPDY and HTTP/2, "Connection" is
+//	                    left out: those clients do not send it; it is
+//	                    added when the stream is handed over as HTTP/1.1.
 //	GET /info           JSON describing the connection the request came
-//	                    over: protocol, SPDY session and stream ids,
-//	                    priority, remote address, TLS.
+//	                    over: protocol, session and stream ids (SPDY or
+//	                    HTTP/2 through spdymux), priority, remote address,
+//	                    TLS.
 //
 // The index page "/" shows a grid of Tiles images, "/tile/N.svg" for
 // 0 <= N < 1000, each drawn with the protocol, session and stream it was
-// served over, so one can see them all arrive over one session.
+// served over (or, over HTTP/1.x, the client's port, which tells its
+// connection), so one can see them all arrive over one session. The page
+// says what the browser sees: HTTP/2 streams of one connection, or
+// HTTP/1.1 with one request at a time per connection, and that SPDY, which
+// browsers no longer speak, is shown by `spdymux get`.
 //
 // # Serving files
 //
@@ -141,9 +148,15 @@ func Files(dir string) (http.Handler, error) {
 
 // Conn describes the connection a request came over.
 type Conn struct {
-	// Protocol is "SPDY/3.1", "SPDY/3" or "SPDY/2" for a SPDY stream,
-	// else the request's protocol, such as "HTTP/1.1".
-	Protocol  string `json:"protocol"`
+	// Protocol is "HTTP/2" for an HTTP/2 stream, "SPDY/3.1", "SPDY/3" or
+	// "SPDY/2" for a SPDY stream, else the request's protocol, such as
+	// "HTTP/1.1" (or "HTTP/2" from a server that speaks it itself).
+	Protocol string `json:"protocol"`
+	// Stream is true when the request came as a stream of a spdymux
+	// session, SPDY or HTTP/2; SessionID, StreamID and Priority are
+	// known then.
+	Stream bool `json:"stream"`
+	// SPDY is true when that stream is a SPDY one.
 	SPDY      bool   `json:"spdy"`
 	SessionID uint64 `json:"session_id,omitempty"`
 	StreamID  uint32 `json:"stream_id,omitempty"`
@@ -155,10 +168,21 @@ type Conn struct {
 
 // ConnOf returns the facts of the connection r came over.
 func ConnOf(r *http.Request) Conn {
+	si, _ := spdymux.StreamInfoFromContext(r.Context())
+	return connOf(r, si)
+}
+
+// connOf returns the facts of r's connection, where si is the stream r came
+// over, or nil for an HTTP/1.x connection.
+func connOf(r *http.Request, si *spdymux.StreamInfo) Conn {
 	c := Conn{Protocol: r.Proto, Remote: r.RemoteAddr}
+	if r.ProtoMajor == 2 {
+		c.Protocol = "HTTP/2" // r.Proto is "HTTP/2.0"
+	}
 	tls := r.TLS
-	if si, ok := spdymux.StreamInfoFromContext(r.Context()); ok {
-		c.Protocol, c.SPDY = si.HTTPProto(), true
+	if si != nil {
+		c.Protocol, c.Stream = streamProto(si), true
+		c.SPDY = strings.HasPrefix(si.Protocol, "spdy/")
 		c.SessionID, c.StreamID, c.Priority = si.SessionID, si.StreamID, si.Priority
 		tls = si.TLS
 	}
@@ -168,9 +192,20 @@ func ConnOf(r *http.Request) Conn {
 	return c
 }
 
-// String returns c in a few words, such as "SPDY/3.1 session 2 stream 7".
+// streamProto returns the protocol of a stream as people write it:
+// "HTTP/2" for h2 and h2c, "SPDY/3.1", "SPDY/3" or "SPDY/2".
+func streamProto(si *spdymux.StreamInfo) string {
+	switch si.Protocol {
+	case "h2", "h2c":
+		return "HTTP/2"
+	}
+	return si.HTTPProto()
+}
+
+// String returns c in a few words, such as "SPDY/3.1 session 2 stream 7"
+// or "HTTP/1.1 over TLS".
 func (c Conn) String() string {
-	if !c.SPDY {
+	if !c.Stream {
 		if c.TLS {
 			return c.Protocol + " over TLS"
 		}
@@ -305,8 +340,9 @@ func headers(w http.ResponseWriter, r *http.Request) {
 	}
 	m["Host"] = r.Host
 	if _, ok := spdymux.StreamInfoFromContext(r.Context()); ok {
-		// SPDY has no Connection header (SPDY/3 §3.2.1); the one here
-		// comes from the conversion of the stream to HTTP/1.1.
+		// SPDY and HTTP/2 have no Connection header (SPDY/3 §3.2.1,
+		// RFC 9113 §8.2.2); the one here comes from the conversion of
+		// the stream to HTTP/1.1.
 		delete(m, "Connection")
 	}
 	writeJSON(w, r, m)

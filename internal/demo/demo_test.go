@@ -2,15 +2,21 @@ package demo
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/spdymux/spdymux"
 )
 
 // fetch does one request against srv and returns the response with its
@@ -117,12 +123,227 @@ func TestIndex(t *testing.T) {
 	if n := strings.Count(string(body), `<img src="/tile/`); n != Tiles {
 		t.Errorf("index has %d tiles; want %d", n, Tiles)
 	}
-	if !strings.Contains(string(body), "HTTP/1.1") {
-		t.Errorf("index does not name the protocol it came over")
+	page := string(body)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, want := range []string{
+		"This page came over <b>HTTP/1.1</b>.",
+		"one request at a time per connection",
+		"2016",
+		"<pre>spdymux get -v http://" + host + "/</pre>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("index does not say %q", want)
+		}
 	}
+	checkSelfContained(t, page)
 	_, svg := fetch(t, srv, "GET", "/tile/3.svg", nil)
-	if !strings.Contains(string(svg), "HTTP/1.1") || !strings.Contains(string(svg), "#3") {
-		t.Errorf("tile does not show its number and protocol:\n%s", svg)
+	if !strings.Contains(string(svg), ">HTTP/1.1<") || !strings.Contains(string(svg), ">#3<") || !strings.Contains(string(svg), ">port ") {
+		t.Errorf("tile does not show its number, protocol and client port:\n%s", svg)
+	}
+}
+
+// checkSelfContained fails unless every src and href of page names a path
+// of this site or a data URL, and page has no script.
+func checkSelfContained(t *testing.T, page string) {
+	t.Helper()
+	if strings.Contains(page, "<script") {
+		t.Error("index has a script")
+	}
+	for _, attr := range []string{` src="`, ` href="`} {
+		for rest := page; ; {
+			i := strings.Index(rest, attr)
+			if i < 0 {
+				break
+			}
+			rest = rest[i+len(attr):]
+			if !strings.HasPrefix(rest, "/") && !strings.HasPrefix(rest, "data:") || strings.HasPrefix(rest, "//") {
+				t.Errorf("index loads or links %s%.30s...; want a path of this site", attr, rest)
+			}
+		}
+	}
+}
+
+// TestIndexPage checks what the page tells the reader for each way it can
+// come: over an HTTP/2 or SPDY stream of spdymux, over HTTP/2 from a
+// server that speaks it itself, and over HTTP/1.1.
+func TestIndexPage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		c      Conn
+		host   string
+		want   []string
+		unwant []string
+	}{
+		{
+			"h2", Conn{Protocol: "HTTP/2", Stream: true, SessionID: 4, StreamID: 1, TLS: true, ALPN: "h2"}, "127.0.0.1:8443",
+			[]string{
+				"This page came over <b>HTTP/2 session 4 stream 1</b>.",
+				"came over <b>one connection</b>, as many streams of one HTTP/2 session",
+				"the session (<code>s4</code>)",
+				"sN · stream M",
+				"Browsers no longer speak SPDY: they dropped it in 2016",
+				"<pre>spdymux get -k -v https://127.0.0.1:8443/</pre>",
+				"<code>-k</code> accepts",
+			},
+			[]string{"one request at a time"},
+		},
+		{
+			"h2c", Conn{Protocol: "HTTP/2", Stream: true, SessionID: 1, StreamID: 3}, "localhost:8080",
+			[]string{"This page came over <b>HTTP/2 session 1 stream 3</b>.", "<pre>spdymux get -v http://localhost:8080/</pre>"},
+			[]string{"-k"},
+		},
+		{
+			"spdy", Conn{Protocol: "SPDY/3.1", Stream: true, SPDY: true, SessionID: 2, StreamID: 7, TLS: true}, "",
+			[]string{"This page came over <b>SPDY/3.1 session 2 stream 7</b>.", "streams of one SPDY/3.1 session", "https://127.0.0.1:8443/"},
+			nil,
+		},
+		{
+			"native h2", Conn{Protocol: "HTTP/2", TLS: true}, "127.0.0.1:1234",
+			[]string{"This page came over <b>HTTP/2 over TLS</b>.", "speaks HTTP/2 itself, not through spdymux"},
+			[]string{"sN · stream M", "one request at a time"},
+		},
+		{
+			"http/1.1", Conn{Protocol: "HTTP/1.1", TLS: true}, "127.0.0.1:8443",
+			[]string{
+				"This page came over <b>HTTP/1.1 over TLS</b>.",
+				"HTTP/1.1 carries <b>one request at a time per connection</b>",
+				"tiles with the same port, and colour, shared a connection",
+				"2016",
+				"<pre>spdymux get -k -v https://127.0.0.1:8443/</pre>",
+			},
+			[]string{"sN · stream M", "one connection</b>"},
+		},
+		{
+			"hostile host", Conn{Protocol: "HTTP/1.1"}, "<x>",
+			[]string{"http://&lt;x&gt;/"},
+			[]string{"<x>"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := indexPage(tc.c, tc.host)
+			for _, want := range tc.want {
+				if !strings.Contains(page, want) {
+					t.Errorf("page does not say %q", want)
+				}
+			}
+			for _, unwant := range tc.unwant {
+				if strings.Contains(page, unwant) {
+					t.Errorf("page says %q", unwant)
+				}
+			}
+			if n := strings.Count(page, `<img src="/tile/`); n != Tiles {
+				t.Errorf("page has %d tiles; want %d", n, Tiles)
+			}
+			checkSelfContained(t, page)
+		})
+	}
+}
+
+func TestTileSVG(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int
+		c    Conn
+		want []string
+	}{
+		{"h2", 5, Conn{Protocol: "HTTP/2", Stream: true, SessionID: 3, StreamID: 11, Remote: "127.0.0.1:5000"}, []string{">#5<", ">HTTP/2<", ">s3 · stream 11<"}},
+		{"spdy", 0, Conn{Protocol: "SPDY/2", Stream: true, SPDY: true, SessionID: 1, StreamID: 1}, []string{">#0<", ">SPDY/2<", ">s1 · stream 1<"}},
+		{"http/1.1", 99, Conn{Protocol: "HTTP/1.1", Remote: "[::1]:40123"}, []string{">#99<", ">HTTP/1.1<", ">port 40123<"}},
+		{"no port", 1, Conn{Protocol: "HTTP/1.1", TLS: true, Remote: "pipe"}, []string{">over TLS<"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svg := tileSVG(tc.n, tc.c)
+			for _, want := range tc.want {
+				if !strings.Contains(svg, want) {
+					t.Errorf("tile does not say %q:\n%s", want, svg)
+				}
+			}
+		})
+	}
+}
+
+func TestConnOf(t *testing.T) {
+	h1 := httptest.NewRequest("GET", "/", nil)
+	h2 := httptest.NewRequest("GET", "/", nil)
+	h2.Proto, h2.ProtoMajor, h2.ProtoMinor = "HTTP/2.0", 2, 0
+	h2.TLS = &tls.ConnectionState{NegotiatedProtocol: "h2"}
+	state := &tls.ConnectionState{NegotiatedProtocol: "h2"}
+	for _, tc := range []struct {
+		name string
+		r    *http.Request
+		si   *spdymux.StreamInfo
+		want Conn
+	}{
+		{"http/1.1", h1, nil, Conn{Protocol: "HTTP/1.1", Remote: h1.RemoteAddr}},
+		{"net/http h2", h2, nil, Conn{Protocol: "HTTP/2", TLS: true, ALPN: "h2", Remote: h2.RemoteAddr}},
+		{"h2", h1, &spdymux.StreamInfo{Protocol: "h2", SessionID: 2, StreamID: 5, Priority: 3, TLS: state},
+			Conn{Protocol: "HTTP/2", Stream: true, SessionID: 2, StreamID: 5, Priority: 3, TLS: true, ALPN: "h2", Remote: h1.RemoteAddr}},
+		{"h2c", h1, &spdymux.StreamInfo{Protocol: "h2c", SessionID: 1, StreamID: 1},
+			Conn{Protocol: "HTTP/2", Stream: true, SessionID: 1, StreamID: 1, Remote: h1.RemoteAddr}},
+		{"spdy/3.1", h1, &spdymux.StreamInfo{Protocol: spdymux.ProtoSPDY31, SessionID: 7, StreamID: 9},
+			Conn{Protocol: "SPDY/3.1", Stream: true, SPDY: true, SessionID: 7, StreamID: 9, Remote: h1.RemoteAddr}},
+		{"spdy/2", h1, &spdymux.StreamInfo{Protocol: spdymux.ProtoSPDY2, SessionID: 1, StreamID: 3},
+			Conn{Protocol: "SPDY/2", Stream: true, SPDY: true, SessionID: 1, StreamID: 3, Remote: h1.RemoteAddr}},
+	} {
+		if got := connOf(tc.r, tc.si); got != tc.want {
+			t.Errorf("%s: got %+v; want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestOverSPDY serves the demo through a spdymux listener and fetches the
+// page and its tiles with spdymux's client: one session, every tile on a
+// stream of its own, and the page saying so.
+func TestOverSPDY(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl := spdymux.NewListener(ln, &spdymux.Config{})
+	srv := &http.Server{Handler: Handler()}
+	spdymux.ConfigureServer(srv)
+	go func() { _ = srv.Serve(sl) }()
+	defer srv.Close()
+	tr := &spdymux.Transport{}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	base := "http://" + ln.Addr().String()
+	get := func(path string) string {
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Error(err)
+			return ""
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 {
+			t.Errorf("GET %s: %d, %v", path, resp.StatusCode, err)
+		}
+		return string(b)
+	}
+	page := get("/")
+	if !strings.Contains(page, "This page came over <b>SPDY/3.1 session ") || !strings.Contains(page, "<b>one connection</b>") {
+		t.Errorf("page does not say it came over a SPDY/3.1 stream:\n%s", page)
+	}
+	tiles := make([]string, 20)
+	var wg sync.WaitGroup
+	for i := range tiles {
+		wg.Go(func() { tiles[i] = get(fmt.Sprintf("/tile/%d.svg", i)) })
+	}
+	wg.Wait()
+	sessions, streams := map[string]bool{}, map[string]bool{}
+	for i, svg := range tiles {
+		j := strings.Index(svg, ">s")
+		if j < 0 || !strings.Contains(svg, ">SPDY/3.1<") {
+			t.Errorf("tile %d does not name SPDY/3.1, its session and stream:\n%s", i, svg)
+			continue
+		}
+		line, _, _ := strings.Cut(svg[j+1:], "<") // "s1 · stream 3"
+		f := strings.Fields(line)
+		sessions[f[0]], streams[f[len(f)-1]] = true, true
+	}
+	if len(sessions) != 1 || len(streams) != len(tiles) {
+		t.Errorf("tiles came over sessions %v, %d streams; want one session, %d streams", sessions, len(streams), len(tiles))
 	}
 }
 
