@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/spdymux/spdymux/spdy"
@@ -180,11 +179,16 @@ type Config struct {
 // FrameEvent describes one frame read or written by a session.
 type FrameEvent struct {
 	SessionID uint64
-	Out       bool           // written by this side
-	Type      spdy.FrameType // 0 for DATA
-	StreamID  uint32         // 0 for frames of the session
-	Flags     spdy.Flags
-	Length    int // the frame's length field: its size after the 8-byte header
+	Proto     string // the session's protocol, e.g. ProtoSPDY31 or ProtoH2
+	Out       bool   // written by this side
+	// Name is the frame type as its spec names it: "DATA", "SYN_STREAM",
+	// "HEADERS", …
+	Name string
+	// Type is a SPDY frame's type (0 for DATA, and for HTTP/2 frames).
+	Type     spdy.FrameType
+	StreamID uint32 // 0 for frames of the session
+	Flags    uint8
+	Length   int // the frame's length field: its size after the frame header
 }
 
 // String formats e as one line of a frame trace.
@@ -193,11 +197,7 @@ func (e FrameEvent) String() string {
 	if e.Out {
 		dir = "send"
 	}
-	typ := "DATA"
-	if e.Type != 0 {
-		typ = e.Type.String()
-	}
-	return fmt.Sprintf("[session %d] %s %s stream=%d flags=%#02x length=%d", e.SessionID, dir, typ, e.StreamID, uint8(e.Flags), e.Length)
+	return fmt.Sprintf("[session %d] %s %s stream=%d flags=%#02x length=%d", e.SessionID, dir, e.Name, e.StreamID, e.Flags, e.Length)
 }
 
 // settings is a Config with every default applied.
@@ -227,11 +227,6 @@ type settings struct {
 	writeTimeout           time.Duration
 	log                    *slog.Logger
 	trace                  func(FrameEvent)
-
-	// rawStreams, when set, gets every stream a client opens as a bare
-	// byte stream instead of an HTTP/1.1 request; the stream layer's
-	// tests use it.
-	rawStreams func(net.Conn)
 }
 
 func (c *Config) settings() *settings {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
-	"github.com/spdymux/spdymux/spdy"
 )
 
 // StreamConn is the secondary connection of one SPDY stream, as the inner
@@ -71,7 +70,7 @@ func newStreamConn(st *stream, head []byte, req httpconv.Request) *StreamConn {
 		},
 	}
 	c.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: c.grant}
-	c.parser.Reset(int(s.version), req.Method, (*responseSink)(c))
+	c.parser.Reset(s.dialect, req.Method, (*responseSink)(c))
 	return c
 }
 
@@ -80,7 +79,7 @@ func (c *StreamConn) grant() {
 	c.s.mu.Lock()
 	c.granted = true
 	c.s.mu.Unlock()
-	c.s.l.enqueue(c)
+	c.s.deliver(c)
 }
 
 // accepted reports whether c should go to the inner server; a stream that
@@ -244,8 +243,12 @@ func (c *StreamConn) wrapErr(err error) error {
 	return c.opError("read", err)
 }
 
-func (c *StreamConn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: "spdy", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+func (c *StreamConn) opError(op string, err error) error { return opError(c, op, err) }
+
+// opError wraps err as the net.OpError of operation op on c, a connection
+// on a stream.
+func opError(c net.Conn, op string, err error) error {
+	return &net.OpError{Op: op, Net: "stream", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 // Write takes HTTP/1.1 response bytes. It returns once the body bytes in
@@ -270,7 +273,7 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 		s.log.Info("spdymux: malformed response from the server", "stream", st.id, "err", err)
 		s.mu.Lock()
 		if st.err == nil {
-			s.resetLocked(st, spdy.InternalError)
+			s.resetLocked(st, codeInternal)
 		}
 		s.mu.Unlock()
 		return 0, c.opError("write", err)
@@ -305,12 +308,9 @@ func (c *StreamConn) close() {
 	if st.err == nil {
 		if perr != nil {
 			s.log.Info("spdymux: server closed the connection before the response was complete", "stream", st.id, "err", perr)
-			s.resetLocked(st, spdy.InternalError)
+			s.resetLocked(st, codeInternal)
 		} else if !st.recvFin {
-			st.discard = true
-			n := len(st.recv) - st.recvOff
-			st.releaseRecvLocked()
-			s.dropBufferedLocked(st, n)
+			st.discardRestLocked()
 		}
 	}
 	release := c.granted
@@ -360,7 +360,7 @@ func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
 	if st.err != nil {
 		return st.err
 	}
-	if err := spdy.CheckHeaderBlock(st.s.version, fields); err != nil {
+	if err := st.s.w.checkHead(fields); err != nil {
 		return fmt.Errorf("response header: %w", err)
 	}
 	st.head = fields

@@ -3,8 +3,6 @@ package spdymux
 import (
 	"errors"
 	"time"
-
-	"github.com/spdymux/spdymux/spdy"
 )
 
 // budget is a token bucket: up to burst tokens, refilled at rate per
@@ -52,8 +50,8 @@ func (s *session) glitchLocked(what string) {
 	s.abuseLocked(errTooManyGlitches)
 }
 
-// peerResetLocked counts one stream reset by the peer.
-func (s *session) peerResetLocked() {
+// spendResetLocked counts one stream reset by the peer.
+func (s *session) spendResetLocked() {
 	if s.resets.spend(time.Now()) || s.err != nil {
 		return
 	}
@@ -66,7 +64,7 @@ func (s *session) peerResetLocked() {
 func (s *session) abuseLocked(err error) {
 	s.stats.rateLimited.Add(1)
 	s.stats.sessionErrors.Add(1)
-	s.goAwayLocked(spdy.GoAwayProtocolError, err)
+	s.goAwayLocked(codeCalm, err)
 	s.fatal.Store(true)
 }
 
@@ -114,7 +112,7 @@ func (s *session) resetStalledLocked(now time.Time) {
 			s.log.Info("spdymux: client kept a stream's window shut; resetting it",
 				"stream", st.id, "timeout", s.cfg.windowTimeout)
 			s.stats.windowTimeouts.Add(1)
-			s.resetLocked(st, spdy.Cancel)
+			s.resetLocked(st, codeCancel)
 		}
 	}
 }

@@ -210,7 +210,7 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 		l.mu.Unlock()
 		l.inner.Close() // new clients get connection refused
 		for _, s := range ss {
-			s.goAway(spdy.GoAwayOK, nil)
+			s.goAway(codeNo, nil)
 		}
 	}
 	select {
@@ -386,7 +386,8 @@ func (l *Listener) serveSession(c net.Conn, proto string) {
 		return
 	default:
 	}
-	s := newServerSession(l, c, proto)
+	s := newSPDYSession(c, proto, l.cfg, &l.stats, false)
+	s.deliver = l.enqueue
 	l.sessions[s] = struct{}{}
 	l.mu.Unlock()
 	l.stats.sessions.Add(1)

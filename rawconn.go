@@ -7,8 +7,6 @@ import (
 	"os"
 	"sync"
 	"time"
-
-	"github.com/spdymux/spdymux/spdy"
 )
 
 // rawConn is a stream as a bare byte stream: Read yields the DATA the peer
@@ -102,10 +100,7 @@ func (c *rawConn) Close() error {
 				s.scheduleLocked(st)
 			}
 			if !st.recvFin {
-				st.discard = true
-				n := len(st.recv) - st.recvOff
-				st.releaseRecvLocked()
-				s.dropBufferedLocked(st, n)
+				st.discardRestLocked()
 			}
 		}
 		s.mu.Unlock()
@@ -114,15 +109,15 @@ func (c *rawConn) Close() error {
 }
 
 // reset resets the stream with status (CANCEL to abandon a response).
-func (c *rawConn) reset(status spdy.RstStatus) {
-	c.st.s.resetStream(c.st, status)
+func (c *rawConn) reset(code errCode) {
+	c.st.s.resetStream(c.st, code)
 	c.Close()
 }
 
 var errWriteAfterFin = errors.New("spdymux: write after FIN")
 
 func (c *rawConn) opError(op string, err error) error {
-	return &net.OpError{Op: op, Net: "spdy", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	return opError(c, op, err)
 }
 
 func (c *rawConn) LocalAddr() net.Addr  { return c.st.s.conn.LocalAddr() }

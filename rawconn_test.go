@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/net/nettest"
 
-	"github.com/spdymux/spdymux/spdy"
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
 // rawPipe opens one stream over a real loopback SPDY session and returns
@@ -18,19 +18,36 @@ func rawPipe(t *testing.T, proto string) nettest.MakePipe {
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		cfg := (&Config{Logger: discardLogger, CleartextV3: proto}).settings()
+		cfg := (&Config{Logger: discardLogger}).settings()
 		accepted := make(chan net.Conn, 1)
-		cfg.rawStreams = func(c net.Conn) { accepted <- c }
-		l := newListener(ln, cfg)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			// A server session whose streams are bare byte streams: each
+			// gets a reply head and goes to the test as a rawConn.
+			s := newSPDYSession(c, proto, cfg, &listenerCounters{}, false)
+			s.onStream = func(st *stream, _ []httpconv.HeaderField) error {
+				s.mu.Lock()
+				st.head = s.w.errorHead(200, 0)[:2]
+				st.headQueued = true
+				s.scheduleLocked(st)
+				s.mu.Unlock()
+				accepted <- newRawConn(st)
+				return nil
+			}
+			s.serve()
+		}()
 		conn, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
-			l.Close()
+			ln.Close()
 			return nil, nil, nil, err
 		}
 		cs := newClientSession(conn, proto, (&Config{Logger: discardLogger}).settings())
-		st, err := cs.openStream(context.Background(), []spdy.HeaderField{{Name: ":path", Value: "/"}}, 0, false)
+		st, err := cs.openStream(context.Background(), []httpconv.HeaderField{{Name: ":path", Value: "/"}}, 0, false)
 		if err != nil {
-			l.Close()
+			ln.Close()
 			cs.close(nil)
 			return nil, nil, nil, err
 		}
@@ -41,7 +58,7 @@ func rawPipe(t *testing.T, proto string) nettest.MakePipe {
 			c1.Close()
 			c2.Close()
 			cs.close(nil)
-			l.Close()
+			ln.Close()
 			<-cs.done
 		}
 		return c1, c2, stop, nil

@@ -106,13 +106,13 @@ func BenchmarkScheduler(b *testing.B) {
 	defer c.Close()
 	defer peer.Close()
 	cfg := (&Config{Logger: discardLogger}).settings()
-	s := newSession(c, ProtoSPDY31, cfg, &listenerCounters{}, false)
-	s.sendWindow = 1<<31 - 1
+	s := newSPDYSession(c, ProtoSPDY31, cfg, &listenerCounters{}, false)
+	s.sendFlow.n = maxWindow
 	payload := make([]byte, 4096)
 	var streams []*stream
 	for i := range 100 {
-		st := newStream(s, spdy.StreamID(2*i+1), uint8(i%8))
-		st.sendWindow = 1<<31 - 1
+		st := newStream(s, uint32(2*i+1), uint8(i%8))
+		st.sendFlow.n = maxWindow
 		st.sentHead = true
 		s.streams[st.id] = st
 		streams = append(streams, st)
@@ -126,10 +126,10 @@ func BenchmarkScheduler(b *testing.B) {
 		for _, st := range streams {
 			if st.outLen == 0 {
 				st.queueDataLocked(payload)
-				st.sendWindow = 1<<31 - 1
+				st.sendFlow.n = maxWindow
 			}
 		}
-		s.sendWindow = 1<<31 - 1
+		s.sendFlow.n = maxWindow
 		if !s.nextFrameLocked() {
 			b.Fatal("nothing to write")
 		}

@@ -8,17 +8,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spdymux/spdymux/spdy"
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
-// stream is one SPDY stream of a session: its receive buffer, its pending
-// output and its flow-control windows. The protocol layer (session) and the
-// connection layer (StreamConn) meet here; everything below "Guarded by
-// s.mu" is read and written with the session's lock held.
+// stream is one stream of a session, of either protocol: its receive
+// buffer, its pending output and its flow-control windows. The session and
+// the connection on the stream (StreamConn, rawConn) meet here; everything
+// below "Guarded by s.mu" is read and written with the session's lock held.
 type stream struct {
 	s        *session
-	id       spdy.StreamID
-	priority uint8
+	id       uint32
+	priority uint8 // 0 (highest) to 7
+	local    bool  // opened by this side
 
 	// readWake (cap 1) is signalled when received data, FIN or an error
 	// arrives; writeWake (cap 1) when queued output is taken by the writer
@@ -32,42 +33,38 @@ type stream struct {
 
 	conn *StreamConn // the secondary connection serving the stream, if any
 
-	recv      []byte // received DATA payload not yet read: recv[recvOff:]
-	recvOff   int
-	recvFin   bool  // the peer sent FIN
-	recvBytes int64 // DATA payload bytes received in all
-	// recvWindow is what the peer may still send before a WINDOW_UPDATE
-	// (SPDY/3); recvUnacked is what was read and not yet credited.
-	recvWindow  int32
-	recvUnacked int32
-	discard     bool  // received DATA is dropped (credited at once)
-	wantLength  int64 // the request's content-length, or -1
+	recv       []byte // received DATA payload not yet read: recv[recvOff:]
+	recvOff    int
+	recvFin    bool  // the peer sent FIN
+	recvBytes  int64 // DATA payload bytes received in all
+	recvFlow   inflow
+	discard    bool  // received DATA is dropped (credited at once)
+	wantLength int64 // the body's content-length, or -1
 
-	sendWindow int32
-	head       []spdy.HeaderField // SYN_REPLY waiting to be written
+	sendFlow   outflow
+	head       []httpconv.HeaderField // the head waiting to be written: response, or request on a client
 	headQueued bool
 	sentHead   bool
 	out        [][]byte // DATA payload waiting; the slices belong to the writer of the stream until taken
 	outLen     int
-	finQueued  bool // FIN goes after out
+	trailers   []httpconv.HeaderField // trailers that end the stream after out, if any
+	finQueued  bool                   // the end of the stream goes after out
 	sentFin    bool
 	inSched    bool      // in the writer's schedule
 	blockedAt  time.Time // since when queued data waits for window, or zero
 	removed    bool      // no longer in s.streams
 	connClosed bool      // the connection on the stream was closed
 
-	// Client side: the SYN_STREAM this side sends, and the SYN_REPLY.
-	synHeader []spdy.HeaderField
-	synFin    bool
-	reply     []spdy.HeaderField
-	gotReply  bool
+	// Client side: the response head.
+	reply    []httpconv.HeaderField
+	gotReply bool
 
 	// err, once set, makes Read and Write fail: the stream was reset by
 	// either side, or the session closed.
 	err error
 }
 
-func newStream(s *session, id spdy.StreamID, priority uint8) *stream {
+func newStream(s *session, id uint32, priority uint8) *stream {
 	return &stream{
 		s:          s,
 		id:         id,
@@ -76,10 +73,21 @@ func newStream(s *session, id spdy.StreamID, priority uint8) *stream {
 		writeWake:  make(chan struct{}, 1),
 		rdl:        makeDeadline(),
 		wdl:        makeDeadline(),
-		recvWindow: s.cfg.initialWindowSize,
-		sendWindow: s.peerInitialWindow,
+		recvFlow:   inflow{avail: s.cfg.initialWindowSize},
+		sendFlow:   outflow{n: s.peerInitWindow},
 		wantLength: -1,
 	}
+}
+
+// unread is the received payload not yet read.
+func (st *stream) unread() int { return len(st.recv) - st.recvOff }
+
+// windowCoversRest reports whether the stream's receive window already
+// covers the rest of a body of known length: then no credit is needed,
+// and none goes to a peer that may already have forgotten the stream
+// (node's spdy-transport answers such a WINDOW_UPDATE with RST_STREAM).
+func (st *stream) windowCoversRest() bool {
+	return st.wantLength >= 0 && int64(st.recvFlow.avail) >= st.wantLength-st.recvBytes
 }
 
 func signal(c chan struct{}) {
@@ -97,7 +105,7 @@ func (st *stream) failLocked(err error) {
 	}
 	st.err = err
 	st.dropOutputLocked()
-	st.s.unbufferedLocked(len(st.recv) - st.recvOff)
+	st.s.unbufferedLocked(st.unread())
 	st.releaseRecvLocked()
 	if st.conn != nil {
 		st.conn.abortLocked()
@@ -106,10 +114,20 @@ func (st *stream) failLocked(err error) {
 	signal(st.writeWake)
 }
 
+// discardRestLocked drops the request body the peer sent and will still
+// send on st, crediting it: no reader will come for it.
+func (st *stream) discardRestLocked() {
+	st.discard = true
+	n := st.unread()
+	st.releaseRecvLocked()
+	st.s.dropBufferedLocked(st, n)
+}
+
 func (st *stream) dropOutputLocked() {
 	st.unqueueLocked()
 	st.head = nil
 	st.headQueued = false
+	st.trailers = nil
 }
 
 // readPayload copies received DATA payload into p. It blocks until there
@@ -243,7 +261,7 @@ func (st *stream) dropQueuedLocked(whole bool, why string) {
 // a truncated body.
 func (st *stream) abandonOutputLocked(why string) {
 	st.s.log.Info("spdymux: response output dropped; resetting stream", "stream", st.id, "queued", st.outLen, "why", why)
-	st.s.resetLocked(st, spdy.InternalError)
+	st.s.resetLocked(st, codeInternal)
 }
 
 func (st *stream) unqueueLocked() {
@@ -290,8 +308,9 @@ func (st *stream) releaseRecvLocked() {
 
 // streamError is the error Read and Write return on a reset stream.
 type streamError struct {
-	id     spdy.StreamID
-	status spdy.RstStatus
+	id     uint32
+	code   errCode
+	name   string // the code as the protocol names it, e.g. "CANCEL"
 	remote bool
 }
 
@@ -300,7 +319,7 @@ func (e *streamError) Error() string {
 	if e.remote {
 		by = "by the peer"
 	}
-	return fmt.Sprintf("spdymux: stream %d reset %s: %v", e.id, by, e.status)
+	return fmt.Sprintf("spdymux: stream %d reset %s: %s", e.id, by, e.name)
 }
 
 // Is makes a reset stream match net.ErrClosed, so servers treat it as a

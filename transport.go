@@ -117,6 +117,7 @@ type Transport struct {
 // clientConn is one session of a Transport.
 type clientConn struct {
 	s     *session
+	w     *spdyWire // s.w
 	key   string
 	proto string
 	tls   *tls.ConnectionState
@@ -366,7 +367,8 @@ func (t *Transport) connect(ctx context.Context, key, scheme, addr, name string,
 			return nil, fmt.Errorf("spdymux: PlainProtocol %q is not spdy/3.1, spdy/3 or spdy/2", proto)
 		}
 	}
-	return &clientConn{s: newClientSession(c, proto, t.cfg), key: key, proto: proto, tls: state}, nil
+	s := newClientSession(c, proto, t.cfg)
+	return &clientConn{s: s, w: s.w.(*spdyWire), key: key, proto: proto, tls: state}, nil
 }
 
 func isSPDY(proto string) bool {
@@ -375,7 +377,7 @@ func isSPDY(proto string) bool {
 
 // retire stops cc from taking new streams: it sends GOAWAY, unless it
 // already did, and closes once its open streams are done.
-func (cc *clientConn) retire() { cc.s.goAway(spdy.GoAwayOK, nil) }
+func (cc *clientConn) retire() { cc.s.goAway(codeNo, nil) }
 
 // CloseIdleConnections closes the sessions that have no open stream.
 // Sessions in use are left alone.
@@ -407,7 +409,7 @@ func (t *Transport) Ping(ctx context.Context, rawURL string) (time.Duration, err
 	if err != nil {
 		return 0, err
 	}
-	return cc.s.ping(ctx)
+	return cc.w.ping(ctx)
 }
 
 // RoundTrip sends req over a SPDY stream and returns the response once its
@@ -496,11 +498,11 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 	if p, ok := ctx.Value(priorityKey{}).(uint8); ok {
 		priority = p
 	}
-	if s.version == spdy.V2 {
+	if cc.w.version == spdy.V2 {
 		priority /= 2
 	}
 	decode := !t.DisableCompression && req.Header.Get("Accept-Encoding") == "" && req.Method != http.MethodHead
-	header := synStreamHeader(s.version, req, decode)
+	header := synStreamHeader(cc.w.version, req, decode)
 	st, err := s.openStream(ctx, header, priority, body == nil)
 	if err != nil {
 		if errors.Is(err, errGoingAway) || errors.Is(err, net.ErrClosed) {
@@ -523,7 +525,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 	reply, err := st.waitReply(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
-			cs.rc.reset(spdy.Cancel)
+			cs.rc.reset(codeCancel)
 			return nil, ctx.Err()
 		}
 		if berr := cs.bodyError(); berr != nil {
@@ -547,7 +549,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 	}
 	resp, err := cc.response(req, reply)
 	if err != nil {
-		s.resetStream(st, spdy.ProtocolError)
+		s.resetStream(st, codeProtocol)
 		cs.rc.Close()
 		return nil, err
 	}
@@ -561,7 +563,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 		}
 		return resp, nil
 	}
-	cs.stop = context.AfterFunc(ctx, func() { cs.rc.reset(spdy.Cancel) })
+	cs.stop = context.AfterFunc(ctx, func() { cs.rc.reset(codeCancel) })
 	resp.Body = cs
 	if decode {
 		if ce := resp.Header.Get("Content-Encoding"); ce == "gzip" || ce == "deflate" {
@@ -586,7 +588,7 @@ func idempotent(method string) bool {
 // response builds the http.Response of reply, a SYN_REPLY header block.
 func (cc *clientConn) response(req *http.Request, reply []spdy.HeaderField) (*http.Response, error) {
 	statusName, versionName := ":status", ":version"
-	if cc.s.version == spdy.V2 {
+	if cc.w.version == spdy.V2 {
 		statusName, versionName = "status", "version"
 	}
 	resp := &http.Response{
@@ -658,7 +660,7 @@ func (cs *clientStream) writeBody(body io.ReadCloser, contentLength int64, trace
 	if err != nil && w.err == nil {
 		// A failure of the body itself, not of the stream.
 		cs.bodyErr.Store(&err)
-		cs.rc.reset(spdy.Cancel)
+		cs.rc.reset(codeCancel)
 	}
 	if err == nil {
 		cs.rc.CloseWrite()
@@ -721,7 +723,7 @@ func (cs *clientStream) Close() error {
 	if cs.rc.st.finished() {
 		cs.rc.Close()
 	} else {
-		cs.rc.reset(spdy.Cancel)
+		cs.rc.reset(codeCancel)
 	}
 	return nil
 }

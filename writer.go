@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"strconv"
 	"time"
-
-	"github.com/spdymux/spdymux/spdy"
 )
 
 // streamQueue is a FIFO of streams ready to write, one per priority.
@@ -38,11 +34,13 @@ func (s *session) canSendLocked(st *stream) bool {
 	case st.err != nil || st.sentFin:
 		return false
 	case st.headQueued:
-		return true
+		// The opening head of a stream this side opened goes out through
+		// headQueue, in id order.
+		return !st.local
 	case !st.sentHead:
-		return false // data waits for SYN_STREAM or SYN_REPLY
+		return false // data waits for the head
 	case st.outLen > 0:
-		return (!s.flow || st.sendWindow > 0) && (!s.flow31 || s.sendWindow > 0)
+		return (!s.streamFlow || st.sendFlow.n > 0) && (!s.sessionFlow || s.sendFlow.n > 0)
 	default:
 		return st.finQueued
 	}
@@ -160,43 +158,27 @@ func (s *session) nextFrameLocked() bool {
 			s.ctrl = nil
 		}
 		signal(s.ctrlTaken)
-		s.writeCtrlLocked(f)
+		if err := s.w.writeCtrl(f); err != nil {
+			s.writeFailedLocked(nil, err)
+		}
 		return true
 	}
 	if s.closeAfterFlush && s.err != nil {
 		return false
 	}
-	// SYN_STREAMs go out in the order their ids were given (SPDY/3
-	// §2.3.2), before any DATA.
-	for len(s.synQueue) > 0 {
-		st := s.synQueue[0]
-		s.synQueue[0] = nil
-		s.synQueue = s.synQueue[1:]
-		if len(s.synQueue) == 0 {
-			s.synQueue = nil
+	// The heads of streams opened here go out in the order their ids were
+	// given (SPDY/3 §2.3.2, RFC 9113 §5.1.1), before any of their DATA.
+	for len(s.headQueue) > 0 {
+		st := s.headQueue[0]
+		s.headQueue[0] = nil
+		s.headQueue = s.headQueue[1:]
+		if len(s.headQueue) == 0 {
+			s.headQueue = nil
 		}
 		if st.err != nil {
 			continue // reset before it went out; its id is skipped
 		}
-		var flags spdy.Flags
-		if st.synFin {
-			flags = spdy.FlagFin
-		}
-		before := len(s.wbuf.b)
-		err := s.fr.WriteSynStream(&spdy.SynStreamFrame{Version: s.version, StreamID: st.id, Priority: st.priority, Flags: flags, Header: st.synHeader})
-		if err != nil {
-			// Checked when queued, so this is a broken invariant or a
-			// failed writer; the frame was not written and the peer
-			// never learns of the id, which is skipped.
-			s.writeFailedLocked(st, err)
-			return true
-		}
-		s.traceOut(before, spdy.TypeSynStream, st.id, flags)
-		st.synHeader = nil
-		st.sentHead = true
-		if st.synFin {
-			s.sentFinLocked(st)
-		}
+		s.writeHeadLocked(st)
 		s.scheduleLocked(st)
 		return true
 	}
@@ -205,7 +187,7 @@ func (s *session) nextFrameLocked() bool {
 		for st := q.pop(); st != nil; st = q.pop() {
 			st.inSched = false
 			if !s.canSendLocked(st) {
-				s.windowBlockedLocked(st) // e.g. the 3.1 session window ran out
+				s.windowBlockedLocked(st) // e.g. the session window ran out
 				continue
 			}
 			s.writeStreamFrameLocked(st)
@@ -216,114 +198,61 @@ func (s *session) nextFrameLocked() bool {
 	return false
 }
 
-// traceOut reports the frame the writer just encoded at wbuf[before:].
-func (s *session) traceOut(before int, typ spdy.FrameType, id spdy.StreamID, flags spdy.Flags) {
-	if s.cfg.trace != nil && len(s.wbuf.b) >= before+8 {
-		s.cfg.trace(FrameEvent{SessionID: s.id, Out: true, Type: typ, StreamID: uint32(id), Flags: flags, Length: len(s.wbuf.b) - before - 8})
-	}
-}
-
-func (s *session) writeCtrlLocked(f ctrlFrame) {
-	before := len(s.wbuf.b)
-	var err error
-	switch f.typ {
-	case spdy.TypeRstStream:
-		err = s.fr.WriteRstStream(f.streamID, spdy.RstStatus(f.value))
-	case spdy.TypePing:
-		err = s.fr.WritePing(f.value)
-	case spdy.TypeWindowUpdate:
-		err = s.fr.WriteWindowUpdate(f.streamID, f.value)
-	case spdy.TypeGoAway:
-		err = s.fr.WriteGoAway(f.streamID, spdy.GoAwayStatus(f.value))
-	}
-	if err != nil {
-		s.writeFailedLocked(nil, err)
-		return
-	}
-	s.traceOut(before, f.typ, f.streamID, 0)
-}
-
-// writeFailedLocked handles a frame the framer would not write. The
-// framer checks a frame whole before it writes any of it, so a rejected
-// frame leaves the connection and the compression context as they were:
-// the stream it belongs to fails (reset, if the peer knows of it), and the
-// session goes on. A failure of the writer itself ends the session.
-func (s *session) writeFailedLocked(st *stream, err error) {
-	if st == nil || !errors.Is(err, spdy.ErrHeaderTooLarge) && !errors.Is(err, spdy.ErrFrameTooLarge) && !errors.Is(err, spdy.ErrBadStreamID) {
-		s.log.Error("spdymux: frame write failed; closing session", "err", err)
-		s.err = fmt.Errorf("spdymux: frame write failed: %w", err)
-		s.closeAfterFlush = true
-		for _, st := range s.streams {
-			st.failLocked(&sessionClosedError{cause: s.err})
-			s.removeLocked(st)
-		}
-		return
-	}
-	s.log.Warn("spdymux: frame not sendable; resetting stream", "stream", st.id, "err", err)
-	if !st.sentHead && s.client {
-		// Our SYN_STREAM never went out: fail it here alone.
-		st.failLocked(fmt.Errorf("spdymux: stream %d: %w", st.id, err))
-		s.removeLocked(st)
-		return
-	}
-	s.resetLocked(st, spdy.InternalError)
-}
-
-// writeStreamFrameLocked writes one frame of st: its SYN_REPLY, one DATA
-// frame, or an empty DATA frame with FIN.
-func (s *session) writeStreamFrameLocked(st *stream) {
-	if st.headQueued {
-		fin := st.finQueued && st.outLen == 0
-		var flags spdy.Flags
-		if fin {
-			flags = spdy.FlagFin
-		}
-		before := len(s.wbuf.b)
-		if err := s.fr.WriteSynReply(&spdy.SynReplyFrame{Version: s.version, StreamID: st.id, Flags: flags, Header: st.head}); err != nil {
-			s.writeFailedLocked(st, err)
-			return
-		}
-		s.traceOut(before, spdy.TypeSynReply, st.id, flags)
-		st.head, st.headQueued, st.sentHead = nil, false, true
-		if fin {
-			s.sentFinLocked(st)
-		}
-		return
-	}
-	if st.outLen == 0 { // finQueued
-		if err := s.fr.WriteData(st.id, spdy.FlagFin, nil); err != nil {
-			s.writeFailedLocked(st, err)
-			return
-		}
-		s.traceOut(len(s.wbuf.b)-8, 0, st.id, spdy.FlagFin)
-		s.sentFinLocked(st)
-		return
-	}
-	n := min(len(st.out[0]), DefaultMaxDataFrame)
-	if s.flow {
-		n = min(n, int(st.sendWindow))
-	}
-	if s.flow31 {
-		n = min(n, int(s.sendWindow))
-	}
-	p := st.out[0][:n]
-	var flags spdy.Flags
-	last := n == st.outLen && st.finQueued
-	if last {
-		flags = spdy.FlagFin
-	}
-	if err := s.fr.WriteData(st.id, flags, p); err != nil {
+// writeHeadLocked writes st's queued head, with FIN when nothing follows.
+func (s *session) writeHeadLocked(st *stream) {
+	fin := st.finQueued && st.outLen == 0 && st.trailers == nil
+	if err := s.w.writeHead(st, st.head, fin); err != nil {
 		s.writeFailedLocked(st, err)
 		return
 	}
-	s.traceOut(len(s.wbuf.b)-8-n, 0, st.id, flags)
+	st.head, st.headQueued, st.sentHead = nil, false, true
+	if fin {
+		s.sentFinLocked(st)
+	}
+}
+
+// writeStreamFrameLocked writes one frame of st: its head, one DATA
+// frame, or what ends it (trailers, or an empty DATA frame with FIN).
+func (s *session) writeStreamFrameLocked(st *stream) {
+	if st.headQueued {
+		s.writeHeadLocked(st)
+		return
+	}
+	if st.outLen == 0 { // finQueued
+		var err error
+		if st.trailers != nil {
+			err = s.w.writeTrailers(st, st.trailers)
+		} else {
+			err = s.w.writeData(st, nil, true)
+		}
+		if err != nil {
+			s.writeFailedLocked(st, err)
+			return
+		}
+		st.trailers = nil
+		s.sentFinLocked(st)
+		return
+	}
+	n := min(len(st.out[0]), s.maxSendFrame)
+	if s.streamFlow {
+		n = min(n, int(st.sendFlow.n))
+	}
+	if s.sessionFlow {
+		n = min(n, int(s.sendFlow.n))
+	}
+	p := st.out[0][:n]
+	last := n == st.outLen && st.finQueued && st.trailers == nil
+	if err := s.w.writeData(st, p, last); err != nil {
+		s.writeFailedLocked(st, err)
+		return
+	}
 	s.unblockedLocked(st)
 	// The client's window forcing a tiny frame, over and over, is the
 	// "data dribble" attack (CVE-2019-9511): counted once the frame is
 	// accounted for, since the count may end the session.
 	dribble := n < minUsefulData && n < len(st.out[0])
-	st.sendWindow -= int32(n)
-	s.sendWindow -= int32(n)
+	st.sendFlow.take(int32(n))
+	s.sendFlow.take(int32(n))
 	st.outLen -= n
 	if n == len(st.out[0]) {
 		copy(st.out, st.out[1:])
@@ -353,18 +282,29 @@ func (s *session) sentFinLocked(st *stream) {
 	s.maybeDoneLocked(st)
 }
 
-// errorReplyHeader is the SYN_REPLY header block of an error response the
-// session makes itself.
-func errorReplyHeader(v spdy.Version, status, contentLength int) []spdy.HeaderField {
-	st := strconv.Itoa(status) + " " + http.StatusText(status)
-	statusName, versionName := ":status", ":version"
-	if v == spdy.V2 {
-		statusName, versionName = "status", "version"
+// errFrameRejected marks a frame the protocol's encoder refused whole
+// (too large for the protocol, a bad id): the connection and the
+// compression context are as they were, and only the stream fails.
+var errFrameRejected = errors.New("spdymux: frame cannot be sent")
+
+// writeFailedLocked handles a frame the protocol would not write. A
+// rejected frame (an error matching errFrameRejected) fails the stream it
+// belongs to: reset if the peer knows of it, failed here alone if it is a
+// stream this side opened whose head never went out (its id is skipped).
+// Any other failure is a broken encoder: the session ends.
+func (s *session) writeFailedLocked(st *stream, err error) {
+	if st == nil || !errors.Is(err, errFrameRejected) {
+		s.log.Error("spdymux: frame write failed; closing session", "err", err)
+		s.err = fmt.Errorf("spdymux: frame write failed: %w", err)
+		s.closeAfterFlush = true
+		s.failAllLocked()
+		return
 	}
-	return []spdy.HeaderField{
-		{Name: statusName, Value: st},
-		{Name: versionName, Value: "HTTP/1.1"},
-		{Name: "content-length", Value: strconv.Itoa(contentLength)},
-		{Name: "content-type", Value: "text/plain; charset=utf-8"},
+	s.log.Warn("spdymux: frame not sendable; resetting stream", "stream", st.id, "err", err)
+	if !st.sentHead && st.local {
+		st.failLocked(fmt.Errorf("spdymux: stream %d: %w", st.id, err))
+		s.removeLocked(st)
+		return
 	}
+	s.resetLocked(st, codeInternal)
 }
