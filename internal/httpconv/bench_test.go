@@ -77,3 +77,41 @@ func BenchmarkParseChunkedBody(b *testing.B) {
 		b.Fatalf("got %d body bytes; want at least %d", h.n, size)
 	}
 }
+
+// benchRequestFieldsH2 is a typical browser request over HTTP/2, its
+// cookie split into crumbs (RFC 9113 section 8.2.3).
+func benchRequestFieldsH2() []HeaderField {
+	return fieldList(
+		":method", "GET", ":scheme", "https", ":authority", "www.example.com", ":path", "/static/app.js?v=123",
+		"accept", "*/*", "accept-encoding", "gzip, deflate, br", "accept-language", "en-US,en;q=0.8",
+		"cookie", "session=abcdef0123456789", "cookie", "theme=dark", "referer", "https://www.example.com/",
+		"user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
+	)
+}
+
+func BenchmarkAppendRequestHeadH2(b *testing.B) {
+	fields := benchRequestFieldsH2()
+	dst, _, err := AppendRequestHead(nil, H2, fields, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(dst)))
+	b.ReportAllocs()
+	for b.Loop() {
+		dst, _, _ = AppendRequestHead(dst[:0], H2, fields, true)
+	}
+}
+
+func BenchmarkParseResponseH2(b *testing.B) {
+	in := []byte("HTTP/1.1 200 OK\r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\nServer: Apache\r\nContent-Type: text/plain\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 13\r\n\r\nHello, world!")
+	var p ResponseParser
+	var h discard
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Reset(H2, "GET", &h)
+		if _, err := p.Write(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

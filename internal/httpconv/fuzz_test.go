@@ -6,23 +6,37 @@ import (
 	"testing"
 )
 
+// fuzzDialect maps a fuzzer's byte to a Dialect.
+func fuzzDialect(b uint8) Dialect { return []Dialect{SPDY3, SPDY2, H2}[b%3] }
+
+// dialectByte is the byte fuzzDialect maps to d.
+func dialectByte(d Dialect) uint8 {
+	switch d {
+	case SPDY2:
+		return 1
+	case H2:
+		return 2
+	}
+	return 0
+}
+
 func FuzzResponseParser(f *testing.F) {
 	for _, tt := range responseTests {
-		f.Add([]byte(tt.input), uint16(len(tt.input)/3), uint16(len(tt.input)/2), tt.version == 2, tt.method == "HEAD", tt.maxHead > 0)
+		f.Add([]byte(tt.input), uint16(len(tt.input)/3), uint16(len(tt.input)/2), dialectByte(tt.version), tt.method == "HEAD", tt.maxHead > 0)
 	}
-	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"), uint16(50), uint16(60), false, false, false)
-	f.Fuzz(func(t *testing.T, data []byte, split1, split2 uint16, v2, head, smallHead bool) {
-		version, method, maxHead := 3, "GET", 0
-		if v2 {
-			version = 2
-		}
+	for _, tt := range responseTestsH2 {
+		f.Add([]byte(tt.input), uint16(len(tt.input)/3), uint16(len(tt.input)/2), dialectByte(H2), tt.method == "HEAD", false)
+	}
+	f.Add([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n"), uint16(50), uint16(60), uint8(0), false, false)
+	f.Fuzz(func(t *testing.T, data []byte, split1, split2 uint16, dialect uint8, head, smallHead bool) {
+		d, method, maxHead := fuzzDialect(dialect), "GET", 0
 		if head {
 			method = "HEAD"
 		}
 		if smallHead {
 			maxHead = 64
 		}
-		whole := parseParts(t, version, method, maxHead, data)
+		whole := parseParts(t, d, method, maxHead, data)
 		for _, e := range whole.events {
 			if strings.HasPrefix(e, "INVALID") || e == "empty Body call" {
 				t.Fatalf("parsing %q: %s", data, e)
@@ -30,7 +44,7 @@ func FuzzResponseParser(f *testing.F) {
 		}
 		a := min(int(split1), len(data))
 		b := min(a+int(split2), len(data))
-		if got := parseParts(t, version, method, maxHead, data[:a], data[a:b], data[b:]); got.String() != whole.String() {
+		if got := parseParts(t, d, method, maxHead, data[:a], data[a:b], data[b:]); got.String() != whole.String() {
 			t.Fatalf("parsing %q split at %d and %d: got\n%v\nwant (unsplit)\n%v", data, a, b, got, whole)
 		}
 		if len(data) <= 4096 {
@@ -38,7 +52,7 @@ func FuzzResponseParser(f *testing.F) {
 			for i := range data {
 				parts[i] = data[i : i+1]
 			}
-			if got := parseParts(t, version, method, maxHead, parts...); got.String() != whole.String() {
+			if got := parseParts(t, d, method, maxHead, parts...); got.String() != whole.String() {
 				t.Fatalf("parsing %q byte at a time: got\n%v\nwant (unsplit)\n%v", data, got, whole)
 			}
 		}
@@ -57,25 +71,34 @@ func encodeFields(fields []HeaderField) string {
 
 func FuzzRequestHead(f *testing.F) {
 	for _, tt := range requestTests {
-		f.Add(encodeFields(tt.fields), tt.version == 2, tt.endStream)
+		f.Add(encodeFields(tt.fields), dialectByte(tt.version), tt.endStream)
 	}
 	for _, tt := range badRequestTests {
-		f.Add(encodeFields(tt.fields), tt.version == 2, tt.endStream)
+		f.Add(encodeFields(tt.fields), dialectByte(tt.version), tt.endStream)
 	}
-	f.Fuzz(func(t *testing.T, data string, v2, endStream bool) {
-		version := 3
-		if v2 {
-			version = 2
-		}
+	for _, tt := range requestTestsH2 {
+		f.Add(encodeFields(tt.fields), dialectByte(H2), tt.endStream)
+	}
+	for _, tt := range badRequestTestsH2 {
+		f.Add(encodeFields(tt.fields), dialectByte(H2), tt.endStream)
+	}
+	f.Fuzz(func(t *testing.T, data string, dialect uint8, endStream bool) {
+		d := fuzzDialect(dialect)
 		var fields []HeaderField
 		parts := strings.Split(data, "\xff")
 		for i := 0; i+1 < len(parts); i += 2 {
 			fields = append(fields, HeaderField{Name: parts[i], Value: parts[i+1]})
 		}
-		head, req, err := AppendRequestHead([]byte("x"), version, fields, endStream)
+		head, req, err := AppendRequestHead([]byte("x"), d, fields, endStream)
 		if err != nil {
 			var bre *BadRequestError
-			if !errors.As(err, &bre) || bre.Status != 400 {
+			var me *MalformedError
+			switch {
+			case errors.As(err, &me):
+				if d != H2 {
+					t.Fatalf("got %v for %v; want a *BadRequestError", err, d)
+				}
+			case !errors.As(err, &bre) || bre.Status != 400 && (d != H2 || bre.Status != 501):
 				t.Fatalf("got error %T %v; want a *BadRequestError with status 400", err, err)
 			}
 			if string(head) != "x" {

@@ -5,12 +5,13 @@ import (
 	"strings"
 )
 
-// BadRequestError reports a SYN_STREAM header block that cannot be turned
-// into an HTTP/1.1 request. The stream must be answered with an HTTP
-// response of the given Status (SPDY/3 section 3.2.1: a request without the
-// required headers MUST get "400 Bad Request"), not with a RST_STREAM.
+// BadRequestError reports a request header block that cannot be turned
+// into an HTTP/1.1 request but is to be answered, not reset: the stream
+// must get an HTTP response of the given Status (SPDY/3 section 3.2.1: a
+// request without the required headers MUST get "400 Bad Request"), not a
+// RST_STREAM. A malformed HTTP/2 request is a *MalformedError instead.
 type BadRequestError struct {
-	Status int    // the HTTP status to reply with: 400
+	Status int    // the HTTP status to reply with: 400, or 501 for an HTTP/2 CONNECT
 	Reason string // what was wrong, lower case
 }
 
@@ -29,6 +30,7 @@ type Request struct {
 	// Proto is the version written on the request line: the client's
 	// version, except that an HTTP/1.0 request whose body must be chunked is
 	// sent as HTTP/1.1, since HTTP/1.0 has no chunked transfer coding.
+	// Always HTTP/1.1 for HTTP/2, which carries no version.
 	Proto string
 	// ContentLength is the client's content-length, or -1 when it gave none.
 	ContentLength int64
@@ -46,11 +48,11 @@ var (
 	namesV3 = requestNames{method: ":method", path: ":path", version: ":version", host: ":host", scheme: ":scheme"}
 )
 
-// AppendRequestHead validates a SYN_STREAM header block and appends the
-// HTTP/1.1 request head (request line, header lines, blank line) to dst.
-// endStream reports that the SYN_STREAM carried FIN, so the request has no
-// body. version is the SPDY major version, 2 or 3 (3 also for SPDY/3.1); any
-// other value panics.
+// AppendRequestHead validates the header block that opens a request
+// stream (SYN_STREAM, or an HTTP/2 HEADERS frame) and appends the HTTP/1.1
+// request head (request line, header lines, blank line) to dst. endStream
+// reports that the frame carried FIN (END_STREAM), so the request has no
+// body. d must be SPDY2, SPDY3 or H2; any other value panics.
 //
 // The head is built as follows:
 //   - SPDY/3 takes the request line from :method, :path and :version and the
@@ -58,6 +60,7 @@ var (
 //     method, url and version and the plain host header; an absolute url is
 //     reduced to origin form, and gives the host when no host header is sent.
 //     The scheme (:scheme, scheme) is required and checked but not sent.
+//     HTTP/2 has its own rules: see "HTTP/2 requests" below.
 //   - Pseudo-headers and the connection-specific headers connection,
 //     keep-alive, proxy-connection and transfer-encoding are dropped; a
 //     client's transfer-encoding is ignored. Other names go out as received.
@@ -65,7 +68,7 @@ var (
 //     per value.
 //   - "Accept-Encoding: gzip, deflate" is added when the client sent no
 //     accept-encoding: SPDY clients must accept both codings (SPDY/3 section
-//     3.2.1), and mod_spdy did the same.
+//     3.2.1), and mod_spdy did the same. Not for HTTP/2.
 //   - A body with a content-length passes raw. A body without one is sent
 //     with "Transfer-Encoding: chunked" and Request.Chunked set. Without a
 //     body no framing is needed; POST, PUT and PATCH then get
@@ -73,23 +76,61 @@ var (
 //   - "Connection: close" is always added: a virtual connection carries one
 //     request.
 //
-// A block that is malformed returns dst unchanged and a *BadRequestError:
-// a missing, repeated or invalid request-line header, scheme or host; a
-// header name that is not a token; a value with CR, LF, NUL or another
-// control byte; a repeated, empty or non-numeric content-length; or a
-// non-zero content-length with endStream.
+// A SPDY block that is malformed returns dst unchanged and a
+// *BadRequestError with Status 400, to be answered with that status, not
+// with RST_STREAM (SPDY/3 section 3.2.1): a missing, repeated or invalid
+// request-line header, scheme or host; a header name that is not a token; a
+// value with CR, LF, NUL or another control byte; a repeated, empty or
+// non-numeric content-length; or a non-zero content-length with endStream.
+//
+// # HTTP/2 requests
+//
+// An H2 block follows RFC 9113 section 8.3.1. The request line is
+// ":method :path HTTP/1.1"; :scheme is required and checked but not sent.
+// The Host header is :authority. A host field is used only when there is
+// no :authority; when both are sent they must name the same authority
+// (compared without case and without the scheme's default port), and the
+// Host header is :authority (section 8.3.1: an intermediary MUST use
+// :authority for Host). Repeated cookie fields become one Cookie line, the
+// values joined by "; " (section 8.2.3). A te field ("trailers") is checked
+// and dropped: TE is hop-by-hop (RFC 9110 section 10.1.4). Other fields go
+// out one line each, in order.
+//
+// An H2 block that breaks a rule of RFC 9113 section 8 is malformed and
+// returns dst unchanged and a *MalformedError: the stream must be reset
+// with PROTOCOL_ERROR (section 8.1.1), not answered. That is: a field name
+// that is not a lowercase token; a value with NUL, CR, LF or another
+// control byte, or leading or trailing SP or HTAB; a pseudo-header after a
+// regular field, undefined (including :protocol, as
+// SETTINGS_ENABLE_CONNECT_PROTOCOL is never sent), repeated, empty or
+// invalid; a missing :method, :scheme or :path; a :path of "*" but for
+// OPTIONS, or not in origin form; a connection-specific field (connection,
+// keep-alive, proxy-connection, transfer-encoding, upgrade); a te other
+// than "trailers"; a repeated or non-numeric content-length, or a non-zero
+// one with endStream; a host field that disagrees with :authority; a
+// CONNECT with :scheme or :path or without :authority (section 8.5).
+//
+// An H2 block that is well formed but that spdymux cannot serve returns a
+// *BadRequestError: Status 400 when neither :authority nor host is sent,
+// or host is repeated or invalid (RFC 9110 section 7.2); Status 501 for
+// CONNECT (section 8.5), since a stream is handed to the HTTP/1.1 server
+// as one request, never as a tunnel.
 //
 // For typical requests it allocates nothing beyond growing dst.
-func AppendRequestHead(dst []byte, version int, fields []HeaderField, endStream bool) ([]byte, Request, error) {
+func AppendRequestHead(dst []byte, d Dialect, fields []HeaderField, endStream bool) ([]byte, Request, error) {
+	d.mustBeValid()
+	if d == H2 {
+		return appendRequestHeadH2(dst, fields, endStream)
+	}
+	return appendRequestHeadSPDY(dst, d, fields, endStream)
+}
+
+// appendRequestHeadSPDY is AppendRequestHead for SPDY2 and SPDY3.
+func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStream bool) ([]byte, Request, error) {
 	r := Request{ContentLength: -1}
-	var names *requestNames
-	switch version {
-	case 2:
+	names := &namesV3
+	if d == SPDY2 {
 		names = &namesV2
-	case 3:
-		names = &namesV3
-	default:
-		panic("httpconv: SPDY version " + strconv.Itoa(version) + " is not 2 or 3")
 	}
 
 	// First pass: the request-line headers and the body framing.
@@ -138,13 +179,13 @@ func AppendRequestHead(dst []byte, version int, fields []HeaderField, endStream 
 	}
 	// SPDY/3 section 3.2.1: a request missing any of these MUST be answered
 	// with 400. SPDY/2 may instead give the host in an absolute url.
-	got[3] = got[3] || version == 2
+	got[3] = got[3] || d == SPDY2
 	for i, n := range [...]string{names.method, names.path, names.version, names.host, names.scheme} {
 		if !got[i] {
 			return dst, Request{}, badRequest("missing " + n + " header")
 		}
 	}
-	if !validToken(r.Method) {
+	if !ValidToken(r.Method) {
 		return dst, Request{}, badRequest("invalid method " + strconv.Quote(r.Method))
 	}
 	if r.Proto != "HTTP/1.1" && r.Proto != "HTTP/1.0" {
@@ -154,7 +195,7 @@ func AppendRequestHead(dst []byte, version int, fields []HeaderField, endStream 
 		return dst, Request{}, badRequest("invalid scheme " + strconv.Quote(r.Scheme))
 	}
 	r.Path = url
-	if version == 2 {
+	if d == SPDY2 {
 		path, host, ok := splitRequestURL(url)
 		if !ok {
 			return dst, Request{}, badRequest("invalid url " + strconv.Quote(url))
@@ -198,11 +239,11 @@ func AppendRequestHead(dst []byte, version int, fields []HeaderField, endStream 
 		if dropRequestHeader(names, f.Name) {
 			continue
 		}
-		if !validToken(f.Name) {
+		if !ValidToken(f.Name) {
 			return dst[:start], Request{}, badRequest("invalid header name " + strconv.Quote(f.Name))
 		}
 		for v := range strings.SplitSeq(f.Value, "\x00") {
-			if !validValue(v) {
+			if !ValidFieldValue(v) {
 				return dst[:start], Request{}, badRequest("invalid value of header " + f.Name)
 			}
 			dst = append(dst, f.Name...)
@@ -310,15 +351,17 @@ func AppendChunkEnd(dst []byte) []byte {
 
 // AppendLastChunk appends the last chunk, the trailer section and the final
 // CRLF that end a chunked body. trailers come from a HEADERS frame after the
-// DATA; NUL-joined values become one line each. Fields that must not appear
-// in a trailer (pseudo-headers, connection-specific headers, content-length,
-// host) and fields that are not a valid name and value are dropped, so the
-// trailer section can never carry injected lines.
+// DATA; NUL-joined values become one line each. Fields that must not
+// appear in a trailer (pseudo-headers, connection-specific headers,
+// content-length, host) and fields that are not a valid name and value are
+// dropped, so the trailer section can never carry injected lines. For
+// HTTP/2, check trailers with CheckTrailers first: there a malformed
+// trailer section resets the stream.
 func AppendLastChunk(dst []byte, trailers []HeaderField) []byte {
 	dst = append(dst, "0\r\n"...)
 	for i := range trailers {
 		f := &trailers[i]
-		if !validToken(f.Name) || dropRequestHeader(&namesV3, f.Name) ||
+		if !ValidToken(f.Name) || dropRequestHeader(&namesV3, f.Name) ||
 			equalFoldASCII(f.Name, "content-length") || !validValues(f.Value) {
 			continue
 		}

@@ -26,7 +26,7 @@ func v3Get(kv ...string) []HeaderField {
 
 var requestTests = []struct {
 	name      string
-	version   int
+	version   Dialect
 	fields    []HeaderField
 	endStream bool
 	want      string
@@ -237,7 +237,7 @@ func checkRequestParses(t *testing.T, head []byte, req Request) {
 
 var badRequestTests = []struct {
 	name      string
-	version   int
+	version   Dialect
 	fields    []HeaderField
 	endStream bool
 }{
@@ -322,10 +322,10 @@ func TestAppendRequestHeadBadRequest(t *testing.T) {
 func TestAppendRequestHeadBadVersionPanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
-			t.Errorf("got no panic for SPDY version 4; want one")
+			t.Errorf("got no panic for dialect 5; want one")
 		}
 	}()
-	AppendRequestHead(nil, 4, v3Get(), true)
+	AppendRequestHead(nil, 5, v3Get(), true)
 }
 
 func TestChunkFraming(t *testing.T) {

@@ -9,23 +9,41 @@ import (
 	"strconv"
 )
 
-// ResponseHandler receives the SPDY form of one HTTP/1.1 response as
-// ResponseParser parses it. Its methods are called from the parser's Write
-// and Close, in the order Head, Body (zero or more times), End. An error
-// they return stops the parser and is returned from Write or Close.
+// ResponseHandler receives the SPDY or HTTP/2 form of one HTTP/1.1
+// response as ResponseParser parses it. Its methods are called from the
+// parser's Write and Close, in the order Head, Body (zero or more times),
+// End. An error they return stops the parser and is returned from Write or
+// Close.
 type ResponseHandler interface {
-	// Head is called once, for the final (non-1xx) response. fields is the
-	// SPDY header block: SPDY/3 ":status" (the code, then a space and the
-	// reason phrase if the server gave one, as in "200 OK") and ":version"
-	// ("HTTP/1.1"), SPDY/2 "status" and "version"; then the response headers
-	// with lowercase names, repeated headers merged into one NUL-joined value
+	// Head is called once, for the final (non-1xx) response, with the
+	// header block of the parser's Dialect. fields and its strings are
+	// owned by the handler after the call.
+	//
+	// SPDY3: ":status" (the code, then a space and the reason phrase if
+	// the server gave one, as in "200 OK") and ":version" ("HTTP/1.1");
+	// SPDY2: "status" and "version". Then the response headers with
+	// lowercase names, repeated headers merged into one NUL-joined value
 	// in the order received, at the position of the first (set-cookie
 	// included), and connection, keep-alive, proxy-connection,
 	// transfer-encoding and the headers named by connection dropped
-	// (SPDY/3 section 3.2.2). fields and its strings are owned by the handler
-	// after the call.
+	// (SPDY/3 section 3.2.2).
+	//
+	// H2: ":status" with the three-digit code alone (RFC 9113 section
+	// 8.3.2: no reason phrase, no version), then one field per header line
+	// in the order received, repeated names included (set-cookie above all:
+	// it cannot be joined), with lowercase names (section 8.2) and empty
+	// values kept. The connection-specific fields connection, keep-alive,
+	// proxy-connection, transfer-encoding, upgrade and te, and those named
+	// by connection, are dropped (section 8.2.2: they MUST NOT be sent).
+	// Values hold no control byte but HTAB and no surrounding whitespace
+	// (section 8.2.1).
+	//
+	// In every dialect content-length is sent once, with the one value
+	// the parser checked, and not at all when the response has a
+	// transfer-encoding.
 	// noBody reports that the response has no body (a reply to HEAD, 204,
-	// 304, or content-length 0): the caller can put FIN on the SYN_REPLY.
+	// 304, or content-length 0): the caller can put FIN (END_STREAM) on the
+	// SYN_REPLY or HEADERS.
 	Head(fields []HeaderField, noBody bool) error
 	// Body is called with body bytes in order, chunk framing removed. p
 	// aliases the buffer given to Write: it is valid only during the call,
@@ -33,9 +51,25 @@ type ResponseHandler interface {
 	Body(p []byte) error
 	// End is called once when the body is complete, at once after Head when
 	// noBody. trailers are the trailer fields of a chunked body in the form
-	// of Head's fields (without status and version), or nil; the handler
-	// owns them.
+	// of Head's fields (without status and version), content-length
+	// dropped, or nil; the handler owns them.
 	End(trailers []HeaderField) error
+}
+
+// InterimHandler is implemented by a ResponseHandler that can send interim
+// (1xx) responses. For the H2 dialect, the parser calls Interim for each
+// interim response before the final one, except 101 Switching Protocols,
+// which HTTP/2 cannot carry (RFC 9113 section 8.6) and which fails the
+// parse. status is the code, 100 to 199; fields is the HTTP/2 header block
+// in the form of ResponseHandler.Head's, led by ":status", without
+// content-length (RFC 9110 section 8.6: none in a 1xx). The handler owns
+// fields after the call; an error it returns stops the parser.
+//
+// SPDY has no interim responses: for SPDY2 and SPDY3, and for handlers
+// that do not implement InterimHandler, interim responses are dropped (RFC
+// 9110 section 15.2 lets a proxy drop those it cannot forward).
+type InterimHandler interface {
+	Interim(status int, fields []HeaderField) error
 }
 
 // ResponseError reports a malformed HTTP/1.1 response.
@@ -76,10 +110,13 @@ const (
 )
 
 // ResponseParser parses one HTTP/1.1 response (RFC 9112) written by an
-// HTTP/1.1 server and reports it to a ResponseHandler in SPDY form.
+// HTTP/1.1 server and reports it to a ResponseHandler in SPDY or HTTP/2
+// form.
 //
 // Input may be split anywhere across Write calls. Interim 1xx responses
-// (100 Continue, 103 Early Hints) are skipped, since SPDY cannot carry them.
+// (100 Continue, 103 Early Hints) are skipped, since SPDY cannot carry
+// them; with the H2 dialect they go to the handler's Interim method if it
+// has one (InterimHandler). A 101 response is an error.
 // The body is delimited by Transfer-Encoding: chunked (which wins over
 // content-length, then dropped from the headers), else by content-length,
 // else by the server closing the connection; replies to HEAD and 204 and
@@ -95,9 +132,10 @@ type ResponseParser struct {
 	// DefaultMaxHeadBytes. Each interim response has its own cap.
 	MaxHeadBytes int
 
-	version   int
+	dialect   Dialect
 	isHead    bool // the request method was HEAD
 	h         ResponseHandler
+	interim   InterimHandler // h, if it is one and the dialect is H2
 	state     parseState
 	err       error // why state is stateFailed
 	ended     bool  // End was called
@@ -129,15 +167,18 @@ type fieldSpan struct {
 }
 
 // Reset prepares p for the response to a request with the given method
-// (a reply to HEAD has no body) on a stream of the given SPDY version, 2 or
-// 3; any other version panics. It keeps MaxHeadBytes and the buffers.
-func (p *ResponseParser) Reset(version int, method string, h ResponseHandler) {
-	if version != 2 && version != 3 {
-		panic("httpconv: SPDY version " + strconv.Itoa(version) + " is not 2 or 3")
-	}
-	p.version = version
+// (a reply to HEAD has no body) on a stream of dialect d, which must be
+// SPDY2, SPDY3 or H2; any other value panics. It keeps MaxHeadBytes and the
+// buffers.
+func (p *ResponseParser) Reset(d Dialect, method string, h ResponseHandler) {
+	d.mustBeValid()
+	p.dialect = d
 	p.isHead = method == "HEAD"
 	p.h = h
+	p.interim = nil
+	if ih, ok := h.(InterimHandler); ok && d == H2 {
+		p.interim = ih
+	}
 	p.state = stateHead
 	p.err, p.ended = nil, false
 	p.remaining, p.digits, p.lineBytes, p.used = 0, 0, 0, 0
@@ -263,10 +304,19 @@ func (p *ResponseParser) endHead() error {
 		return err
 	}
 	if code < 200 {
-		// SPDY has no interim responses: drop them (RFC 9110 section 15.2
-		// lets a proxy drop 1xx responses it cannot forward, but not 101).
+		// RFC 9110 section 15.2 lets a proxy drop 1xx responses it cannot
+		// forward, but not 101; neither SPDY nor HTTP/2 (RFC 9113 section
+		// 8.6) can switch protocols.
 		if code == 101 {
-			return badResponse("101 Switching Protocols cannot be carried over SPDY")
+			return badResponse("101 Switching Protocols cannot be carried over " + p.dialect.String())
+		}
+		if p.interim != nil {
+			if err := p.parseLines(eol + 1); err != nil {
+				return err
+			}
+			if err := p.interim.Interim(code, p.buildFields(true, proto, code, reason, true)); err != nil {
+				return err
+			}
 		}
 		p.buf, p.lineStart, p.used = p.buf[:0], 0, 0
 		return nil
@@ -358,7 +408,7 @@ func parseStatusLine(line []byte) (proto []byte, code int, reason []byte, err er
 	if len(line) > 12 {
 		reason = line[13:]
 	}
-	if !validValue(reason) {
+	if !ValidFieldValue(reason) {
 		return nil, 0, nil, badResponse("control byte in reason phrase")
 	}
 	return proto, code, reason, nil
@@ -382,7 +432,7 @@ func (p *ResponseParser) parseLines(start int) error {
 		}
 		// RFC 9112 section 5.1: no whitespace before the colon, which
 		// the token check also rejects.
-		if !validToken(line[:colon]) {
+		if !ValidToken(line[:colon]) {
 			return badResponse("invalid header name " + strconv.Quote(string(line[:colon])))
 		}
 		v0, v1 := colon+1, len(line)
@@ -396,6 +446,11 @@ func (p *ResponseParser) parseLines(start int) error {
 			if c == '\r' || c == '\n' || c == 0 {
 				return badResponse("CR, LF or NUL in the value of header " + string(line[:colon]))
 			}
+		}
+		// RFC 9113 section 8.2.1: HTTP/2 recipients SHOULD check values
+		// against RFC 9110 and treat other control bytes as malformed.
+		if p.dialect == H2 && !ValidFieldValue(line[v0:v1]) {
+			return badResponse("control byte in the value of header " + string(line[:colon]))
 		}
 		for i := range colon {
 			line[i] = lowerASCII(line[i])
@@ -458,15 +513,20 @@ func (p *ResponseParser) contentLength() (int64, bool) {
 }
 
 // dropResponseHeader reports whether a response header is not forwarded:
-// the connection-specific headers of SPDY/3 section 3.2.2, those named by
-// connection (RFC 9110 section 7.6.1), and on SPDY/2 the names of its status
-// fields. Trailers also drop content-length.
+// the connection-specific headers of SPDY/3 section 3.2.2 (on HTTP/2 also
+// upgrade and te, RFC 9113 section 8.2.2), those named by connection (RFC
+// 9110 section 7.6.1), and on SPDY/2 the names of its status fields.
+// Trailers also drop content-length.
 func (p *ResponseParser) dropResponseHeader(name []byte, trailer bool) bool {
 	switch string(name) {
 	case "connection", "keep-alive", "proxy-connection", "transfer-encoding":
 		return true
+	case "upgrade", "te":
+		if p.dialect == H2 {
+			return true
+		}
 	case "status", "version":
-		return p.version == 2
+		return p.dialect == SPDY2
 	case "content-length":
 		return trailer
 	}
@@ -483,28 +543,80 @@ func (p *ResponseParser) dropResponseHeader(name []byte, trailer bool) bool {
 	return false
 }
 
-// buildFields turns p.lines into a SPDY header block, led by the status
-// fields when head is set. It allocates the fields and one string that
-// holds all their names and values.
+// buildFields turns p.lines into a header block of the parser's dialect,
+// led by the status fields when head is set. It allocates the fields and
+// one string that holds all their names and values.
 func (p *ResponseParser) buildFields(head bool, proto []byte, code int, reason []byte, dropCL bool) []HeaderField {
 	p.out, p.spans = p.out[:0], p.spans[:0]
 	if head {
 		statusName, versionName := ":status", ":version"
-		if p.version == 2 {
+		if p.dialect == SPDY2 {
 			statusName, versionName = "status", "version"
 		}
 		v := len(p.out)
 		p.out = strconv.AppendInt(p.out, int64(code), 10)
-		if len(reason) > 0 {
+		if len(reason) > 0 && p.dialect != H2 {
 			p.out = append(p.out, ' ')
 			p.out = append(p.out, reason...)
 		}
 		p.spans = append(p.spans, fieldSpan{constName: statusName, value: v, valueEnd: len(p.out)})
-		v = len(p.out)
-		p.out = append(p.out, proto...)
-		p.spans = append(p.spans, fieldSpan{constName: versionName, value: v, valueEnd: len(p.out)})
+		if p.dialect != H2 {
+			v = len(p.out)
+			p.out = append(p.out, proto...)
+			p.spans = append(p.spans, fieldSpan{constName: versionName, value: v, valueEnd: len(p.out)})
+		}
+	}
+	if p.dialect == H2 {
+		p.spanLinesH2(!head, dropCL)
+	} else {
+		p.spanLinesSPDY(!head, dropCL)
 	}
 
+	s := string(p.out)
+	fields := make([]HeaderField, len(p.spans))
+	for i, f := range p.spans {
+		fields[i].Name = f.constName
+		if f.constName == "" {
+			fields[i].Name = s[f.name:f.nameEnd]
+		}
+		fields[i].Value = s[f.value:f.valueEnd]
+	}
+	return fields
+}
+
+// spanLinesH2 adds a field for each line to be forwarded, in order: HTTP/2
+// carries repeated names as they are.
+func (p *ResponseParser) spanLinesH2(trailer, dropCL bool) {
+	sentCL := false
+	for _, l := range p.lines {
+		name := p.name(l)
+		if p.dropResponseHeader(name, trailer) {
+			continue
+		}
+		f := fieldSpan{name: len(p.out)}
+		p.out = append(p.out, name...)
+		f.nameEnd, f.value = len(p.out), len(p.out)
+		if string(name) == "content-length" {
+			if dropCL || sentCL {
+				p.out = p.out[:f.name]
+				continue
+			}
+			// Forward the one value contentLength checked, once.
+			sentCL = true
+			length, _ := p.contentLength()
+			p.out = strconv.AppendInt(p.out, length, 10)
+		} else {
+			p.out = append(p.out, p.value(l)...)
+		}
+		f.valueEnd = len(p.out)
+		p.spans = append(p.spans, f)
+	}
+}
+
+// spanLinesSPDY adds a field for each name to be forwarded, at the
+// position of its first line, with the values of all its lines joined by
+// NUL: a SPDY header block holds a name once.
+func (p *ResponseParser) spanLinesSPDY(trailer, dropCL bool) {
 	// Group lines by name: sort their indexes by name, then by position,
 	// and link each line to the next of the same name.
 	n := len(p.lines)
@@ -530,16 +642,16 @@ func (p *ResponseParser) buildFields(head bool, proto []byte, code int, reason [
 
 	for i, l := range p.lines {
 		name := p.name(l)
-		if p.follows[i] || p.dropResponseHeader(name, !head) {
+		if p.follows[i] || p.dropResponseHeader(name, trailer) {
+			continue
+		}
+		if string(name) == "content-length" && dropCL {
 			continue
 		}
 		f := fieldSpan{name: len(p.out)}
 		p.out = append(p.out, name...)
 		f.nameEnd, f.value = len(p.out), len(p.out)
 		if string(name) == "content-length" {
-			if dropCL {
-				continue
-			}
 			// Forward the one value contentLength checked, once.
 			length, _ := p.contentLength()
 			p.out = strconv.AppendInt(p.out, length, 10)
@@ -560,17 +672,6 @@ func (p *ResponseParser) buildFields(head bool, proto []byte, code int, reason [
 		f.valueEnd = len(p.out)
 		p.spans = append(p.spans, f)
 	}
-
-	s := string(p.out)
-	fields := make([]HeaderField, len(p.spans))
-	for i, f := range p.spans {
-		fields[i].Name = f.constName
-		if f.constName == "" {
-			fields[i].Name = s[f.name:f.nameEnd]
-		}
-		fields[i].Value = s[f.value:f.valueEnd]
-	}
-	return fields
 }
 
 // writeChunkLine parses the framing around chunk data: the chunk-size line

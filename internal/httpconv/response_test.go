@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -12,10 +13,11 @@ import (
 // consecutive Body calls merged so that any split of the input gives the
 // same events.
 type recorder struct {
-	events []string
-	heads  int
-	ends   int
-	err    error // returned by every call when set
+	dialect Dialect // SPDY3 if 0
+	events  []string
+	heads   int
+	ends    int
+	err     error // returned by every call when set
 }
 
 func formatFields(fs []HeaderField) string {
@@ -48,14 +50,72 @@ func checkBlock(fields []HeaderField) string {
 	return ""
 }
 
+// checkBlockH2 returns what is wrong with an HTTP/2 response header block,
+// or "": a :status of three digits first, then regular fields that HTTP/2
+// allows.
+func checkBlockH2(fields []HeaderField, status bool) string {
+	if status {
+		if len(fields) == 0 || fields[0].Name != ":status" || len(fields[0].Value) != 3 {
+			return "no three-digit :status first"
+		}
+		fields = fields[1:]
+	}
+	for _, f := range fields {
+		switch {
+		case !validH2Name(f.Name):
+			return fmt.Sprintf("name %q is not a lowercase token", f.Name)
+		case !validH2Value(f.Value):
+			return fmt.Sprintf("value %q of %s is invalid", f.Value, f.Name)
+		}
+		switch f.Name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te":
+			return "connection-specific field " + f.Name
+		}
+	}
+	return ""
+}
+
+func (r *recorder) check(what string, fields []HeaderField, status bool) {
+	if r.dialect == 0 {
+		r.dialect = SPDY3
+	}
+	var bad string
+	if r.dialect == H2 {
+		bad = checkBlockH2(fields, status)
+	} else {
+		bad = checkBlock(fields)
+		if status && (len(fields) < 2 || !strings.HasSuffix(fields[0].Name, "status") || !strings.HasSuffix(fields[1].Name, "version")) {
+			bad = "no status and version first"
+		}
+	}
+	if bad != "" {
+		r.events = append(r.events, "INVALID "+what+": "+bad)
+	}
+}
+
+func (r *recorder) Interim(status int, fields []HeaderField) error {
+	if r.dialect != H2 || r.heads > 0 {
+		r.events = append(r.events, "INVALID interim response on "+r.dialect.String()+" or after the head")
+	}
+	r.check("interim", fields, true)
+	if len(fields) > 0 && fields[0].Value != strconv.Itoa(status) {
+		r.events = append(r.events, fmt.Sprintf("INVALID interim: status %d, fields %s", status, formatFields(fields)))
+	}
+	for _, f := range fields {
+		if f.Name == "content-length" {
+			r.events = append(r.events, "INVALID interim: content-length")
+		}
+	}
+	r.events = append(r.events, "interim "+formatFields(fields))
+	return r.err
+}
+
 func (r *recorder) Head(fields []HeaderField, noBody bool) error {
+	if r.dialect == 0 {
+		r.dialect = SPDY3
+	}
 	r.heads++
-	if bad := checkBlock(fields); bad != "" {
-		r.events = append(r.events, "INVALID head: "+bad)
-	}
-	if len(fields) < 2 || !strings.HasSuffix(fields[0].Name, "status") || !strings.HasSuffix(fields[1].Name, "version") {
-		r.events = append(r.events, "INVALID head: no status and version first")
-	}
+	r.check("head", fields, true)
 	s := "head " + formatFields(fields)
 	if noBody {
 		s += " (no body)"
@@ -78,8 +138,11 @@ func (r *recorder) Body(p []byte) error {
 
 func (r *recorder) End(trailers []HeaderField) error {
 	r.ends++
-	if bad := checkBlock(trailers); bad != "" {
-		r.events = append(r.events, "INVALID trailers: "+bad)
+	r.check("trailers", trailers, false)
+	for _, f := range trailers {
+		if f.Name == "content-length" {
+			r.events = append(r.events, "INVALID trailers: content-length")
+		}
 	}
 	s := "end"
 	if trailers != nil {
@@ -110,9 +173,9 @@ func errString(err error) string {
 
 // parseParts writes parts to a fresh parser, stopping at the first error,
 // then closes it.
-func parseParts(t testing.TB, version int, method string, maxHead int, parts ...[]byte) parseResult {
+func parseParts(t testing.TB, version Dialect, method string, maxHead int, parts ...[]byte) parseResult {
 	t.Helper()
-	var rec recorder
+	rec := recorder{dialect: version}
 	p := ResponseParser{MaxHeadBytes: maxHead}
 	p.Reset(version, method, &rec)
 	res := parseResult{writeErr: "<nil>"}
@@ -143,7 +206,7 @@ func parseParts(t testing.TB, version int, method string, maxHead int, parts ...
 
 // checkSplits parses input whole, split at every position, and byte at a
 // time, and checks the results are all the same. It returns the result.
-func checkSplits(t *testing.T, version int, method string, maxHead int, input string) parseResult {
+func checkSplits(t *testing.T, version Dialect, method string, maxHead int, input string) parseResult {
 	t.Helper()
 	b := []byte(input)
 	whole := parseParts(t, version, method, maxHead, b)
@@ -165,7 +228,7 @@ func checkSplits(t *testing.T, version int, method string, maxHead int, input st
 
 var responseTests = []struct {
 	name    string
-	version int
+	version Dialect
 	method  string
 	maxHead int
 	input   string
@@ -498,7 +561,7 @@ func TestResponseParserHandlerError(t *testing.T) {
 func TestResponseParserBadVersionPanics(t *testing.T) {
 	defer func() {
 		if recover() == nil {
-			t.Errorf("got no panic for SPDY version 1; want one")
+			t.Errorf("got no panic for dialect 1; want one")
 		}
 	}()
 	var p ResponseParser
