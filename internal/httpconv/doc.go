@@ -1,6 +1,7 @@
 // Package httpconv converts between the header blocks of SPDY and HTTP/2
 // streams and HTTP/1.1 message bytes, so that an unmodified HTTP/1.1
-// server can answer SPDY and HTTP/2 streams.
+// server can answer SPDY and HTTP/2 streams, and builds the header blocks
+// and responses of a client.
 //
 // One conversion serves three dialects (Dialect): SPDY2 and SPDY3
 // (draft-mbelshe-httpbis-spdy-00 and the SPDY/3 draft, section 3.2; SPDY/3.1
@@ -22,6 +23,11 @@
 //     (RFC 9112) and reports it in the dialect's form: a header block for
 //     SYN_REPLY or HEADERS, interim responses for HTTP/2 (InterimHandler),
 //     de-chunked body bytes, and trailers.
+//
+// Client side: AppendRequestFields builds the header block of an
+// http.Request, ResponseFromFields the http.Response of a reply's header
+// block, and CheckHeader, ValidToken and ValidFieldValue are the checks of
+// names and values that both sides share.
 //
 // It is not a codec: it neither compresses header blocks (SPDY's zlib,
 // HPACK) nor builds frames, and it has no goroutines, sockets or logging.

@@ -1,7 +1,10 @@
 package httpconv
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 )
@@ -107,5 +110,20 @@ func FuzzRequestHead(f *testing.F) {
 			return
 		}
 		checkRequestParses(t, head[1:], req)
+
+		// What the server side accepts, the client side sends again, in
+		// a form the server side accepts.
+		hr, err := http.ReadRequest(bufio.NewReader(bytes.NewReader(head[1:])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hr.URL.Scheme = req.Scheme
+		out, err := AppendRequestFields(nil, d, hr, false)
+		if err != nil {
+			t.Fatalf("AppendRequestFields of %q: %v", head[1:], err)
+		}
+		if _, _, err := AppendRequestHead(nil, d, out, endStream); err != nil {
+			t.Fatalf("AppendRequestHead of AppendRequestFields %v (from %q): %v", formatFields(out), head[1:], err)
+		}
 	})
 }

@@ -116,6 +116,9 @@ func (r *recorder) Head(fields []HeaderField, noBody bool) error {
 	}
 	r.heads++
 	r.check("head", fields, true)
+	if _, err := ResponseFromFields(r.dialect, fields); err != nil {
+		r.events = append(r.events, "INVALID head: ResponseFromFields: "+err.Error())
+	}
 	s := "head " + formatFields(fields)
 	if noBody {
 		s += " (no body)"
