@@ -11,8 +11,11 @@ import (
 )
 
 // Protocol names as negotiated by ALPN. SPDY/3.1 is version 3 on the wire;
-// only the negotiated name tells it apart from SPDY/3.
+// only the negotiated name tells it apart from SPDY/3. ProtoH2C is HTTP/2
+// over cleartext with prior knowledge, told by the client preface.
 const (
+	ProtoH2     = "h2"
+	ProtoH2C    = "h2c"
 	ProtoSPDY31 = "spdy/3.1"
 	ProtoSPDY3  = "spdy/3"
 	ProtoSPDY2  = "spdy/2"
@@ -40,21 +43,23 @@ const (
 	DefaultGlitchBurst            = 1000 // as nghttp2's glitch rate limit
 	DefaultGlitchRate             = 33   // per second, as nghttp2
 	DefaultWindowTimeout          = 30 * time.Second
+	DefaultMaxContinuationFrames  = 32
 )
 
 // Config configures a Listener. The zero value (or a nil *Config) is a
 // cleartext listener with the defaults above.
 type Config struct {
 	// TLSConfig, when set, makes the listener terminate TLS and choose the
-	// protocol by ALPN: spdy/3.1, spdy/3, spdy/2 (as enabled by Protocols),
-	// then http/1.1 and any NextProtos already in TLSConfig, such as h2 for
-	// an http.Server that speaks HTTP/2. TLS connections that negotiate
-	// anything but SPDY are handed to the inner server as *tls.Conn.
+	// protocol by ALPN: h2, spdy/3.1, spdy/3, spdy/2 (as enabled by
+	// Protocols), then any other NextProtos already in TLSConfig, then
+	// http/1.1. TLS connections that negotiate none of Protocols are handed
+	// to the inner server as *tls.Conn.
 	TLSConfig *tls.Config
 
-	// AllowCleartext, with TLSConfig set, also accepts cleartext SPDY and
-	// HTTP/1.x on the same port; a TLS ClientHello is told apart by its first
-	// byte. Without TLSConfig the listener is cleartext only.
+	// AllowCleartext, with TLSConfig set, also accepts cleartext HTTP/2
+	// (prior knowledge), SPDY and HTTP/1.x on the same port; a TLS
+	// ClientHello is told apart by its first byte. Without TLSConfig the
+	// listener is cleartext only.
 	AllowCleartext bool
 
 	// CleartextV3 is the protocol assumed for cleartext SPDY frames of
@@ -65,8 +70,10 @@ type Config struct {
 	// below the session window; choose ProtoSPDY3 for such clients.
 	CleartextV3 string
 
-	// Protocols lists the SPDY versions served, in order of preference for
-	// ALPN. Default: spdy/3.1, spdy/3, spdy/2.
+	// Protocols lists the multiplexed protocols served, in order of
+	// preference for ALPN: ProtoH2, ProtoSPDY31, ProtoSPDY3, ProtoSPDY2.
+	// Default: all four, in that order. Cleartext HTTP/2 (h2c) is served
+	// when ProtoH2 is listed.
 	Protocols []string
 
 	// MaxConcurrentStreams is the number of streams a client may have open
@@ -93,13 +100,25 @@ type Config struct {
 	// reading the connection until the handler reads. Default 256 KiB.
 	V2StreamBuffer int
 
-	// MaxHeaderBytes caps the inflated size of one header block; a larger
-	// one ends the session with GOAWAY PROTOCOL_ERROR. Default 1 MiB.
+	// MaxHeaderBytes caps the inflated size of one header block (for
+	// HTTP/2, each field counted as name, value and 32 bytes, and the
+	// compressed block too; advertised as SETTINGS_MAX_HEADER_LIST_SIZE).
+	// A larger SPDY block ends the session with GOAWAY PROTOCOL_ERROR; a
+	// larger HTTP/2 request gets 431, a compressed block over it ends the
+	// connection with ENHANCE_YOUR_CALM. Default 1 MiB.
 	MaxHeaderBytes int
 
-	// MaxHeaderFields caps the name/value pairs in one header block; a
-	// larger block gets RST_STREAM PROTOCOL_ERROR. Default 1000.
+	// MaxHeaderFields caps the name/value pairs in one header block: a
+	// larger SPDY block gets RST_STREAM PROTOCOL_ERROR, a larger HTTP/2
+	// request 431 (every field counts, cookie crumbs included, so that
+	// many tiny indexed fields cannot pin memory). Default 1000.
 	MaxHeaderFields int
+
+	// MaxContinuationFrames caps the CONTINUATION frames of one HTTP/2
+	// header block; more ends the connection with ENHANCE_YOUR_CALM
+	// (CONTINUATION flood, CVE-2024-27316). Default 32: 512 KiB of block at
+	// the 16 KiB frame size (nghttp2 allows 8).
+	MaxContinuationFrames int
 
 	// MaxControlFrameSize caps the length of a control frame (at least
 	// 8192, SPDY/3.1 §2.2.1); a larger one ends the session. Default 64 KiB.
@@ -216,6 +235,7 @@ type settings struct {
 	maxDataFrameSize       int
 	maxQueuedControlFrames int
 	maxSettingsEntries     int
+	maxContinuations       int
 	resetBurst             int
 	resetRate              float64
 	glitchBurst            int
@@ -248,6 +268,7 @@ func (c *Config) settings() *settings {
 		maxDataFrameSize:       c.MaxDataFrameSize,
 		maxQueuedControlFrames: c.MaxQueuedControlFrames,
 		maxSettingsEntries:     c.MaxSettingsEntries,
+		maxContinuations:       c.MaxContinuationFrames,
 		resetBurst:             c.ResetBurst,
 		resetRate:              c.ResetRate,
 		glitchBurst:            c.GlitchBurst,
@@ -264,7 +285,7 @@ func (c *Config) settings() *settings {
 		s.cleartextV3 = ProtoSPDY31
 	}
 	if len(s.protocols) == 0 {
-		s.protocols = []string{ProtoSPDY31, ProtoSPDY3, ProtoSPDY2}
+		s.protocols = []string{ProtoH2, ProtoSPDY31, ProtoSPDY3, ProtoSPDY2}
 	}
 	setDefault(&s.maxConcurrentStreams, DefaultMaxConcurrentStreams)
 	setDefault(&s.initialWindowSize, DefaultInitialWindowSize)
@@ -277,6 +298,7 @@ func (c *Config) settings() *settings {
 	setDefault(&s.maxDataFrameSize, DefaultMaxDataFrameSize)
 	setDefault(&s.maxQueuedControlFrames, DefaultMaxQueuedControlFrames)
 	setDefault(&s.maxSettingsEntries, DefaultMaxSettingsEntries)
+	setDefault(&s.maxContinuations, DefaultMaxContinuationFrames)
 	setDefault(&s.resetBurst, DefaultResetBurst)
 	setDefault(&s.resetRate, DefaultResetRate)
 	setDefault(&s.glitchBurst, DefaultGlitchBurst)

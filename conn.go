@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
@@ -176,7 +175,7 @@ func (c *StreamConn) Read(p []byte) (int, error) {
 				return 0, c.wrapErr(err)
 			}
 			if c.chunkLeft == 0 {
-				c.framing = append(c.framebuf[:0], "\r\n"...)
+				c.framing = httpconv.AppendChunkEnd(c.framebuf[:0])
 			}
 			continue
 		}
@@ -186,10 +185,10 @@ func (c *StreamConn) Read(p []byte) (int, error) {
 		switch {
 		case avail > 0:
 			c.chunkLeft = avail
-			b := strconv.AppendInt(c.framebuf[:0], int64(avail), 16)
-			c.framing = append(b, "\r\n"...)
+			c.framing = httpconv.AppendChunkHeader(c.framebuf[:0], avail)
 		case fin:
-			c.framing = append(c.framebuf[:0], "0\r\n\r\n"...)
+			// The last chunk carries the request's trailers, if any.
+			c.framing = httpconv.AppendLastChunk(c.framebuf[:0], c.st.takeTrailers())
 			c.lastChunk = true
 		case err != nil:
 			if n > 0 {
@@ -381,16 +380,43 @@ func (r *responseSink) Body(p []byte) error {
 	return nil
 }
 
+// End ends the response; its trailers go to the client in the last
+// HEADERS where the protocol has them (the protocol drops them otherwise).
 func (r *responseSink) End(trailers []httpconv.HeaderField) error {
-	// SPDY/3 could carry trailers in HEADERS; HTTP/1.1 servers rarely send
-	// them and SPDY clients rarely read them, so they are dropped.
 	st := r.st
 	st.s.mu.Lock()
 	defer st.s.mu.Unlock()
 	if st.err != nil {
 		return st.err
 	}
+	if len(trailers) > 0 {
+		st.trailers = trailers
+	}
 	st.finQueued = true
+	st.s.scheduleLocked(st)
+	return nil
+}
+
+// maxInterim bounds the interim responses queued ahead of one final
+// response; the server's further 1xx responses are dropped.
+const maxInterim = 8
+
+// Interim queues an interim (1xx) response, such as 103 Early Hints, to
+// go before the final one. The parser calls it only for HTTP/2.
+func (r *responseSink) Interim(status int, fields []httpconv.HeaderField) error {
+	st := r.st
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	if st.err != nil {
+		return st.err
+	}
+	if len(st.interim) >= maxInterim || st.headQueued || st.sentHead {
+		return nil
+	}
+	if err := st.s.w.checkHead(fields); err != nil {
+		return nil // an interim response is advice: drop what cannot go
+	}
+	st.interim = append(st.interim, fields)
 	st.s.scheduleLocked(st)
 	return nil
 }

@@ -10,8 +10,8 @@ import (
 // StreamInfo describes the SPDY stream behind one secondary connection.
 // Handlers get it with StreamInfoFromContext.
 type StreamInfo struct {
-	// Protocol is the negotiated protocol: ProtoSPDY31, ProtoSPDY3 or
-	// ProtoSPDY2.
+	// Protocol is the negotiated protocol: ProtoH2 (over TLS), ProtoH2C
+	// (cleartext), ProtoSPDY31, ProtoSPDY3 or ProtoSPDY2.
 	Protocol string
 	// SessionID is unique within the process for each SPDY session.
 	SessionID uint64
@@ -29,8 +29,8 @@ type StreamInfo struct {
 	RemoteAddr net.Addr
 }
 
-// HTTPProto returns the protocol as an access log writes it: "SPDY/3.1",
-// "SPDY/3" or "SPDY/2".
+// HTTPProto returns the protocol as an access log writes it: "HTTP/2.0",
+// "SPDY/3.1", "SPDY/3" or "SPDY/2".
 func (i *StreamInfo) HTTPProto() string {
 	switch i.Protocol {
 	case ProtoSPDY31:
@@ -39,6 +39,8 @@ func (i *StreamInfo) HTTPProto() string {
 		return "SPDY/3"
 	case ProtoSPDY2:
 		return "SPDY/2"
+	case ProtoH2, ProtoH2C:
+		return "HTTP/2.0"
 	}
 	return i.Protocol
 }

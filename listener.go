@@ -2,6 +2,7 @@ package spdymux
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -72,8 +73,8 @@ func newListener(inner net.Listener, cfg *settings) *Listener {
 	return l
 }
 
-// tlsConfig returns a copy of c that offers by ALPN the SPDY protocols,
-// then what c offered (such as h2) in its order, then http/1.1.
+// tlsConfig returns a copy of c that offers by ALPN the multiplexed
+// protocols, then what else c offered in its order, then http/1.1.
 func (l *Listener) tlsConfig(c *tls.Config) *tls.Config {
 	c = c.Clone()
 	protos := slices.Clone(l.cfg.protocols)
@@ -319,6 +320,16 @@ func (l *Listener) detect(c net.Conn) (proto string, conn net.Conn, err error) {
 		}
 		return "", tc, nil
 	}
+	if first[0] == h2Preface[0] {
+		// "PRI " starts the HTTP/2 client preface and no HTTP/1.x
+		// request (RFC 9113 §3.4: the PRI method is reserved for it).
+		if b, _ := br.Peek(4); string(b) == h2Preface[:4] {
+			if !slices.Contains(l.cfg.protocols, ProtoH2) {
+				return "", nil, errors.New("cleartext HTTP/2 is not enabled")
+			}
+			return ProtoH2C, &prefixConn{Conn: c, r: br}, nil
+		}
+	}
 	b, err := br.Peek(2)
 	if err != nil && len(b) < 1 {
 		return "", nil, fmt.Errorf("reading the first bytes: %w", err)
@@ -342,7 +353,40 @@ func (l *Listener) detect(c net.Conn) (proto string, conn net.Conn, err error) {
 	if !isPrintable(first[0]) {
 		return "", nil, fmt.Errorf("first byte %#x is neither SPDY nor HTTP/1.x", first[0])
 	}
-	return "", &prefixConn{Conn: c, r: br}, nil
+	lr := bufio.NewReaderSize(&prefixConn{Conn: c, r: br}, maxSniffedLine)
+	if err := checkRequestLine(lr); err != nil {
+		return "", nil, err
+	}
+	return "", &prefixConn{Conn: c, r: lr}, nil
+}
+
+// maxSniffedLine bounds the request line checkRequestLine waits for; a
+// longer one goes to the inner server unchecked.
+const maxSniffedLine = 4096
+
+// checkRequestLine waits for the first line of a cleartext connection that
+// is neither SPDY nor HTTP/2 and fails unless it is an HTTP/1.x request
+// line: anything else (a mangled HTTP/2 preface, another protocol) is
+// closed unanswered rather than given an HTTP/1.1 error the client cannot
+// read (RFC 9113 §3.4: an invalid preface ends the connection).
+func checkRequestLine(r *bufio.Reader) error {
+	for {
+		b, _ := r.Peek(r.Buffered())
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line := bytes.TrimSuffix(b[:i], []byte("\r"))
+			sp := bytes.LastIndexByte(line, ' ')
+			if sp < 0 || !bytes.HasPrefix(line[sp+1:], []byte("HTTP/1.")) {
+				return fmt.Errorf("first line %.40q is not an HTTP/1.x request", line)
+			}
+			return nil
+		}
+		if len(b) >= maxSniffedLine {
+			return nil // the inner server has the last word
+		}
+		if _, err := r.Peek(len(b) + 1); err != nil {
+			return nil
+		}
+	}
 }
 
 // isPrintable reports whether b can start an HTTP/1.x request line.
@@ -386,7 +430,12 @@ func (l *Listener) serveSession(c net.Conn, proto string) {
 		return
 	default:
 	}
-	s := newSPDYSession(c, proto, l.cfg, &l.stats, false)
+	var s *session
+	if proto == ProtoH2 || proto == ProtoH2C {
+		s = newH2Session(c, proto, l.cfg, &l.stats)
+	} else {
+		s = newSPDYSession(c, proto, l.cfg, &l.stats, false)
+	}
 	s.deliver = l.enqueue
 	l.sessions[s] = struct{}{}
 	l.mu.Unlock()

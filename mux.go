@@ -137,6 +137,40 @@ type session struct {
 	streamGone      chan struct{} // closed and cleared when a stream ends
 	peerMaxStreams  uint32
 	peerGoneAway    bool
+	closed          closedStreams // the streams that ended last
+}
+
+// closedStreams remembers the last streams that ended, so that a frame for
+// one of them can be told from a frame for a stream that never was, and a
+// stream this side reset (whose late frames are ignored, RFC 9113 §5.1)
+// from one that ended otherwise. It is a ring: memory is bounded, and a
+// stream long gone is forgotten.
+type closedStreams struct {
+	ids   []uint32
+	reset []bool
+	next  int
+}
+
+// closedRing is how many ended streams a session remembers.
+const closedRing = 256
+
+func (c *closedStreams) add(id uint32, reset bool) {
+	if c.ids == nil {
+		c.ids, c.reset = make([]uint32, closedRing), make([]bool, closedRing)
+	}
+	c.ids[c.next], c.reset[c.next] = id, reset
+	c.next = (c.next + 1) % closedRing
+}
+
+// lookup reports whether id is among the streams remembered, and whether
+// this side reset it.
+func (c *closedStreams) lookup(id uint32) (found, reset bool) {
+	for i, x := range c.ids {
+		if x == id && id != 0 {
+			return true, c.reset[i]
+		}
+	}
+	return false, false
 }
 
 // ctrlFrame is a queued control frame; the protocol encodes it.
@@ -332,7 +366,7 @@ func (s *session) act(err error) error {
 		if st := s.streams[se.id]; st != nil {
 			s.resetLocked(st, se.code)
 		} else {
-			s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: se.id, code: se.code})
+			s.resetIDLocked(se.id, se.code)
 		}
 		if se.glitch {
 			s.glitchLocked(se.reason)
@@ -514,8 +548,17 @@ const ctrlStall = time.Second
 // resetLocked sends RST_STREAM for st and ends it.
 func (s *session) resetLocked(st *stream, code errCode) {
 	st.failLocked(&streamError{id: st.id, code: code, name: s.w.codeName(code)})
+	st.resetHere = true
 	s.removeLocked(st)
 	s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: st.id, code: code})
+}
+
+// resetIDLocked sends RST_STREAM for stream id, which is not open.
+func (s *session) resetIDLocked(id uint32, code errCode) {
+	if found, _ := s.closed.lookup(id); !found {
+		s.closed.add(id, true)
+	}
+	s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: id, code: code})
 }
 
 // peerResetLocked ends st for the peer's RST_STREAM: never answered with
@@ -543,6 +586,7 @@ func (s *session) removeLocked(st *stream) {
 	}
 	st.removed = true
 	delete(s.streams, st.id)
+	s.closed.add(st.id, st.resetHere)
 	s.stats.activeStreams.Add(-1)
 	if s.streamGone != nil {
 		close(s.streamGone)
@@ -614,3 +658,13 @@ const (
 	codeCompression                       // HTTP/2 COMPRESSION_ERROR
 	codeUnsupportedVersion                // SPDY UNSUPPORTED_VERSION
 )
+
+// reprioritizeLocked gives st a new priority, 0 (highest) to 7: for its
+// next turn in the writer's schedule, and in the pool if it still waits
+// for a worker slot.
+func (s *session) reprioritizeLocked(st *stream, priority uint8) {
+	st.priority = priority
+	if st.conn != nil {
+		s.cfg.pool.reprioritize(&st.conn.entry, priority)
+	}
+}

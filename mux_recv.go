@@ -21,7 +21,7 @@ func (s *session) acceptStreamLocked(id uint32, priority uint8, fin bool) *strea
 	if uint32(len(s.streams)) >= s.cfg.maxConcurrentStreams {
 		s.stats.refused.Add(1)
 		s.glitchLocked("stream over MAX_CONCURRENT_STREAMS")
-		s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: id, code: codeRefused})
+		s.resetIDLocked(id, codeRefused)
 		return nil
 	}
 	st := newStream(s, id, priority)

@@ -110,6 +110,17 @@ func (p *Pool) cancel(e *poolEntry) bool {
 	return true
 }
 
+// reprioritize gives e a new priority, which matters while it waits.
+func (p *Pool) reprioritize(e *poolEntry, priority uint8) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e.priority = priority
+	if e.index >= 0 {
+		heap.Fix(&e.owner.entries, e.index)
+		heap.Fix(&p.sessions, e.owner.index)
+	}
+}
+
 // release frees a slot held by o, handing it to the next waiting entry.
 func (p *Pool) release(o *poolOwner) {
 	p.mu.Lock()

@@ -33,13 +33,16 @@ type stream struct {
 
 	conn *StreamConn // the secondary connection serving the stream, if any
 
-	recv       []byte // received DATA payload not yet read: recv[recvOff:]
-	recvOff    int
-	recvFin    bool  // the peer sent FIN
-	recvBytes  int64 // DATA payload bytes received in all
-	recvFlow   inflow
-	discard    bool  // received DATA is dropped (credited at once)
-	wantLength int64 // the body's content-length, or -1
+	recv      []byte // received DATA payload not yet read: recv[recvOff:]
+	recvOff   int
+	recvFin   bool  // the peer sent FIN
+	recvBytes int64 // DATA payload bytes received in all
+	recvFlow  inflow
+	// recvTrailers are the request trailers the peer sent, for the last
+	// chunk of the request body.
+	recvTrailers []httpconv.HeaderField
+	discard      bool  // received DATA is dropped (credited at once)
+	wantLength   int64 // the body's content-length, or -1
 
 	sendFlow   outflow
 	head       []httpconv.HeaderField // the head waiting to be written: response, or request on a client
@@ -47,12 +50,14 @@ type stream struct {
 	sentHead   bool
 	out        [][]byte // DATA payload waiting; the slices belong to the writer of the stream until taken
 	outLen     int
-	trailers   []httpconv.HeaderField // trailers that end the stream after out, if any
-	finQueued  bool                   // the end of the stream goes after out
+	trailers   []httpconv.HeaderField   // trailers that end the stream after out, if any
+	interim    [][]httpconv.HeaderField // interim (1xx) heads to write before head
+	finQueued  bool                     // the end of the stream goes after out
 	sentFin    bool
 	inSched    bool      // in the writer's schedule
 	blockedAt  time.Time // since when queued data waits for window, or zero
 	removed    bool      // no longer in s.streams
+	resetHere  bool      // this side reset it
 	connClosed bool      // the connection on the stream was closed
 
 	// Client side: the response head.
@@ -114,6 +119,15 @@ func (st *stream) failLocked(err error) {
 	signal(st.writeWake)
 }
 
+// takeTrailers returns the request trailers the peer sent, taking them.
+func (st *stream) takeTrailers() []httpconv.HeaderField {
+	st.s.mu.Lock()
+	defer st.s.mu.Unlock()
+	t := st.recvTrailers
+	st.recvTrailers = nil
+	return t
+}
+
 // discardRestLocked drops the request body the peer sent and will still
 // send on st, crediting it: no reader will come for it.
 func (st *stream) discardRestLocked() {
@@ -128,6 +142,7 @@ func (st *stream) dropOutputLocked() {
 	st.head = nil
 	st.headQueued = false
 	st.trailers = nil
+	st.interim = nil
 }
 
 // readPayload copies received DATA payload into p. It blocks until there

@@ -33,6 +33,8 @@ func (s *session) canSendLocked(st *stream) bool {
 	switch {
 	case st.err != nil || st.sentFin:
 		return false
+	case len(st.interim) > 0:
+		return true
 	case st.headQueued:
 		// The opening head of a stream this side opened goes out through
 		// headQueue, in id order.
@@ -214,6 +216,15 @@ func (s *session) writeHeadLocked(st *stream) {
 // writeStreamFrameLocked writes one frame of st: its head, one DATA
 // frame, or what ends it (trailers, or an empty DATA frame with FIN).
 func (s *session) writeStreamFrameLocked(st *stream) {
+	if len(st.interim) > 0 {
+		h := st.interim[0]
+		st.interim[0] = nil
+		st.interim = st.interim[1:]
+		if err := s.w.writeHead(st, h, false); err != nil {
+			s.writeFailedLocked(st, err)
+		}
+		return
+	}
 	if st.headQueued {
 		s.writeHeadLocked(st)
 		return
