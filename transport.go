@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/spdymux/spdymux/internal/httpconv"
 	"github.com/spdymux/spdymux/spdy"
 )
 
@@ -429,7 +429,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL == nil {
 		return fail(errors.New("spdymux: request has no URL"))
 	}
-	if err := validHeader(req.Header); err != nil {
+	if err := httpconv.CheckHeader(req.Header); err != nil {
 		return fail(err)
 	}
 	ctx := req.Context()
@@ -502,7 +502,11 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 		priority /= 2
 	}
 	decode := !t.DisableCompression && req.Header.Get("Accept-Encoding") == "" && req.Method != http.MethodHead
-	header := synStreamHeader(cc.w.version, req, decode)
+	header, err := httpconv.AppendRequestFields(nil, s.dialect, req, decode)
+	if err != nil {
+		closeBody()
+		return nil, err
+	}
 	st, err := s.openStream(ctx, header, priority, body == nil)
 	if err != nil {
 		if errors.Is(err, errGoingAway) || errors.Is(err, net.ErrClosed) {
@@ -586,53 +590,14 @@ func idempotent(method string) bool {
 }
 
 // response builds the http.Response of reply, a SYN_REPLY header block.
-func (cc *clientConn) response(req *http.Request, reply []spdy.HeaderField) (*http.Response, error) {
-	statusName, versionName := ":status", ":version"
-	if cc.w.version == spdy.V2 {
-		statusName, versionName = "status", "version"
+func (cc *clientConn) response(req *http.Request, reply []httpconv.HeaderField) (*http.Response, error) {
+	resp, err := httpconv.ResponseFromFields(cc.s.dialect, reply)
+	if err != nil {
+		return nil, err
 	}
-	resp := &http.Response{
-		Header:        make(http.Header, len(reply)),
-		Request:       req,
-		TLS:           cc.tls,
-		ContentLength: -1,
-	}
-	switch cc.proto {
-	case ProtoSPDY31:
-		resp.Proto, resp.ProtoMajor, resp.ProtoMinor = "SPDY/3.1", 3, 1
-	case ProtoSPDY3:
-		resp.Proto, resp.ProtoMajor = "SPDY/3", 3
-	default:
-		resp.Proto, resp.ProtoMajor = "SPDY/2", 2
-	}
-	for _, f := range reply {
-		switch {
-		case f.Name == statusName:
-			code, text, _ := strings.Cut(f.Value, " ")
-			n, err := strconv.Atoi(code)
-			if err != nil || len(code) != 3 || n < 100 {
-				return nil, fmt.Errorf("spdymux: malformed %s %q in reply", statusName, f.Value)
-			}
-			if text == "" {
-				text = http.StatusText(n)
-			}
-			resp.StatusCode, resp.Status = n, code+" "+text
-			continue
-		case f.Name == versionName || strings.HasPrefix(f.Name, ":"):
-			continue
-		}
-		key := http.CanonicalHeaderKey(f.Name)
-		for v := range strings.SplitSeq(f.Value, "\x00") {
-			resp.Header[key] = append(resp.Header[key], v)
-		}
-	}
-	if resp.StatusCode == 0 {
-		return nil, fmt.Errorf("spdymux: reply without %s", statusName)
-	}
-	if vs := resp.Header["Content-Length"]; len(vs) == 1 {
-		if n, err := strconv.ParseInt(vs[0], 10, 64); err == nil && n >= 0 {
-			resp.ContentLength = n
-		}
+	resp.Request, resp.TLS = req, cc.tls
+	if cc.proto == ProtoSPDY31 {
+		resp.Proto, resp.ProtoMinor = "SPDY/3.1", 1
 	}
 	return resp, nil
 }
@@ -758,162 +723,3 @@ func (d *decodedBody) Read(p []byte) (int, error) {
 }
 
 func (d *decodedBody) Close() error { return d.cs.Close() }
-
-// connectionHeaders are the headers SPDY forbids in requests (SPDY/3
-// §3.2.1) or that only concern one HTTP/1.1 connection; they are dropped.
-var connectionHeaders = map[string]bool{
-	"Connection":        true,
-	"Host":              true,
-	"Keep-Alive":        true,
-	"Proxy-Connection":  true,
-	"Transfer-Encoding": true,
-	"Upgrade":           true,
-	"Te":                true,
-}
-
-func validHeader(h http.Header) error {
-	for k, vs := range h {
-		if !validToken(k) {
-			return fmt.Errorf("spdymux: invalid header name %q", k)
-		}
-		for _, v := range vs {
-			if !validValue(v) {
-				return fmt.Errorf("spdymux: invalid value for header %q", k)
-			}
-		}
-	}
-	return nil
-}
-
-// validToken reports whether k is an HTTP token (RFC 9110 §5.6.2).
-func validToken(k string) bool {
-	if k == "" {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		c := k[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-// validValue reports whether v is a field value without control bytes
-// other than tab (RFC 9110 §5.5); NUL, CR and LF above all.
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-// synStreamHeader builds the SYN_STREAM header block of req.
-func synStreamHeader(v spdy.Version, req *http.Request, acceptEncoding bool) []spdy.HeaderField {
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
-	}
-	path := req.URL.RequestURI()
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	h := make([]spdy.HeaderField, 0, 6+len(req.Header))
-	if v == spdy.V2 {
-		h = append(h,
-			spdy.HeaderField{Name: "method", Value: method},
-			spdy.HeaderField{Name: "url", Value: path},
-			spdy.HeaderField{Name: "version", Value: "HTTP/1.1"},
-			spdy.HeaderField{Name: "scheme", Value: req.URL.Scheme},
-			spdy.HeaderField{Name: "host", Value: host})
-	} else {
-		h = append(h,
-			spdy.HeaderField{Name: ":method", Value: method},
-			spdy.HeaderField{Name: ":path", Value: path},
-			spdy.HeaderField{Name: ":version", Value: "HTTP/1.1"},
-			spdy.HeaderField{Name: ":host", Value: host},
-			spdy.HeaderField{Name: ":scheme", Value: req.URL.Scheme})
-	}
-	pseudo := len(h)
-	var dropped []string // names listed in Connection
-	for _, c := range req.Header["Connection"] {
-		for f := range strings.SplitSeq(c, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				dropped = append(dropped, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-	for k, vs := range req.Header {
-		if connectionHeaders[k] || len(vs) == 0 || k == "Content-Length" || slices.Contains(dropped, k) {
-			continue
-		}
-		value := vs[0]
-		if len(vs) > 1 {
-			// Several values travel as one, joined by NUL; none may be
-			// empty (SPDY/3 §2.6.10).
-			value = joinValues(vs)
-		}
-		h = append(h, spdy.HeaderField{Name: lowerHeader(k), Value: value})
-	}
-	if req.ContentLength > 0 {
-		h = append(h, spdy.HeaderField{Name: "content-length", Value: strconv.FormatInt(req.ContentLength, 10)})
-	}
-	if acceptEncoding {
-		h = append(h, spdy.HeaderField{Name: "accept-encoding", Value: "gzip, deflate"})
-	}
-	// A stable order compresses better; names that differ only in case
-	// become one (SPDY/3 §2.6.10: a name appears once).
-	rest := h[pseudo:]
-	slices.SortFunc(rest, func(a, b spdy.HeaderField) int { return strings.Compare(a.Name, b.Name) })
-	out := h[:pseudo]
-	for _, f := range rest {
-		if n := len(out); n > pseudo && out[n-1].Name == f.Name {
-			out[n-1].Value = joinValues([]string{out[n-1].Value, f.Value})
-			continue
-		}
-		if v == spdy.V2 && f.Name == "host" {
-			continue
-		}
-		out = append(out, f)
-	}
-	return out
-}
-
-func joinValues(vs []string) string {
-	var b strings.Builder
-	for _, v := range vs {
-		if v == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(0)
-		}
-		b.WriteString(v)
-	}
-	return b.String()
-}
-
-// lowerHeader returns k in lower case, without allocating for common
-// names.
-func lowerHeader(k string) string {
-	if l, ok := commonLower[k]; ok {
-		return l
-	}
-	return strings.ToLower(k)
-}
-
-var commonLower = func() map[string]string {
-	m := make(map[string]string)
-	for _, k := range []string{
-		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
-		"Cache-Control", "Content-Encoding", "Content-Type", "Cookie", "Date", "Etag",
-		"If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
-		"Origin", "Range", "Referer", "User-Agent", "X-Forwarded-For", "X-Requested-With",
-	} {
-		m[k] = strings.ToLower(k)
-	}
-	return m
-}()
