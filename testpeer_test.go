@@ -222,6 +222,19 @@ func (ts *testServer) handler() http.Handler {
 		http.NewResponseController(w).Flush()
 		w.Write(b[n/2:])
 	})
+	mux.HandleFunc("/trailers", func(w http.ResponseWriter, r *http.Request) {
+		// Echoes the body; answers with the request's trailer X-In as
+		// the response trailer X-Out, and the body's length as X-Len.
+		w.Header().Set("Trailer", "X-Out, X-Len")
+		n, _ := io.Copy(w, r.Body)
+		w.Header().Set("X-Out", r.Trailer.Get("X-In"))
+		w.Header().Set("X-Len", strconv.FormatInt(n, 10))
+	})
+	mux.HandleFunc("/hints", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload; as=style")
+		w.WriteHeader(http.StatusEarlyHints)
+		io.WriteString(w, "after hints\n")
+	})
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 		io.Copy(w, r.Body)
