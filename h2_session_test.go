@@ -203,7 +203,9 @@ func (p *h2peer) sync() {
 // and its trailers, if any.
 func (p *h2peer) response(id uint32) (head h2frame, body []byte, trailers h2frame) {
 	p.t.Helper()
-	isStream := func(f h2frame) bool { return f.id == id && (f.typ == http2.FrameHeaders || f.typ == http2.FrameData || f.typ == http2.FrameRSTStream) }
+	isStream := func(f h2frame) bool {
+		return f.id == id && (f.typ == http2.FrameHeaders || f.typ == http2.FrameData || f.typ == http2.FrameRSTStream)
+	}
 	for {
 		head = p.expect(fmt.Sprintf("HEADERS of stream %d", id), isStream)
 		if head.typ != http2.FrameHeaders {
