@@ -92,6 +92,7 @@ func newH2Session(c net.Conn, proto string, cfg *settings, stats *listenerCounte
 	s.recvFlow = inflow{avail: h2DefaultWindow}
 	s.peerInitWindow = h2DefaultWindow
 	s.maxSendFrame = h2MinFrame
+	s.closed.track()
 	w.fr = http2.NewFramer(&s.wbuf, w.br)
 	w.fr.SetReuseFrames()
 	w.fr.SetMaxReadFrameSize(h2MinFrame)

@@ -154,9 +154,15 @@ type closedStreams struct {
 // closedRing is how many ended streams a session remembers.
 const closedRing = 256
 
+// track makes c remember; a protocol that does not ask for it (SPDY)
+// keeps nothing.
+func (c *closedStreams) track() {
+	c.ids, c.reset = make([]uint32, closedRing), make([]bool, closedRing)
+}
+
 func (c *closedStreams) add(id uint32, reset bool) {
 	if c.ids == nil {
-		c.ids, c.reset = make([]uint32, closedRing), make([]bool, closedRing)
+		return
 	}
 	c.ids[c.next], c.reset[c.next] = id, reset
 	c.next = (c.next + 1) % closedRing
