@@ -17,36 +17,38 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/spdymux/spdymux"
 )
 
 // benchOptions are the flags of `spdymux bench`.
 type benchOptions struct {
+	clientFlags
 	conns    int
 	streams  int
 	requests int
 	duration time.Duration
-	proto    string
-	insecure bool
 	warmup   time.Duration
 	json     bool
 	timeout  time.Duration
-	headers  headerFlags
 	progress time.Duration
 }
 
+// benchProtos are the values of bench's -proto.
+var benchProtos = []string{spdymux.ProtoH2, spdymux.ProtoH2C, spdymux.ProtoSPDY31, spdymux.ProtoSPDY3, spdymux.ProtoSPDY2, spdymux.ProtoHTTP11}
+
 func (o *benchOptions) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("spdymux bench", flag.ContinueOnError)
+	o.register(fs, spdymux.ProtoSPDY31, "`protocol`: h2 (HTTP/2: ALPN h2 on https, h2c with prior knowledge on http), h2c (http only), "+
+		"spdy/3.1, spdy/3, spdy/2 (offered alone by ALPN on https, spoken on http) or http/1.1 (keep-alive HTTP/1.1 through net/http)")
 	fs.IntVar(&o.conns, "c", 1, "`connections`: each is its own session over its own TCP connection")
 	fs.IntVar(&o.streams, "m", 100, "`streams` in flight per connection (forced to 1 for http/1.1)")
 	fs.IntVar(&o.requests, "n", 10000, "`requests` in all, unless -d is given")
 	fs.DurationVar(&o.duration, "d", 0, "run for this `duration` instead of -n requests")
-	fs.StringVar(&o.proto, "proto", spdymux.ProtoSPDY31, "`protocol`: spdy/3.1, spdy/3, spdy/2 (offered alone by ALPN on https, spoken on http) or http/1.1 (keep-alive HTTP/1.1 through net/http)")
-	fs.BoolVar(&o.insecure, "k", false, "do not verify the server's TLS certificate")
 	fs.DurationVar(&o.warmup, "warmup", 0, "send load for this `duration` before measuring")
 	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object (fields in 'spdymux bench -h')")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "count a request as timed out after this `duration`; 0 for none")
-	fs.Var(&o.headers, "H", "add the request header 'Name: value' (repeatable)")
 	fs.DurationVar(&o.progress, "progress", time.Second, "print progress to stderr at this `interval`; 0 for none")
 	return fs
 }
@@ -55,9 +57,12 @@ const benchUsageHead = `Usage: spdymux bench [flags] URL
 
 Sends GET requests to URL as fast as the server answers them, with -c
 connections and -m streams in flight on each, in the spirit of h2load. With
--proto http/1.1 it sends keep-alive HTTP/1.1 over -c connections, one request
-at a time on each, as wrk does, so that the figures can be checked against
-wrk on the same server. Progress goes to stderr, the report to stdout.
+-proto h2 it speaks HTTP/2 through golang.org/x/net/http2's client, one
+connection per -c (requests past the server's stream limit wait for a stream),
+so that the figures can be checked against h2load -c C -m M on the same
+server (h2load speaks h2c with prior knowledge on http URLs too). With -proto
+http/1.1 it sends keep-alive HTTP/1.1 over -c connections, one request at a
+time on each, as wrk does. Progress goes to stderr, the report to stdout.
 
 Latency is recorded in a log-linear histogram (128 buckets per power of two
 of nanoseconds: each percentile is within 0.4% of the true value, memory is
@@ -70,7 +75,7 @@ request), connect (dial or TLS handshake failed), timeout (-timeout passed)
 and other. The exit status is 1 when no request succeeded, 2 for a bad
 command line.
 
--json fields: url, proto, connections (TCP connections dialed),
+-json fields: url, proto (h2c for h2 on an http URL), connections (TCP connections dialed),
 streams_per_connection, requests (completed, in the measured phase),
 succeeded, failed, duration_s, req_per_s, body_bytes, body_bytes_per_s,
 wire_bytes_in, wire_bytes_out, wire_bytes_per_s (in plus out),
@@ -83,15 +88,8 @@ Flags:
 func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	var o benchOptions
 	fs := o.flags()
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fmt.Fprint(e.stdout, benchUsageHead)
-			fs.PrintDefaults()
-			return exitOK, nil
-		}
-		return exitUsage, fmt.Errorf("%v (run 'spdymux bench -h')", err)
+	if err := parseFlags(e, fs, args, benchUsageHead, ""); err != nil {
+		return exitUsage, err
 	}
 	u, err := o.check(fs.Args())
 	if err != nil {
@@ -150,13 +148,18 @@ func (o *benchOptions) check(args []string) (*url.URL, error) {
 		return nil, fmt.Errorf("bad -timeout %v", o.timeout)
 	case o.progress < 0:
 		return nil, fmt.Errorf("bad -progress %v", o.progress)
-	case !isSPDYProto(o.proto) && o.proto != spdymux.ProtoHTTP11:
-		return nil, fmt.Errorf("bad -proto %q: want spdy/3.1, spdy/3, spdy/2 or http/1.1", o.proto)
+	}
+	u, err := parseURL(args[0])
+	if err != nil {
+		return nil, err
+	}
+	if err := o.checkProto(benchProtos, u); err != nil {
+		return nil, err
 	}
 	if o.proto == spdymux.ProtoHTTP11 {
 		o.streams = 1
 	}
-	return parseURL(args[0])
+	return u, nil
 }
 
 // bench is one run of `spdymux bench`: the clients, one per connection,
@@ -165,7 +168,7 @@ type bench struct {
 	o       *benchOptions
 	url     *url.URL
 	header  http.Header
-	clients []*http.Client // one per connection for SPDY; one shared for HTTP/1.1
+	clients []*http.Client // one per connection for SPDY and HTTP/2; one shared for HTTP/1.1
 	closers []func()
 
 	dials           atomic.Int64
@@ -174,8 +177,16 @@ type bench struct {
 
 func newBench(o *benchOptions, u *url.URL) *bench {
 	b := &bench{o: o, url: u, header: o.headers.header()}
-	tlsConfig := &tls.Config{InsecureSkipVerify: o.insecure}
-	if o.proto == spdymux.ProtoHTTP11 {
+	tlsConfig := o.tlsConfig()
+	switch {
+	case isH2(o.proto):
+		for range o.conns {
+			tr := newH2Client(h2Options{tls: tlsConfig, dial: b.dial, oneConn: true, disableCompression: true})
+			b.clients = append(b.clients, &http.Client{Transport: tr})
+			b.closers = append(b.closers, tr.CloseIdleConnections)
+		}
+		return b
+	case o.proto == spdymux.ProtoHTTP11:
 		tr := &http.Transport{
 			DialContext:         b.dial,
 			TLSClientConfig:     tlsConfig,
@@ -389,12 +400,17 @@ func classify(err error) int {
 	var certErr *tls.CertificateVerificationError
 	var alert tls.AlertError
 	var rec tls.RecordHeaderError
+	var alpn *alpnError
+	var h2Stream http2.StreamError
+	var h2Conn http2.ConnectionError
+	var h2GoAway http2.GoAwayError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		return errTimeout
-	case errors.As(err, &op) && op.Op == "dial" || errors.As(err, &certErr) || errors.As(err, &alert) || errors.As(err, &rec):
+	case errors.As(err, &op) && op.Op == "dial" || errors.As(err, &certErr) || errors.As(err, &alert) || errors.As(err, &rec) || errors.As(err, &alpn):
 		return errConnect
-	case errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &op):
+	case errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &op) ||
+		errors.As(err, &h2Stream) || errors.As(err, &h2Conn) || errors.As(err, &h2GoAway):
 		return errReset
 	}
 	return errOther
@@ -493,7 +509,7 @@ func (b *bench) report(st *stats, elapsed time.Duration) *benchReport {
 	secs := elapsed.Seconds()
 	r := &benchReport{
 		URL:                  b.url.String(),
-		Proto:                b.o.proto,
+		Proto:                wireProto(b.o.proto, b.url.Scheme),
 		Connections:          b.dials.Load(),
 		StreamsPerConnection: b.o.streams,
 		Requests:             st.count.Load(),

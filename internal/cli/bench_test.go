@@ -25,11 +25,16 @@ func TestBenchConnections(t *testing.T) {
 		name        string
 		args        []string
 		url         string
+		conns       int64
 		wantStreams int
+		wantProto   string
 	}{
-		{"spdy/3.1 tls", []string{"-k", "-c", "3", "-m", "5", "-n", "300"}, s.tlsURL, 5},
-		{"spdy/2 plain", []string{"-proto", "spdy/2", "-c", "2", "-m", "20", "-n", "300"}, s.plainURL, 20},
-		{"http/1.1", []string{"-proto", "http/1.1", "-c", "3", "-m", "50", "-n", "300"}, s.plainURL, 1},
+		{"spdy/3.1 tls", []string{"-k", "-c", "3", "-m", "5", "-n", "300"}, s.tlsURL, 3, 5, "spdy/3.1"},
+		{"spdy/2 plain", []string{"-proto", "spdy/2", "-c", "2", "-m", "20", "-n", "300"}, s.plainURL, 2, 20, "spdy/2"},
+		{"h2 tls", []string{"-proto", "h2", "-k", "-c", "3", "-m", "5", "-n", "300"}, s.tlsURL, 3, 5, "h2"},
+		{"h2c", []string{"-proto", "h2", "-c", "2", "-m", "20", "-n", "300"}, s.plainURL, 2, 20, "h2c"},
+		{"h2c by name", []string{"-proto", "h2c", "-c", "1", "-m", "7", "-n", "300"}, s.plainURL, 1, 7, "h2c"},
+		{"http/1.1", []string{"-proto", "http/1.1", "-c", "3", "-m", "50", "-n", "300"}, s.plainURL, 3, 1, "http/1.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l := s.plain
@@ -42,10 +47,7 @@ func TestBenchConnections(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want 0 and nothing", code, stderr)
 			}
 			after := l.Stats()
-			conns := int64(3)
-			if tc.name == "spdy/2 plain" {
-				conns = 2
-			}
+			conns := tc.conns
 			// Each connection is its own TCP connection and, for SPDY, its
 			// own session.
 			if r.Connections != conns || int64(after.Conns-before.Conns) != conns {
@@ -71,8 +73,37 @@ func TestBenchConnections(t *testing.T) {
 			if !(0 < l8.Min && l8.Min <= l8.P50 && l8.P50 <= l8.P90 && l8.P90 <= l8.P99 && l8.P99 <= l8.Max && l8.Min <= l8.Mean && l8.Mean <= l8.Max) {
 				t.Errorf("latency out of order: %+v", l8)
 			}
-			if r.ReqPerS <= 0 || r.DurationS <= 0 || r.Proto == "" || r.LatencyMethod == "" {
+			if r.ReqPerS <= 0 || r.DurationS <= 0 || r.LatencyMethod == "" {
 				t.Errorf("report incomplete: %+v", r)
+			}
+			if r.Proto != tc.wantProto {
+				t.Errorf("proto %q; want %q", r.Proto, tc.wantProto)
+			}
+		})
+	}
+}
+
+// TestBenchStreamsInFlight checks that bench keeps -m streams in flight on
+// each of its -c connections, over HTTP/2 as over SPDY: the server sees
+// c*m requests at once, at most m on one session.
+func TestBenchStreamsInFlight(t *testing.T) {
+	s := startSPDYServer(t)
+	for _, tc := range []struct {
+		proto, url string
+	}{
+		{"h2", s.tlsURL},
+		{"h2", s.plainURL},
+		{"spdy/3.1", s.tlsURL},
+	} {
+		t.Run(tc.proto+" "+tc.url[:strings.Index(tc.url, ":")], func(t *testing.T) {
+			s.inFlight.reset()
+			code, r, stderr := benchJSON(t, "-proto", tc.proto, "-k", "-c", "3", "-m", "8", "-n", "240", tc.url+"/wait")
+			if code != 0 || r.Succeeded != 240 {
+				t.Fatalf("exit %d, %d succeeded; want 0 and 240 (stderr %q)", code, r.Succeeded, stderr)
+			}
+			all, perSession := s.inFlight.peaks()
+			if all != 24 || perSession != 8 {
+				t.Errorf("peak streams in flight: %d at the server, %d on one session; want 24 and 8", all, perSession)
 			}
 		})
 	}
@@ -112,30 +143,21 @@ func TestBenchErrorsAndText(t *testing.T) {
 }
 
 func TestBenchUsageErrors(t *testing.T) {
-	for _, tc := range []struct {
-		args    []string
-		wantErr string
-	}{
-		{[]string{"bench"}, "no URL given"},
-		{[]string{"bench", "http://x/", "http://y/"}, `unexpected argument "http://y/"`},
-		{[]string{"bench", "-c", "0", "http://x/"}, "bad -c 0"},
-		{[]string{"bench", "-m", "-1", "http://x/"}, "bad -m -1"},
-		{[]string{"bench", "-n", "0", "http://x/"}, "bad -n 0"},
-		{[]string{"bench", "-d", "-1s", "http://x/"}, "bad -d -1s"},
-		{[]string{"bench", "-proto", "h2", "http://x/"}, `bad -proto "h2"`},
-		{[]string{"bench", "-n", "lots", "http://x/"}, `invalid value "lots" for flag -n`},
-		{[]string{"bench", "localhost:8080"}, `bad URL "localhost:8080"`},
-	} {
-		code, stdout, stderr := runCmd(t, tc.args...)
-		if code != 2 || stdout != "" {
-			t.Errorf("%q: exit %d, stdout %q; want 2 and nothing", tc.args, code, stdout)
-		}
-		if n := strings.Count(stderr, "\n"); n != 1 || !strings.HasPrefix(stderr, "spdymux bench: ") || !strings.Contains(stderr, tc.wantErr) {
-			t.Errorf("%q: stderr %q; want one line \"spdymux bench: ...%s...\"", tc.args, stderr, tc.wantErr)
-		}
-	}
+	checkUsageErrors(t, "bench", []usageCase{
+		{[]string{}, "no URL given"},
+		{[]string{"http://x/", "http://y/"}, `unexpected argument "http://y/"`},
+		{[]string{"-c", "0", "http://x/"}, "bad -c 0"},
+		{[]string{"-m", "-1", "http://x/"}, "bad -m -1"},
+		{[]string{"-n", "0", "http://x/"}, "bad -n 0"},
+		{[]string{"-d", "-1s", "http://x/"}, "bad -d -1s"},
+		{[]string{"-proto", "h3", "http://x/"}, `bad -proto "h3": want h2, h2c, spdy/3.1, spdy/3, spdy/2 or http/1.1`},
+		{[]string{"-proto", "", "http://x/"}, `bad -proto ""`},
+		{[]string{"-proto", "h2c", "https://x/"}, "-proto h2c is HTTP/2 over cleartext: want an http URL"},
+		{[]string{"-n", "lots", "http://x/"}, `invalid value "lots" for flag -n`},
+		{[]string{"localhost:8080"}, `bad URL "localhost:8080"`},
+	})
 	code, stdout, _ := runCmd(t, "bench", "-h")
-	for _, w := range []string{"Usage: spdymux bench", "-json fields:", "wire_bytes_in", "latency_ms", "-warmup duration"} {
+	for _, w := range []string{"Usage: spdymux bench", "-json fields:", "wire_bytes_in", "latency_ms", "-warmup duration", "h2load", "h2c with prior knowledge"} {
 		if code != 0 || !strings.Contains(stdout, w) {
 			t.Errorf("bench -h: exit %d, stdout lacks %q", code, w)
 		}

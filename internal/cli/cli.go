@@ -12,6 +12,8 @@ package cli
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -55,9 +57,9 @@ type command struct {
 // subcommand (a SPDY client "get", a load generator "bench") is one more
 // entry, with its run function in a file of its own.
 var commands = []command{
-	{"serve", "serve the demo site, a directory or an HTTP/1.1 backend over SPDY and HTTP/1.1", runServe},
-	{"get", "fetch URLs over SPDY, with timings and an optional frame trace", runGet},
-	{"bench", "measure a server's requests per second and latency over SPDY or HTTP/1.1", runBench},
+	{"serve", "serve the demo site, a directory or an HTTP/1.1 backend over HTTP/2, SPDY and HTTP/1.1", runServe},
+	{"get", "fetch URLs over SPDY or HTTP/2, with timings and an optional frame trace", runGet},
+	{"bench", "measure a server's requests per second and latency over SPDY, HTTP/2 or HTTP/1.1", runBench},
 }
 
 // Main runs the spdymux command with args (without the program name) and
@@ -109,8 +111,12 @@ func lookup(name string) (command, bool) {
 }
 
 // finish runs a subcommand and prints its error, if any, as one line.
+// flag.ErrHelp means the subcommand printed its help: exit status 0.
 func finish(ctx context.Context, e *env, c command, args []string) int {
 	code, err := c.run(ctx, e, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
 	if err != nil {
 		msg := strings.Join(strings.Fields(err.Error()), " ")
 		fmt.Fprintf(e.stderr, "spdymux %s: %s\n", c.name, msg)
@@ -121,8 +127,28 @@ func finish(ctx context.Context, e *env, c command, args []string) int {
 	return code
 }
 
+// parseFlags parses a subcommand's args into fs, whose name is the
+// command's ("spdymux get"). For -h it prints head, the flags and tail to
+// stdout and returns flag.ErrHelp; a bad flag is an error that says where
+// help is. The caller returns exitUsage with any error.
+func parseFlags(e *env, fs *flag.FlagSet, args []string, head, tail string) error {
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.SetOutput(e.stdout)
+		fmt.Fprint(e.stdout, head)
+		fs.PrintDefaults()
+		fmt.Fprint(e.stdout, tail)
+		return flag.ErrHelp
+	case err != nil:
+		return fmt.Errorf("%v (run '%s -h')", err, fs.Name())
+	}
+	return nil
+}
+
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "spdymux serves SPDY/3.1, SPDY/3 and SPDY/2 in front of HTTP/1.1.\n\n")
+	fmt.Fprintf(w, "spdymux serves HTTP/2, SPDY/3.1, SPDY/3 and SPDY/2 in front of HTTP/1.1.\n\n")
 	fmt.Fprintf(w, "Usage:\n\n\tspdymux <command> [flags]\n\nCommands:\n\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "\t%-8s %s\n", c.name, c.summary)

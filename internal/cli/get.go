@@ -19,54 +19,30 @@ import (
 	"github.com/spdymux/spdymux"
 )
 
-// headerFlags collects repeated -H 'Name: value' flags.
-type headerFlags []string
-
-func (h *headerFlags) String() string { return strings.Join(*h, ", ") }
-
-func (h *headerFlags) Set(v string) error {
-	name, _, ok := strings.Cut(v, ":")
-	if !ok || strings.TrimSpace(name) == "" {
-		return errors.New("want 'Name: value'")
-	}
-	*h = append(*h, v)
-	return nil
-}
-
-// header returns the collected headers.
-func (h headerFlags) header() http.Header {
-	out := http.Header{}
-	for _, v := range h {
-		name, value, _ := strings.Cut(v, ":")
-		out.Add(strings.TrimSpace(name), strings.TrimSpace(value))
-	}
-	return out
-}
-
 // getOptions are the flags of `spdymux get`.
 type getOptions struct {
+	clientFlags
 	verbose  bool
-	headers  headerFlags
 	data     string
 	method   string
 	output   string
-	insecure bool
-	proto    string
 	priority int
 	include  bool
 	timeout  time.Duration
 }
 
+// getProtos are the values of get's -proto.
+var getProtos = []string{spdymux.ProtoH2, spdymux.ProtoH2C, spdymux.ProtoSPDY31, spdymux.ProtoSPDY3, spdymux.ProtoSPDY2}
+
 func (o *getOptions) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("spdymux get", flag.ContinueOnError)
-	fs.BoolVar(&o.verbose, "v", false, "print a trace of every frame sent and received to stderr")
-	fs.Var(&o.headers, "H", "add the request header 'Name: value' (repeatable)")
+	o.register(fs, "", "`protocol` to speak: h2 (HTTP/2: ALPN h2 on https, h2c with prior knowledge on http), h2c (http only), "+
+		"or spdy/3.1, spdy/3 or spdy/2 (offered alone by ALPN on https, spoken on http) (default: offer the three SPDY versions on https, spdy/3.1 on http)")
+	fs.BoolVar(&o.verbose, "v", false, "print a trace of every frame sent and received to stderr (SPDY and HTTP/2)")
 	fs.StringVar(&o.data, "d", "", "send `DATA` as the request body, or the contents of a file with @FILE; the method becomes POST unless -X says otherwise")
 	fs.StringVar(&o.method, "X", "", "request `METHOD` (default GET, or POST with -d)")
 	fs.StringVar(&o.output, "o", "-", "write the response body to `FILE` (one URL only); - for stdout")
-	fs.BoolVar(&o.insecure, "k", false, "do not verify the server's TLS certificate")
-	fs.StringVar(&o.proto, "proto", "", "`protocol` to speak: spdy/3.1, spdy/3 or spdy/2; offered alone by ALPN on https, spoken on http (default: offer all three on https, spdy/3.1 on http)")
-	fs.IntVar(&o.priority, "p", spdymux.DefaultPriority, "stream `priority`, 0 (highest) to 7; halved on SPDY/2")
+	fs.IntVar(&o.priority, "p", spdymux.DefaultPriority, "stream `priority`, 0 (highest) to 7; halved on SPDY/2, sent as the RFC 9218 urgency (priority: u=N) on HTTP/2")
 	fs.BoolVar(&o.include, "i", false, "write the response status line and headers before the body")
 	fs.DurationVar(&o.timeout, "timeout", 0, "give up on a request after this `duration` (default none)")
 	return fs
@@ -74,12 +50,16 @@ func (o *getOptions) flags() *flag.FlagSet {
 
 const getUsageHead = `Usage: spdymux get [flags] URL...
 
-Fetches the URLs concurrently over SPDY, one session per origin (scheme, host
-and port), and writes the response bodies to stdout in the order of the URLs.
-For each URL it prints to stderr the status, the negotiated protocol and the
-timing: connect and TLS (for the request that opened its session), first byte
-of the response and total. Any response status counts as success; the exit
-status is 1 if a request failed, 2 for a bad command line.
+Fetches the URLs concurrently over SPDY, or over HTTP/2 with -proto h2, one
+session per origin (scheme, host and port), and writes the response bodies to
+stdout in the order of the URLs. For each URL it prints to stderr the status,
+the negotiated protocol and the timing: connect and TLS (for the request that
+opened its session), first byte of the response and total. Any response
+status counts as success; the exit status is 1 if a request failed, 2 for a
+bad command line.
+
+The HTTP/2 client is golang.org/x/net/http2's; -v traces its frames by
+decoding a copy of the bytes of each connection (after TLS).
 
 Flags:
 `
@@ -87,15 +67,8 @@ Flags:
 func runGet(ctx context.Context, e *env, args []string) (int, error) {
 	var o getOptions
 	fs := o.flags()
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fmt.Fprint(e.stdout, getUsageHead)
-			fs.PrintDefaults()
-			return exitOK, nil
-		}
-		return exitUsage, fmt.Errorf("%v (run 'spdymux get -h')", err)
+	if err := parseFlags(e, fs, args, getUsageHead, ""); err != nil {
+		return exitUsage, err
 	}
 	urls, err := o.check(fs.Args())
 	if err != nil {
@@ -106,15 +79,7 @@ func runGet(ctx context.Context, e *env, args []string) (int, error) {
 		return exitUsage, err
 	}
 
-	tr := o.transport()
-	if o.verbose {
-		var mu sync.Mutex
-		tr.Trace = func(ev spdymux.FrameEvent) {
-			mu.Lock()
-			fmt.Fprintln(e.stderr, ev)
-			mu.Unlock()
-		}
-	}
+	tr := o.transport(e)
 	defer tr.CloseIdleConnections()
 
 	out := e.stdout
@@ -165,9 +130,6 @@ func (o *getOptions) check(args []string) ([]*url.URL, error) {
 	if len(args) == 0 {
 		return nil, errors.New("no URL given (run 'spdymux get -h')")
 	}
-	if o.proto != "" && !isSPDYProto(o.proto) {
-		return nil, fmt.Errorf("bad -proto %q: want spdy/3.1, spdy/3 or spdy/2", o.proto)
-	}
 	if o.priority < 0 || o.priority > 7 {
 		return nil, fmt.Errorf("bad -p %d: want 0 to 7", o.priority)
 	}
@@ -188,11 +150,12 @@ func (o *getOptions) check(args []string) ([]*url.URL, error) {
 		}
 		urls = append(urls, u)
 	}
+	if o.proto != "" {
+		if err := o.checkProto(getProtos, urls...); err != nil {
+			return nil, err
+		}
+	}
 	return urls, nil
-}
-
-func isSPDYProto(p string) bool {
-	return p == spdymux.ProtoSPDY31 || p == spdymux.ProtoSPDY3 || p == spdymux.ProtoSPDY2
 }
 
 func validMethod(m string) bool {
@@ -202,18 +165,6 @@ func validMethod(m string) bool {
 		}
 	}
 	return m != ""
-}
-
-// parseURL accepts an absolute http or https URL with a host.
-func parseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil {
-		return nil, fmt.Errorf("bad URL %q: %v", s, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("bad URL %q: want an http or https URL with a host", s)
-	}
-	return u, nil
 }
 
 // requestBody is the -d body: bytes, or a file read afresh for each
@@ -248,12 +199,34 @@ func (b *requestBody) open() (io.ReadCloser, error) {
 	return io.NopCloser(bytes.NewReader(b.data)), nil
 }
 
-// transport makes the Transport for the -proto, -k flags.
-func (o *getOptions) transport() *spdymux.Transport {
-	tr := &spdymux.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: o.insecure}}
+// roundTripper is a client Transport of get or bench.
+type roundTripper interface {
+	http.RoundTripper
+	CloseIdleConnections()
+}
+
+// transport makes the client for -proto and -k, tracing frames to
+// e.stderr with -v.
+func (o *getOptions) transport(e *env) roundTripper {
+	if isH2(o.proto) {
+		h2 := h2Options{tls: o.tlsConfig()}
+		if o.verbose {
+			h2.wrap = (&frameTrace{w: e.stderr}).wrap
+		}
+		return newH2Client(h2)
+	}
+	tr := &spdymux.Transport{TLSClientConfig: o.tlsConfig()}
 	if o.proto != "" {
 		tr.Protocols = []string{o.proto}
 		tr.PlainProtocol = o.proto
+	}
+	if o.verbose {
+		var mu sync.Mutex
+		tr.Trace = func(ev spdymux.FrameEvent) {
+			mu.Lock()
+			fmt.Fprintln(e.stderr, ev)
+			mu.Unlock()
+		}
 	}
 	return tr
 }
@@ -275,7 +248,7 @@ type fetch struct {
 	connectStart, tlsBeg time.Time
 }
 
-func (f *fetch) run(ctx context.Context, tr *spdymux.Transport, o *getOptions, body *requestBody) {
+func (f *fetch) run(ctx context.Context, tr http.RoundTripper, o *getOptions, body *requestBody) {
 	defer close(f.done)
 	f.method = o.method
 	if f.method == "" {
@@ -315,6 +288,11 @@ func (f *fetch) run(ctx context.Context, tr *spdymux.Transport, o *getOptions, b
 	if h := req.Header.Get("Host"); h != "" {
 		req.Host = h
 	}
+	if isH2(o.proto) && o.priority != spdymux.DefaultPriority && req.Header.Get("Priority") == "" {
+		// RFC 9218 §4.1: urgency 0 (highest) to 7, default 3, as SPDY/3's
+		// priorities.
+		req.Header.Set("Priority", fmt.Sprintf("u=%d", o.priority))
+	}
 	if body != nil {
 		if req.Body, err = body.open(); err != nil {
 			f.err = err
@@ -331,6 +309,9 @@ func (f *fetch) run(ctx context.Context, tr *spdymux.Transport, o *getOptions, b
 	}
 	defer resp.Body.Close()
 	f.status, f.proto = resp.Status, resp.Proto
+	if resp.ProtoMajor == 2 {
+		f.proto += " (" + wireProto(spdymux.ProtoH2, f.url.Scheme) + ")"
+	}
 	if o.include {
 		fmt.Fprintf(f.out, "%s %s\r\n", resp.Proto, resp.Status)
 		resp.Header.Write(f.out)
