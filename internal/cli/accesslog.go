@@ -19,8 +19,9 @@ const clfTime = "02/Jan/2006:15:04:05 -0700"
 //
 //	127.0.0.1 - - [28/Nov/2026:08:00:00 +0000] "GET /hello SPDY/3.1" 200 13
 //
-// The protocol is "SPDY/3.1", "SPDY/3" or "SPDY/2" for a SPDY stream, else
-// the request's own ("HTTP/1.1"). The time is when the request arrived; the
+// The protocol is "HTTP/2.0" for an HTTP/2 stream (h2 or h2c), "SPDY/3.1",
+// "SPDY/3" or "SPDY/2" for a SPDY stream, else the request's own
+// ("HTTP/1.1"). The time is when the request arrived; the
 // line is written when the handler returns, including when it panics. Lines
 // are written whole, one Write each, so out may be shared.
 type accessLog struct {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,7 @@ type serveOptions struct {
 	dir         string
 	backend     string
 
+	protocols    string
 	maxStreams   uint
 	workers      int
 	window       int
@@ -46,9 +48,12 @@ type serveOptions struct {
 func (o *serveOptions) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("spdymux serve", flag.ContinueOnError)
 	fs.StringVar(&o.listen, "listen", "127.0.0.1:8443",
-		"`address` to serve TLS on; ALPN chooses spdy/3.1, spdy/3, spdy/2 or http/1.1 (\"\" for none)")
+		"`address` to serve TLS on; ALPN chooses one of -protocols, or http/1.1 (\"\" for none)")
 	fs.StringVar(&o.listenPlain, "listen-plain", "",
-		"`address` to serve cleartext on, SPDY and HTTP/1.1 told apart by the first bytes (off unless given)")
+		"`address` to serve cleartext on: HTTP/2 with prior knowledge (h2c), SPDY and HTTP/1.1, told apart by the first bytes (off unless given)")
+	fs.StringVar(&o.protocols, "protocols", strings.Join(defaultProtocols, ","),
+		"the multiplexed protocols served, comma-separated, in order of preference for ALPN: h2, spdy/3.1, spdy/3, spdy/2 "+
+			"(h2 also enables h2c on -listen-plain); http/1.1 is always served")
 	fs.StringVar(&o.cert, "cert", "",
 		"PEM certificate `file` (chain) for -listen; with neither -cert nor -key a self-signed certificate for localhost is made at start")
 	fs.StringVar(&o.key, "key", "", "PEM private key `file` for -cert")
@@ -57,15 +62,15 @@ func (o *serveOptions) flags() *flag.FlagSet {
 	fs.StringVar(&o.backend, "backend", "",
 		"gateway mode: send every request to the HTTP/1.1 server at `URL`, such as http://127.0.0.1:8080")
 	fs.UintVar(&o.maxStreams, "max-streams", spdymux.DefaultMaxConcurrentStreams,
-		"concurrent streams per SPDY session, advertised in SETTINGS")
+		"concurrent streams per session (SPDY and HTTP/2), advertised in SETTINGS")
 	fs.IntVar(&o.workers, "workers", 1024,
 		"worker slots for the whole process: streams served at once; the rest wait in priority order")
 	fs.IntVar(&o.window, "window", spdymux.DefaultInitialWindowSize,
-		"initial stream flow-control window in `bytes` advertised to clients (SPDY/3 and 3.1)")
+		"initial stream flow-control window in `bytes` advertised to clients (HTTP/2, SPDY/3 and 3.1)")
 	fs.StringVar(&o.plainVersion, "plain-version", "3.1",
 		"protocol of version 3 frames on -listen-plain, where nothing tells them apart: 3.1 or 3")
 	fs.StringVar(&o.accessLog, "access-log", "",
-		"write an access log (Common Log Format, with SPDY/3.1, SPDY/3 or SPDY/2 as the protocol) to `file`, \"-\" for stdout (off unless given)")
+		"write an access log (Common Log Format, with HTTP/2.0, SPDY/3.1, SPDY/3, SPDY/2 or HTTP/1.1 as the protocol) to `file`, \"-\" for stdout (off unless given)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`level` of the log on stderr: debug, info, warn or error")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second,
 		"on SIGINT or SIGTERM, how long sessions may drain after GOAWAY before they are cut")
@@ -80,11 +85,13 @@ func (o *serveOptions) flags() *flag.FlagSet {
 
 const serveUsageHead = `Usage: spdymux serve [flags]
 
-Serve SPDY/3.1, SPDY/3 and SPDY/2, and HTTP/1.1, with one of:
+Serve HTTP/2 (h2 by ALPN over TLS, h2c with prior knowledge on -listen-plain),
+SPDY/3.1, SPDY/3 and SPDY/2, and HTTP/1.1, with one of:
 
   the built-in demo site (the default): a page of tiles that load over one
-      session, and the diagnostic endpoints GET /hello, GET /bytes/N,
-      POST|PUT /echo, GET /status/N, GET /slow?ms=N, GET /headers, GET /info
+      connection (a browser speaks HTTP/2), and the diagnostic endpoints
+      GET /hello, GET /bytes/N, POST|PUT /echo, GET /status/N,
+      GET /slow?ms=N, GET /headers, GET /info
   -dir DIR       the files in DIR
   -backend URL   an unmodified HTTP/1.1 server (gateway mode); it learns the
                  client from Forwarded and X-Forwarded-For/-Proto/-Host
@@ -101,16 +108,8 @@ start (port in use, unreadable certificate, missing directory); 2: bad flags.
 func runServe(ctx context.Context, e *env, args []string) (int, error) {
 	var o serveOptions
 	fs := o.flags()
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(e.stdout)
-			fmt.Fprint(e.stdout, serveUsageHead)
-			fs.PrintDefaults()
-			fmt.Fprint(e.stdout, serveUsageTail)
-			return exitOK, nil
-		}
-		return exitUsage, fmt.Errorf("%v (run 'spdymux serve -h')", err)
+	if err := parseFlags(e, fs, args, serveUsageHead, serveUsageTail); err != nil {
+		return exitUsage, err
 	}
 	if fs.NArg() > 0 {
 		return exitUsage, fmt.Errorf("unexpected argument %q (run 'spdymux serve -h')", fs.Arg(0))
@@ -126,11 +125,38 @@ func runServe(ctx context.Context, e *env, args []string) (int, error) {
 	return s.run(ctx)
 }
 
+// defaultProtocols are -protocols' default: every multiplexed protocol,
+// HTTP/2 first.
+var defaultProtocols = []string{spdymux.ProtoH2, spdymux.ProtoSPDY31, spdymux.ProtoSPDY3, spdymux.ProtoSPDY2}
+
 // checked holds the flag values that check parsed.
 type checked struct {
 	level       slog.Level
 	backend     *gateway.Config
 	cleartextV3 string
+	protocols   []string
+}
+
+// parseProtocols reads -protocols: a comma-separated list of
+// defaultProtocols, each once.
+func parseProtocols(s string) ([]string, error) {
+	var ps []string
+	for p := range strings.SplitSeq(s, ",") {
+		p = strings.TrimSpace(p)
+		switch {
+		case p == "":
+			continue
+		case !slices.Contains(defaultProtocols, p):
+			return nil, fmt.Errorf("bad -protocols %q: %q is not one of %s", s, p, strings.Join(defaultProtocols, ", "))
+		case slices.Contains(ps, p):
+			return nil, fmt.Errorf("bad -protocols %q: %s twice", s, p)
+		}
+		ps = append(ps, p)
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("bad -protocols %q: want one or more of %s", s, strings.Join(defaultProtocols, ", "))
+	}
+	return ps, nil
 }
 
 // check validates the flags on their own, before anything is opened.
@@ -158,6 +184,10 @@ func (o *serveOptions) check() (checked, error) {
 	}
 	if o.dir != "" && o.backend != "" {
 		return c, errors.New("-dir and -backend cannot be used together")
+	}
+	var err error
+	if c.protocols, err = parseProtocols(o.protocols); err != nil {
+		return c, err
 	}
 	switch o.plainVersion {
 	case "3.1":
@@ -202,8 +232,8 @@ func (o *serveOptions) check() (checked, error) {
 	return c, nil
 }
 
-// viaTLS reports whether r reached us over TLS, as a SPDY stream or as
-// HTTP/1.x.
+// viaTLS reports whether r reached us over TLS, as an HTTP/2 or SPDY
+// stream or as HTTP/1.x.
 func viaTLS(r *http.Request) bool {
 	if si, ok := spdymux.StreamInfoFromContext(r.Context()); ok {
 		return si.TLS != nil
@@ -309,6 +339,7 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 	pool := spdymux.NewPool(o.workers)
 	config := func() *spdymux.Config {
 		return &spdymux.Config{
+			Protocols:            c.protocols,
 			MaxConcurrentStreams: uint32(o.maxStreams),
 			InitialWindowSize:    int32(o.window),
 			Pool:                 pool,
@@ -335,26 +366,86 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 	spdymux.ConfigureServer(s.srv)
 
 	fmt.Fprintf(e.stdout, "spdymux: serving %s\n", what)
+	path := "" // a directory or a backend may have no /hello
+	if s.gateway == nil && o.dir == "" {
+		path = "hello"
+	}
 	if s.tlsLn != nil {
 		u := displayURL("https", s.tlsLn.Addr())
-		fmt.Fprintf(e.stdout, "spdymux: TLS (ALPN spdy/3.1, spdy/3, spdy/2, http/1.1) on %s\n", u)
+		fmt.Fprintf(e.stdout, "spdymux: TLS (ALPN %s, http/1.1) on %s\n", strings.Join(c.protocols, ", "), u)
 		if o.cert == "" {
-			path := "" // a directory or a backend may have no /hello
-			if s.gateway == nil && o.dir == "" {
-				path = "hello"
-			}
-			fmt.Fprintf(e.stdout, "spdymux: try: spdymux get -k -v %s%s  (SPDY), or curl -k %s%s  (HTTP/1.1)\n", u, path, u, path)
+			// With -cert the URL's host may not be the certificate's.
+			printTry(e.stdout, c.protocols, u, path)
 		}
 	}
 	if s.plainLn != nil {
 		u := displayURL("http", s.plainLn.Addr())
-		fmt.Fprintf(e.stdout, "spdymux: cleartext SPDY (version 3 as %s) and HTTP/1.1 on %s\n", c.cleartextV3, u)
+		fmt.Fprintf(e.stdout, "spdymux: cleartext %s on %s\n", cleartextWhat(c.protocols, c.cleartextV3), u)
+		printTry(e.stdout, c.protocols, u, path)
 	}
 	if s.gateway != nil {
 		s.probeBackend(c.backend.Backend.Host, c.backend.Backend.Scheme)
 	}
 	started = true
 	return s, nil
+}
+
+// cleartextWhat says which protocols a cleartext listener tells apart.
+func cleartextWhat(protocols []string, v3 string) string {
+	var what []string
+	if slices.Contains(protocols, spdymux.ProtoH2) {
+		what = append(what, "HTTP/2 with prior knowledge (h2c)")
+	}
+	var spdy []string
+	if slices.Contains(protocols, spdymux.ProtoSPDY2) {
+		spdy = append(spdy, spdymux.ProtoSPDY2)
+	}
+	if slices.Contains(protocols, v3) || slices.Contains(protocols, spdymux.ProtoSPDY3) {
+		if !slices.Contains(protocols, v3) {
+			v3 = spdymux.ProtoSPDY3
+		}
+		spdy = append(spdy, "version 3 as "+v3)
+	}
+	if len(spdy) > 0 {
+		what = append(what, "SPDY ("+strings.Join(spdy, ", ")+")")
+	}
+	return strings.Join(append(what, "HTTP/1.1"), ", ")
+}
+
+// printTry tells how to try the listener at base (ending in "/", with a
+// self-signed certificate if https): a browser and curl speak HTTP/2,
+// spdymux get SPDY.
+func printTry(w io.Writer, protocols []string, base, path string) {
+	secure := strings.HasPrefix(base, "https:")
+	k := ""
+	if secure {
+		k = "-k "
+	}
+	var try []string
+	if slices.Contains(protocols, spdymux.ProtoH2) {
+		if secure {
+			try = append(try, "a browser on "+base+"  (HTTP/2; accept the self-signed certificate)",
+				"curl -k --http2 "+base+path+"  (HTTP/2)")
+		} else {
+			try = append(try, "curl --http2-prior-knowledge "+base+path+"  (h2c)")
+		}
+	}
+	for _, p := range protocols {
+		if p != spdymux.ProtoH2 {
+			try = append(try, "spdymux get "+k+"-v "+base+path+"  (SPDY)")
+			break
+		}
+	}
+	if !slices.Contains(protocols, spdymux.ProtoH2) {
+		try = append(try, "curl "+k+base+path+"  (HTTP/1.1)")
+	}
+	for i, t := range try {
+		lead := "spdymux: try: "
+		if i > 0 {
+			lead = "spdymux:   or "
+		}
+		fmt.Fprintln(w, lead+t)
+	}
 }
 
 // displayURL returns the URL a client on this machine would use for a.

@@ -45,6 +45,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"-h"}, 0, []string{"serve"}},
 		{[]string{"serve", "-h"}, 0, []string{
 			"-listen address", "(default \"127.0.0.1:8443\")", "-listen-plain", "-cert", "-key", "-dir", "-backend",
+			"-protocols", "(default \"h2,spdy/3.1,spdy/3,spdy/2\")", "h2c with prior knowledge",
 			"-max-streams", "(default 100)", "-workers", "(default 1024)", "-window", "(default 65536)",
 			"-plain-version", "(default \"3.1\")", "-access-log", "-log-level", "(default \"info\")",
 			"-shutdown-timeout", "(default 10s)", "-backend-timeout", "(default 30s)",
@@ -104,6 +105,10 @@ func TestUserErrors(t *testing.T) {
 		{[]string{"serve", "-window", "0"}, 2, "bad -window"},
 		{[]string{"serve", "-window", "2147483648"}, 2, "bad -window"},
 		{[]string{"serve", "-plain-version", "2"}, 2, "bad -plain-version"},
+		{[]string{"serve", "-protocols", "h3"}, 2, `bad -protocols "h3": "h3" is not one of h2, spdy/3.1, spdy/3, spdy/2`},
+		{[]string{"serve", "-protocols", "h2,http/1.1"}, 2, `"http/1.1" is not one of`},
+		{[]string{"serve", "-protocols", "h2,spdy/2,h2"}, 2, "h2 twice"},
+		{[]string{"serve", "-protocols", " , "}, 2, "want one or more of h2, spdy/3.1, spdy/3, spdy/2"},
 		{[]string{"serve", "-log-level", "loud"}, 2, "bad -log-level"},
 		{[]string{"serve", "-shutdown-timeout", "-1s"}, 2, "bad -shutdown-timeout"},
 		{[]string{"serve", "-listen", "nonsense"}, 2, "bad -listen"},
