@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -247,6 +248,35 @@ func TestGet(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, "GET "+dead+": ") || !strings.Contains(stderr, "connection refused") ||
 		!strings.HasSuffix(stderr, "spdymux get: 1 of 2 requests failed\n") {
 		t.Errorf("refused: exit %d, stderr %q; want 1 and the error", code, stderr)
+	}
+}
+
+// TestH2WithoutALPN checks what get and bench say of a TLS server that
+// does no ALPN, so speaks HTTP/1.1 only.
+func TestH2WithoutALPN(t *testing.T) {
+	cert, err := selfSigned(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.NotFoundHandler(), ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	defer srv.Close()
+	u := "https://" + ln.Addr().String() + "/"
+
+	code, _, stderr := runCmd(t, "get", "-proto", "h2", "-k", u)
+	if code != 1 || !strings.Contains(stderr, "the server did not choose h2 by ALPN (it chose none)") {
+		t.Errorf("get: exit %d, stderr %q; want 1 and the ALPN error", code, stderr)
+	}
+	code, _, stderr = runCmd(t, "bench", "-proto", "h2", "-k", "-n", "1", u)
+	if code != 1 || !strings.Contains(stderr, "the server did not choose h2 by ALPN") {
+		t.Errorf("bench: exit %d, stderr %q; want 1 and the ALPN error", code, stderr)
+	}
+	if k := classify(&alpnError{got: "none"}); k != errConnect {
+		t.Errorf("an ALPN error is of kind %s; want connect", errorKinds[k])
 	}
 }
 
