@@ -282,8 +282,13 @@ func (s *session) windowUpdate(id uint32, delta uint32) error {
 	}
 	st := s.streams[id]
 	if st == nil {
-		// A closed stream: allowed and ignored, but useless.
-		s.glitchLocked("WINDOW_UPDATE for a stream that is gone")
+		// A closed stream: allowed and ignored (RFC 9113 §6.9). One that
+		// ended lately is a peer crediting a body it is still reading, as
+		// golang.org/x/net/http2's client does for every 4 KiB read after
+		// END_STREAM; any other is useless.
+		if found, _ := s.closed.lookup(id); !found {
+			s.glitchLocked("WINDOW_UPDATE for a stream that is gone")
+		}
 		return nil
 	}
 	if delta > maxWindow || !st.sendFlow.add(int32(delta)) {
