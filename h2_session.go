@@ -232,7 +232,7 @@ func (w *h2Wire) readError(err error) error {
 		if se.Cause != nil {
 			reason = se.Cause.Error()
 		}
-		return &streamErr{id: se.StreamID, code: h2Code(se.Code), reason: reason, glitch: true}
+		return &streamErr{id: se.StreamID, code: h2Code(se.Code), reason: reason}
 	case errors.Is(err, http2.ErrFrameTooLarge):
 		return h2ConnError(codeFrameSize, "frame larger than SETTINGS_MAX_FRAME_SIZE")
 	}
@@ -264,7 +264,7 @@ func (w *h2Wire) onData(f *http2.DataFrame) error {
 	// A closed stream (RFC 9113 §5.1, §6.1); counted, as the resets a
 	// client makes the server send are an attack of their own
 	// (CVE-2025-8671).
-	return &streamErr{id: id, code: codeStreamClosed, reason: "DATA on a closed stream", glitch: true}
+	return &streamErr{id: id, code: codeStreamClosed, reason: "DATA on a closed stream"}
 }
 
 // onHeaders starts a header block: a request, or trailers.
@@ -356,7 +356,7 @@ func (w *h2Wire) onBlock(b h2Block) error {
 		// A second block on an open stream: trailers (RFC 9113 §8.1).
 		defer s.mu.Unlock()
 		if st.recvFin {
-			return &streamErr{id: id, code: codeStreamClosed, reason: "HEADERS after END_STREAM", glitch: true}
+			return &streamErr{id: id, code: codeStreamClosed, reason: "HEADERS after END_STREAM"}
 		}
 		if !b.endStream {
 			return &streamErr{id: id, code: codeProtocol, reason: "trailers without END_STREAM"}
@@ -543,12 +543,7 @@ func (w *h2Wire) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		}
 	}
 	// A zero increment is refused by the framer (RFC 9113 §6.9).
-	err := s.windowUpdate(id, f.Increment)
-	var se *streamErr
-	if errors.As(err, &se) {
-		se.glitch = true
-	}
-	return err
+	return s.windowUpdate(id, f.Increment)
 }
 
 // onPriorityUpdate takes an RFC 9218 PRIORITY_UPDATE: the urgency of an

@@ -332,7 +332,6 @@ type streamErr struct {
 	id     uint32
 	code   errCode
 	reason string
-	glitch bool // the frame also counts against the peer's glitch budget
 }
 
 func (e *streamErr) Error() string {
@@ -374,9 +373,10 @@ func (s *session) act(err error) error {
 		} else {
 			s.resetIDLocked(se.id, se.code)
 		}
-		if se.glitch {
-			s.glitchLocked(se.reason)
-		}
+		// Every reset the peer earns is a glitch: a peer that makes this
+		// side reset streams (MadeYouReset, CVE-2025-8671) is not seen by
+		// the count of its own resets.
+		s.glitchLocked(se.reason)
 		s.mu.Unlock()
 		return nil
 	case errors.As(err, &ce):

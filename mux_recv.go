@@ -106,7 +106,7 @@ func (s *session) receiveData(id uint32, data []byte, flowLen int, fin bool) err
 		// DATA after the peer's FIN (SPDY/3 §2.3.7, RFC 9113 §5.1
 		// half-closed (remote)).
 		s.creditSessionLocked(int32(flowLen))
-		return &streamErr{id: id, code: codeStreamClosed, reason: "DATA after FIN", glitch: true}
+		return &streamErr{id: id, code: codeStreamClosed, reason: "DATA after FIN"}
 	}
 	if s.streamFlow && !st.recvFlow.take(int32(flowLen)) {
 		s.creditSessionLocked(int32(flowLen))

@@ -100,7 +100,7 @@ func (w *spdyWire) readFrame() error {
 		var ge *spdy.SessionError
 		switch {
 		case errors.As(err, &se):
-			return &streamErr{id: uint32(se.StreamID), code: spdyCode(se.Status), reason: se.Error(), glitch: true}
+			return &streamErr{id: uint32(se.StreamID), code: spdyCode(se.Status), reason: se.Error()}
 		case errors.As(err, &ge):
 			return &connErr{code: spdyGoAwayCode(ge.Status), err: err}
 		}
@@ -137,7 +137,7 @@ func (w *spdyWire) readFrame() error {
 			code = codeProtocol
 		}
 		s.mu.Unlock()
-		return &streamErr{id: uint32(f.StreamID), code: code, reason: "SYN_REPLY from a client", glitch: true}
+		return &streamErr{id: uint32(f.StreamID), code: code, reason: "SYN_REPLY from a client"}
 	case *spdy.RstStreamFrame:
 		w.onRstStream(f)
 	case *spdy.SettingsFrame:
@@ -196,7 +196,7 @@ func (w *spdyWire) onSynStream(f *spdy.SynStreamFrame) error {
 		s.lastPeerStream = id
 		s.stats.streams.Add(1)
 		s.mu.Unlock()
-		return &streamErr{id: id, code: codeProtocol, reason: "unidirectional SYN_STREAM from a client", glitch: true}
+		return &streamErr{id: id, code: codeProtocol, reason: "unidirectional SYN_STREAM from a client"}
 	}
 	st := s.acceptStreamLocked(id, f.Priority, f.Flags&spdy.FlagFin != 0)
 	s.mu.Unlock()
@@ -217,7 +217,7 @@ func (w *spdyWire) onData(f *spdy.DataFrame) error {
 	defer s.mu.Unlock()
 	if s.neverOpenedLocked(id) {
 		// A stream that never was (SPDY/3 §2.2.2).
-		return &streamErr{id: id, code: codeInvalidStream, reason: "DATA for a stream that never was", glitch: true}
+		return &streamErr{id: id, code: codeInvalidStream, reason: "DATA for a stream that never was"}
 	}
 	// Otherwise the stream was refused or reset, or has ended: the peer
 	// may have sent this before it learned, so drop it quietly.
@@ -307,7 +307,7 @@ func (w *spdyWire) onHeaders(f *spdy.HeadersFrame) error {
 		s.glitchLocked("HEADERS without FIN")
 	}
 	if st.recvFin {
-		return &streamErr{id: id, code: codeStreamClosed, reason: "HEADERS after FIN", glitch: true}
+		return &streamErr{id: id, code: codeStreamClosed, reason: "HEADERS after FIN"}
 	}
 	// Request trailers have no place in the HTTP/1.1 request of a stream
 	// whose head is already out; only FIN matters.
