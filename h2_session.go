@@ -42,6 +42,7 @@ type h2Wire struct {
 	badField    string
 	priorities  map[uint32]uint8 // PRIORITY_UPDATE for streams not yet open (RFC 9218 §7.1)
 	settingsAck int              // our SETTINGS not yet acknowledged
+	settingsIn  int              // the client's SETTINGS frames taken
 
 	// Owned by the writer:
 	enc  *hpack.Encoder
@@ -503,6 +504,12 @@ func (w *h2Wire) onSettings(f *http2.SettingsFrame) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	w.settingsIn++
+	if w.settingsIn > 1 {
+		// Allowed, but every one is acknowledged and may touch every
+		// stream: a flood is CVE-2019-9515.
+		s.glitchLocked("SETTINGS after the first")
+	}
 	err := f.ForeachSetting(func(set http2.Setting) error {
 		if err := set.Valid(); err != nil {
 			// A value out of its range (RFC 9113 §6.5.2).
