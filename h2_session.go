@@ -416,6 +416,8 @@ func (w *h2Wire) onBlock(b h2Block) error {
 		s.log.Info("spdymux: request header over the limits", "stream", id,
 			"fields", s.cfg.maxHeaderFields, "bytes", s.cfg.maxHeaderBytes)
 		s.replyErrorLocked(st, http.StatusRequestHeaderFieldsTooLarge, "request header fields over the limits")
+		// As a reset would be: the client made the server refuse it.
+		s.glitchLocked("request header over the limits")
 		s.mu.Unlock()
 		return nil
 	}
