@@ -318,7 +318,9 @@ func (w *h2Wire) decodeFragment(p []byte, end bool) error {
 	}
 	b := w.block
 	w.block = h2Block{}
-	return w.onBlock(b)
+	err := w.onBlock(b)
+	w.dropFields() // what onBlock did not take, no idle session keeps
+	return err
 }
 
 // emit takes one decoded field. Fields are counted and sized as they
@@ -333,7 +335,7 @@ func (w *h2Wire) emit(f hpack.HeaderField) {
 		// Field-count amplification: many tiny indexed fields cost a
 		// few bytes each on the wire and 32 bytes or more here.
 		w.fieldsOver = true
-		w.fields = w.fields[:0]
+		w.dropFields()
 		return
 	}
 	w.fields = append(w.fields, f)
@@ -434,9 +436,16 @@ func (w *h2Wire) takeFields() []httpconv.HeaderField {
 	for i, f := range w.fields {
 		out[i] = httpconv.HeaderField{Name: f.Name, Value: f.Value}
 	}
+	w.dropFields()
+	return out
+}
+
+// dropFields empties the block's fields, clearing them first: a slice
+// only cut to length 0 would keep every string it held alive, up to
+// MaxHeaderBytes per session, until a later block overwrote them.
+func (w *h2Wire) dropFields() {
 	clear(w.fields)
 	w.fields = w.fields[:0]
-	return out
 }
 
 // parseUrgency reads the urgency of an RFC 9218 priority field value
