@@ -40,6 +40,7 @@ func benchServer(b *testing.B) string {
 	})
 	l := spdymux.NewListener(ln, &spdymux.Config{Logger: quietLogger()})
 	srv := &http.Server{Handler: mux}
+	spdymux.ConfigureServer(srv)
 	go srv.Serve(l)
 	b.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()

@@ -2,40 +2,56 @@ package spdymux
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
-// StreamConn is the secondary connection of one SPDY stream, as the inner
-// server sees it: Read yields one HTTP/1.1 request (the head made from the
-// SYN_STREAM header block, then the body from DATA frames, chunked when the
-// client gave no length), and Write takes the HTTP/1.1 response, which is
-// parsed as it arrives and sent as SYN_REPLY and DATA frames (de-chunked).
+// StreamConn is a secondary connection, as the inner server sees it: it
+// serves the streams of one session, one at a time. Read yields a stream's
+// HTTP/1.1 request (the head made from the stream's header block, then the
+// body from DATA frames, chunked when the client gave no length), and Write
+// takes the HTTP/1.1 response, which is parsed as it arrives and sent as the
+// protocol's head and DATA frames (de-chunked).
+//
+// A server that keeps connections alive — net/http with ConnContext
+// (ConfigureServer) — gets the next stream of the same session on the same
+// connection once it reads for its next request, the way mod_http2 reuses
+// its secondary connections: a stream then costs a request, not a
+// connection. Other servers see one request per connection
+// ("Connection: close"). An idle connection that gets no stream for
+// secondaryIdleTime is closed (Read returns io.EOF).
 //
 // A StreamConn is a full net.Conn: its addresses are the client
 // connection's, deadlines work and time out with os.ErrDeadlineExceeded,
-// Close is idempotent. Once the request is read, Read blocks until the
-// stream ends rather than report end of file, so that a server does not take
-// the end of the request for a client that went away. When the client
-// resets the stream, Read and Write fail with an error matching
-// net.ErrClosed. Read, Write and Close may be called concurrently.
+// Close is idempotent. Once a request is read, Read blocks until the
+// response is complete or the stream ends, rather than report end of file,
+// so that a server does not take the end of the request for a client that
+// went away. When the client resets the stream, Read and Write fail with an
+// error matching net.ErrClosed, and the request's context is cancelled
+// (ConnContext); the connection is not reused. Read, Write and Close may be
+// called concurrently.
 type StreamConn struct {
-	st    *stream
-	s     *session
-	info  *StreamInfo
-	entry poolEntry
+	s  *session
+	id uint64 // the ConnID
 
-	rmu       sync.Mutex // serialises Read; guards the read state below
-	head      []byte     // request head not yet read
-	chunked   bool       // the body is framed as chunks
-	chunkLeft int        // payload bytes left in the current chunk
-	framing   []byte     // chunk framing not yet read
+	rmu sync.Mutex // serialises Read; guards the read state of the request below
+	// dl holds the deadlines the server set, for every stream served.
+	dl connDeadlines
+
+	head      []byte // request head not yet read
+	fresh     bool   // head is a new request's, not yet begun
+	chunked   bool   // the body is framed as chunks
+	chunkLeft int    // payload bytes left in the current chunk
+	framing   []byte // chunk framing not yet read
 	framebuf  [24]byte
 	lastChunk bool // framing holds the last chunk
 	bodyDone  bool
@@ -44,48 +60,115 @@ type StreamConn struct {
 	parser httpconv.ResponseParser
 
 	closeOnce sync.Once
+	wake      chan struct{} // cap 1: a stream was handed over, or c was closed
+
+	info atomic.Pointer[StreamInfo] // the current stream's facts
 
 	// Guarded by s.mu:
-	granted bool               // a pool slot was granted and is not yet released
-	cancel  context.CancelFunc // cancels the request's context (ConnContext)
+	st        *stream            // the stream served now; nil while idle
+	next      *stream            // a stream handed over while idle, for Read to take
+	keepAlive bool               // the server keeps connections alive (ConnContext was called)
+	respDone  bool               // the current stream's response is complete
+	idle      bool               // in s.idleConns
+	closed    bool               // Close was called
+	cancel    context.CancelFunc // cancels the connection's context (ConnContext)
 }
 
-func newStreamConn(st *stream, head []byte, req httpconv.Request) *StreamConn {
+// secondaryIdleTime is how long an idle secondary connection waits for
+// another stream of its session before it is closed.
+const secondaryIdleTime = time.Second
+
+func newStreamConn(s *session) *StreamConn {
+	return &StreamConn{s: s, id: connIDs.Add(1), wake: make(chan struct{}, 1), dl: newConnDeadlines()}
+}
+
+// grantSlot is called by the pool when st gets a worker slot: it goes to
+// an idle connection of its session, or to a new one through Accept.
+func (st *stream) grantSlot() {
 	s := st.s
-	c := &StreamConn{
-		st:       st,
-		s:        s,
-		head:     head,
-		chunked:  req.Chunked,
-		bodyDone: !req.Chunked && req.ContentLength <= 0,
-		info: &StreamInfo{
-			Protocol:   s.proto,
-			SessionID:  s.id,
-			StreamID:   uint32(st.id),
-			ConnID:     connIDs.Add(1),
-			Priority:   st.priority,
-			TLS:        s.tls,
-			RemoteAddr: s.conn.RemoteAddr(),
-		},
+	s.mu.Lock()
+	st.granted = true
+	if st.err != nil {
+		// It died after the pool chose it.
+		release := st.takeSlotLocked()
+		s.mu.Unlock()
+		s.releaseSlot(release)
+		return
 	}
-	c.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: c.grant}
-	c.parser.Reset(s.dialect, req.Method, (*responseSink)(c))
+	c := s.handOffLocked(st)
+	s.mu.Unlock()
+	if c != nil {
+		s.deliver(c)
+	}
+}
+
+// handOffLocked gives st, which holds a slot, to an idle connection of
+// the session, or to a new one, which it returns for delivery to Accept.
+func (s *session) handOffLocked(st *stream) *StreamConn {
+	for len(s.idleConns) > 0 {
+		c := s.idleConns[len(s.idleConns)-1]
+		s.idleConns[len(s.idleConns)-1] = nil
+		s.idleConns = s.idleConns[:len(s.idleConns)-1]
+		c.idle = false
+		if c.closed {
+			continue
+		}
+		c.next, st.conn = st, c
+		signal(c.wake)
+		return nil
+	}
+	c := newStreamConn(s)
+	c.adoptLocked(st)
 	return c
 }
 
-// grant is called by the pool when the stream gets a worker slot.
-func (c *StreamConn) grant() {
-	c.s.mu.Lock()
-	c.granted = true
-	c.s.mu.Unlock()
-	c.s.deliver(c)
+// takeSlotLocked reports whether st's worker slot is still to be released,
+// and marks it released: the caller calls s.releaseSlot after unlocking.
+func (st *stream) takeSlotLocked() bool {
+	if !st.granted || st.released {
+		return false
+	}
+	st.released = true
+	return true
+}
+
+// releaseSlot frees a worker slot if release is set; never with s.mu held,
+// since the pool may grant the slot to a stream of this session.
+func (s *session) releaseSlot(release bool) {
+	if release {
+		s.cfg.pool.release(s.poolOwner)
+	}
+}
+
+// adoptLocked makes st the stream c serves. Read's state is reset here:
+// the caller holds c.rmu, or c is new and unseen.
+func (c *StreamConn) adoptLocked(st *stream) {
+	s := c.s
+	c.st, st.conn = st, c
+	c.respDone = false
+	c.head, c.fresh = st.reqHead, true
+	st.reqHead = nil
+	c.chunked = st.req.Chunked
+	c.bodyDone = !st.req.Chunked && st.req.ContentLength <= 0
+	c.chunkLeft, c.framing, c.lastChunk = 0, nil, false
+	c.dl.applyTo(st)
+	c.info.Store(&StreamInfo{
+		Protocol:   s.proto,
+		SessionID:  s.id,
+		StreamID:   st.id,
+		ConnID:     c.id,
+		Priority:   st.priority,
+		TLS:        s.tls,
+		RemoteAddr: s.conn.RemoteAddr(),
+	})
+	c.parser.Reset(s.dialect, st.req.Method, (*responseSink)(st))
 }
 
 // accepted reports whether c should go to the inner server; a stream that
 // died while it waited is closed instead, freeing its slot.
 func (c *StreamConn) accepted() bool {
 	c.s.mu.Lock()
-	dead := c.st.err != nil || c.st.connClosed
+	dead := c.st == nil || c.st.err != nil
 	c.s.mu.Unlock()
 	if dead {
 		c.Close()
@@ -94,11 +177,13 @@ func (c *StreamConn) accepted() bool {
 	return true
 }
 
-// abortLocked is called when the stream dies; a stream still waiting for
-// a slot never runs.
-func (c *StreamConn) abortLocked() {
-	if c.s.cfg.pool.cancel(&c.entry) {
-		c.st.connClosed = true
+// abortLocked is called when st, which c serves or was handed, dies. A
+// stream not yet taken up is dropped by Read; one being served breaks the
+// connection: its request's context is cancelled, Read and Write fail.
+func (c *StreamConn) abortLocked(st *stream) {
+	signal(c.wake)
+	if c.next == st {
+		return
 	}
 	if c.cancel != nil {
 		// Cancelling runs no code of ours: it only closes channels and
@@ -107,30 +192,177 @@ func (c *StreamConn) abortLocked() {
 	}
 }
 
-// setCancel ties the request's context to the stream: cancel is called
-// when the stream dies, or at once if it has.
-func (c *StreamConn) setCancel(cancel context.CancelFunc) {
+// bindContext ties the connection's context to its streams: cancel is
+// called when the stream being served dies, or at once if it has. It also
+// tells c that the server keeps connections alive.
+func (c *StreamConn) bindContext(cancel context.CancelFunc) {
 	c.s.mu.Lock()
 	defer c.s.mu.Unlock()
 	c.cancel = cancel
-	if c.st.err != nil {
+	c.keepAlive = true
+	if c.st != nil && c.st.err != nil {
 		cancel()
 	}
 }
 
-// Info returns the facts of the stream behind c.
-func (c *StreamConn) Info() *StreamInfo { return c.info }
+// Info returns the facts of the stream c serves now (or served last).
+func (c *StreamConn) Info() *StreamInfo { return c.info.Load() }
 
-// Read reads the HTTP/1.1 request.
+// Read reads the HTTP/1.1 request of the stream c serves; once that
+// request and its response are complete, a read for the next request
+// waits for the next stream.
 func (c *StreamConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if err := c.readErr(); err != nil {
-		return 0, err
+	for {
+		st, err := c.current(len(p))
+		if err != nil {
+			return 0, err
+		}
+		if len(p) == 0 {
+			return 0, nil
+		}
+		if c.fresh {
+			c.fresh = false
+			c.s.mu.Lock()
+			keepAlive := c.keepAlive
+			c.s.mu.Unlock()
+			if keepAlive && c.bodyDone {
+				// Only a request without a body keeps the connection: on a
+				// kept-alive HTTP/1.1 connection net/http reads and drops
+				// what is left of a request body once the handler starts its
+				// response, which would cut short a handler that streams
+				// its body back (full duplex, as HTTP/2 and SPDY allow).
+				c.head = httpconv.KeepAlive(c.head)
+			}
+		}
+		n, err := c.readRequest(st, p)
+		if err == errResponseDone {
+			continue // the connection goes idle for the next request
+		}
+		return n, err
 	}
-	if len(p) == 0 {
-		return 0, nil
+}
+
+// errResponseDone ends a wait for a stream's end once its response is
+// complete, when the server may be reading for its next request.
+var errResponseDone = errors.New("spdymux: response complete")
+
+// current returns the stream whose request Read serves. When a server
+// that keeps connections alive reads for its next request (a read of more
+// than one byte: net/http's background read of one byte, made while a
+// handler runs, does not count) after the request and response are
+// complete, the stream is let go and c waits, idle, for the next.
+func (c *StreamConn) current(n int) (*stream, error) {
+	s := c.s
+	var idleTimer *time.Timer
+	defer func() {
+		if idleTimer != nil {
+			idleTimer.Stop()
+		}
+	}()
+	for {
+		s.mu.Lock()
+		if c.closed {
+			s.mu.Unlock()
+			return nil, c.opError("read", net.ErrClosed)
+		}
+		if c.dl.read.expired() {
+			s.mu.Unlock()
+			return nil, c.opError("read", os.ErrDeadlineExceeded)
+		}
+		st := c.st
+		if st != nil && c.keepAlive && c.respDone && c.bodyDone && len(c.head) == 0 && n > 1 && st.err == nil {
+			release := c.detachLocked()
+			st = nil
+			s.mu.Unlock()
+			s.releaseSlot(release)
+			s.mu.Lock()
+		}
+		if st != nil {
+			s.mu.Unlock()
+			return st, nil
+		}
+		if next := c.next; next != nil {
+			c.next = nil
+			if next.err != nil {
+				// Reset before it was taken up: drop it, stay idle.
+				next.conn = nil
+				release := next.takeSlotLocked()
+				s.mu.Unlock()
+				s.releaseSlot(release)
+				continue
+			}
+			c.wmu.Lock()
+			c.adoptLocked(next)
+			c.wmu.Unlock()
+			s.mu.Unlock()
+			continue
+		}
+		if s.err != nil {
+			s.mu.Unlock()
+			return nil, io.EOF
+		}
+		if !c.idle {
+			// A session keeps no more idle connections than the worker
+			// slots it holds (at least one): enough for its streams in
+			// flight to follow one another, never more goroutines than
+			// the pool lets run.
+			if len(s.idleConns) >= max(1, s.cfg.pool.held(s.poolOwner)) {
+				s.mu.Unlock()
+				return nil, io.EOF
+			}
+			c.idle = true
+			s.idleConns = append(s.idleConns, c)
+		}
+		s.mu.Unlock()
+		if idleTimer == nil {
+			idleTimer = time.NewTimer(secondaryIdleTime)
+		}
+		select {
+		case <-c.wake:
+		case <-s.done:
+		case <-c.dl.read.wait():
+		case <-idleTimer.C:
+			s.mu.Lock()
+			if c.next == nil {
+				// No stream came: closed, for the server to let go.
+				c.unidleLocked()
+				s.mu.Unlock()
+				return nil, io.EOF
+			}
+			s.mu.Unlock()
+		}
 	}
+}
+
+// detachLocked lets go of the stream c served, whose request and response
+// are complete: the rest of a request body the server did not read is
+// dropped. It reports whether the stream's slot is to be released.
+func (c *StreamConn) detachLocked() bool {
+	st := c.st
+	c.st = nil
+	st.conn = nil
+	if !st.recvFin && st.err == nil {
+		st.discardRestLocked()
+	}
+	return st.takeSlotLocked()
+}
+
+// unidleLocked takes c out of its session's idle connections.
+func (c *StreamConn) unidleLocked() {
+	if !c.idle {
+		return
+	}
+	c.idle = false
+	s := c.s
+	if i := slices.Index(s.idleConns, c); i >= 0 {
+		s.idleConns = slices.Delete(s.idleConns, i, i+1)
+	}
+}
+
+// readRequest reads the request of st into p.
+func (c *StreamConn) readRequest(st *stream, p []byte) (int, error) {
 	n := copy(p, c.head)
 	c.head = c.head[n:]
 	if n == len(p) {
@@ -140,16 +372,16 @@ func (c *StreamConn) Read(p []byte) (int, error) {
 		if n > 0 {
 			return n, nil
 		}
-		return 0, c.waitEnd()
+		return 0, c.waitEnd(st, len(p))
 	}
 	if !c.chunked {
 		if n > 0 {
 			return n, nil
 		}
-		m, err := c.st.readPayload(p)
+		m, err := st.readPayload(p)
 		if err == io.EOF {
 			c.bodyDone = true
-			return 0, c.waitEnd()
+			return 0, c.waitEnd(st, len(p))
 		}
 		return m, c.wrapErr(err)
 	}
@@ -165,7 +397,7 @@ func (c *StreamConn) Read(p []byte) (int, error) {
 			continue
 		}
 		if c.chunkLeft > 0 {
-			m, err := c.st.readPayload(p[n:min(len(p), n+c.chunkLeft)])
+			m, err := st.readPayload(p[n:min(len(p), n+c.chunkLeft)])
 			n += m
 			c.chunkLeft -= m
 			if err != nil {
@@ -181,14 +413,14 @@ func (c *StreamConn) Read(p []byte) (int, error) {
 		}
 		// Start the next chunk with everything buffered now; block only
 		// when nothing has been read yet.
-		avail, fin, err := c.st.buffered(n == 0)
+		avail, fin, err := st.buffered(n == 0)
 		switch {
 		case avail > 0:
 			c.chunkLeft = avail
 			c.framing = httpconv.AppendChunkHeader(c.framebuf[:0], avail)
 		case fin:
 			// The last chunk carries the request's trailers, if any.
-			c.framing = httpconv.AppendLastChunk(c.framebuf[:0], c.st.takeTrailers())
+			c.framing = httpconv.AppendLastChunk(c.framebuf[:0], st.takeTrailers())
 			c.lastChunk = true
 		case err != nil:
 			if n > 0 {
@@ -202,34 +434,27 @@ func (c *StreamConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-func (c *StreamConn) readErr() error {
-	c.s.mu.Lock()
-	defer c.s.mu.Unlock()
-	if c.st.connClosed {
-		return c.opError("read", net.ErrClosed)
-	}
-	if c.st.rdl.expired() {
-		return c.opError("read", os.ErrDeadlineExceeded)
-	}
-	return nil
-}
-
-// waitEnd blocks once the request is read, until the stream dies, c is
-// closed or the read deadline passes.
-func (c *StreamConn) waitEnd() error {
+// waitEnd blocks once the request is read: until the stream dies, c is
+// closed, the read deadline passes or, for a read of more than a byte on a
+// connection kept alive, the response is complete (errResponseDone).
+func (c *StreamConn) waitEnd(st *stream, n int) error {
 	for {
 		c.s.mu.Lock()
-		closed, err := c.st.connClosed, c.st.err
+		closed, err := c.closed || st.connClosed, st.err
+		done := c.keepAlive && c.respDone && n > 1
 		c.s.mu.Unlock()
 		switch {
 		case closed:
 			return c.opError("read", net.ErrClosed)
 		case err != nil:
 			return c.opError("read", err)
+		case done:
+			return errResponseDone
 		}
 		select {
-		case <-c.st.readWake:
-		case <-c.st.rdl.wait():
+		case <-st.readWake:
+		case <-c.wake:
+		case <-st.rdl.wait():
 			return c.opError("read", os.ErrDeadlineExceeded)
 		}
 	}
@@ -250,19 +475,29 @@ func opError(c net.Conn, op string, err error) error {
 	return &net.OpError{Op: op, Net: "stream", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
+// errIdleWrite is what a Write between two requests returns.
+var errIdleWrite = errors.New("spdymux: write on a secondary connection between requests")
+
 // Write takes HTTP/1.1 response bytes. It returns once the body bytes in
 // p are written to the session's output buffer, or the stream died, or the
 // write deadline passed.
 func (c *StreamConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	s, st := c.s, c.st
+	s := c.s
 	s.mu.Lock()
-	closed, err := c.st.connClosed, st.err
+	st, closed := c.st, c.closed
+	var err error
+	if st != nil {
+		closed = closed || st.connClosed
+		err = st.err
+	}
 	s.mu.Unlock()
 	switch {
 	case closed:
 		return 0, c.opError("write", net.ErrClosed)
+	case st == nil:
+		return 0, c.opError("write", errIdleWrite)
 	case err != nil:
 		return 0, c.opError("write", err)
 	case st.wdl.expired():
@@ -277,13 +512,13 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 		s.mu.Unlock()
 		return 0, c.opError("write", err)
 	}
-	if _, err := c.st.waitTaken(true); err != nil {
+	if _, err := st.waitTaken(true); err != nil {
 		return 0, c.opError("write", err)
 	}
 	return len(p), nil
 }
 
-// Close ends the secondary connection. A complete response ends the
+// Close ends the secondary connection. A complete response ends its
 // stream with FIN; an incomplete one resets it with INTERNAL_ERROR. The
 // rest of a request body the server did not read is dropped.
 func (c *StreamConn) Close() error {
@@ -292,35 +527,54 @@ func (c *StreamConn) Close() error {
 }
 
 func (c *StreamConn) close() {
-	s, st := c.s, c.st
+	s := c.s
 	s.mu.Lock()
-	c.st.connClosed = true
-	signal(st.readWake)
-	signal(st.writeWake)
-	s.mu.Unlock()
-
-	c.wmu.Lock()
-	perr := c.parser.Close()
-	c.wmu.Unlock()
-
-	s.mu.Lock()
-	if st.err == nil {
-		if perr != nil {
-			s.log.Info("spdymux: server closed the connection before the response was complete", "stream", st.id, "err", perr)
-			s.resetLocked(st, codeInternal)
-		} else if !st.recvFin {
-			st.discardRestLocked()
+	c.closed = true
+	c.unidleLocked()
+	signal(c.wake)
+	st := c.st
+	if st != nil {
+		st.connClosed = true
+		signal(st.readWake)
+		signal(st.writeWake)
+	}
+	var handed *StreamConn
+	if next := c.next; next != nil {
+		// Handed over as c closed: it goes to another connection.
+		c.next, next.conn = nil, nil
+		if next.err == nil {
+			handed = s.handOffLocked(next)
+		} else if next.takeSlotLocked() {
+			defer s.releaseSlot(true)
 		}
 	}
-	release := c.granted
-	c.granted = false
+	s.mu.Unlock()
+	if handed != nil {
+		s.deliver(handed)
+	}
+
+	if st != nil {
+		c.wmu.Lock()
+		perr := c.parser.Close()
+		c.wmu.Unlock()
+		s.mu.Lock()
+		if st.err == nil {
+			if perr != nil {
+				s.log.Info("spdymux: server closed the connection before the response was complete", "stream", st.id, "err", perr)
+				s.resetLocked(st, codeInternal)
+			} else if !st.recvFin {
+				st.discardRestLocked()
+			}
+		}
+		release := st.takeSlotLocked()
+		s.mu.Unlock()
+		s.releaseSlot(release)
+	}
+	s.mu.Lock()
 	cancel := c.cancel
 	s.mu.Unlock()
 	if cancel != nil {
-		cancel() // the request is over; free the context
-	}
-	if release {
-		s.cfg.pool.release(s.poolOwner)
+		cancel() // the connection is over; free its context
 	}
 }
 
@@ -332,28 +586,78 @@ func (c *StreamConn) RemoteAddr() net.Addr { return c.s.conn.RemoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
 func (c *StreamConn) SetDeadline(t time.Time) error {
-	c.st.rdl.set(t)
-	c.st.wdl.set(t)
+	c.SetReadDeadline(t)
+	c.SetWriteDeadline(t)
 	return nil
 }
 
-// SetReadDeadline sets the read deadline.
+// SetReadDeadline sets the read deadline, for every stream c serves.
 func (c *StreamConn) SetReadDeadline(t time.Time) error {
-	c.st.rdl.set(t)
+	c.s.mu.Lock()
+	st := c.st
+	c.s.mu.Unlock()
+	c.dl.setRead(t, st)
 	return nil
 }
 
-// SetWriteDeadline sets the write deadline.
+// SetWriteDeadline sets the write deadline, for every stream c serves.
 func (c *StreamConn) SetWriteDeadline(t time.Time) error {
-	c.st.wdl.set(t)
+	c.s.mu.Lock()
+	st := c.st
+	c.s.mu.Unlock()
+	c.dl.setWrite(t, st)
 	return nil
 }
 
-// responseSink receives the parsed response and queues it on the stream.
-type responseSink StreamConn
+// connDeadlines are the deadlines a server set on a connection: each
+// stream it serves takes them over, and the read deadline also bounds
+// the wait for the next stream.
+type connDeadlines struct {
+	mu     sync.Mutex
+	rt, wt time.Time
+	read   deadline
+}
+
+func newConnDeadlines() connDeadlines { return connDeadlines{read: makeDeadline()} }
+
+func (d *connDeadlines) setRead(t time.Time, st *stream) {
+	d.mu.Lock()
+	d.rt = t
+	d.mu.Unlock()
+	d.read.set(t)
+	if st != nil {
+		st.rdl.set(t)
+	}
+}
+
+func (d *connDeadlines) setWrite(t time.Time, st *stream) {
+	d.mu.Lock()
+	d.wt = t
+	d.mu.Unlock()
+	if st != nil {
+		st.wdl.set(t)
+	}
+}
+
+// applyTo gives st the connection's deadlines.
+func (d *connDeadlines) applyTo(st *stream) {
+	d.mu.Lock()
+	rt, wt := d.rt, d.wt
+	d.mu.Unlock()
+	if !rt.IsZero() {
+		st.rdl.set(rt)
+	}
+	if !wt.IsZero() {
+		st.wdl.set(wt)
+	}
+}
+
+// responseSink receives the parsed response of a stream and queues it on
+// the stream (a conversion of *stream: no allocation per response).
+type responseSink stream
 
 func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
-	st := r.st
+	st := (*stream)(r)
 	st.s.mu.Lock()
 	defer st.s.mu.Unlock()
 	if st.err != nil {
@@ -370,7 +674,7 @@ func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
 }
 
 func (r *responseSink) Body(p []byte) error {
-	st := r.st
+	st := (*stream)(r)
 	st.s.mu.Lock()
 	defer st.s.mu.Unlock()
 	if st.err != nil {
@@ -383,7 +687,7 @@ func (r *responseSink) Body(p []byte) error {
 // End ends the response; its trailers go to the client in the last
 // HEADERS where the protocol has them (the protocol drops them otherwise).
 func (r *responseSink) End(trailers []httpconv.HeaderField) error {
-	st := r.st
+	st := (*stream)(r)
 	st.s.mu.Lock()
 	defer st.s.mu.Unlock()
 	if st.err != nil {
@@ -392,6 +696,10 @@ func (r *responseSink) End(trailers []httpconv.HeaderField) error {
 	if len(trailers) > 0 {
 		st.trailers = trailers
 	}
+	if st.conn != nil {
+		st.conn.respDone = true
+	}
+	signal(st.readWake)
 	st.finQueued = true
 	st.s.scheduleLocked(st)
 	return nil
@@ -404,7 +712,7 @@ const maxInterim = 8
 // Interim queues an interim (1xx) response, such as 103 Early Hints, to
 // go before the final one. The parser calls it only for HTTP/2.
 func (r *responseSink) Interim(status int, fields []httpconv.HeaderField) error {
-	st := r.st
+	st := (*stream)(r)
 	st.s.mu.Lock()
 	defer st.s.mu.Unlock()
 	if st.err != nil {

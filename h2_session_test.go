@@ -426,3 +426,31 @@ func TestH2DroppedOutputResets(t *testing.T) {
 	}
 	ts.waitNoStreams(t)
 }
+
+// A secondary connection lives on across streams: net/http keeps it
+// alive, and the next stream of the session is served on it (the same
+// ConnID), with each handler seeing its own stream's facts.
+func TestSecondaryConnReuse(t *testing.T) {
+	ts := newTestServer(t, ProtoH2C, nil)
+	p := ts.dialH2(t)
+	var conns []uint64
+	for i := range 3 {
+		id := uint32(1 + 2*i)
+		p.request(id, "GET", "/info", true)
+		_, body, _ := p.response(id)
+		var info struct {
+			StreamID uint32
+			ConnID   uint64
+		}
+		if err := json.Unmarshal(body, &info); err != nil {
+			t.Fatalf("/info: %q: %v", body, err)
+		}
+		if info.StreamID != id {
+			t.Errorf("stream %d: the handler saw StreamID %d", id, info.StreamID)
+		}
+		conns = append(conns, info.ConnID)
+	}
+	if conns[0] != conns[1] || conns[1] != conns[2] {
+		t.Errorf("ConnIDs %v for three streams one after another; want one connection reused", conns)
+	}
+}

@@ -59,16 +59,22 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	if !ok {
 		return ctx
 	}
-	ctx, cancel := context.WithCancel(context.WithValue(ctx, streamInfoKey{}, sc.info))
-	sc.setCancel(cancel)
+	ctx, cancel := context.WithCancel(context.WithValue(ctx, streamInfoKey{}, sc))
+	sc.bindContext(cancel)
 	return ctx
 }
 
-// StreamInfoFromContext returns the facts of the SPDY stream that carries
-// the request whose context is ctx, if there is one.
+// StreamInfoFromContext returns the facts of the stream that carries the
+// request whose context is ctx, if there is one. A secondary connection
+// serves one stream after another: called by the request's handler, it
+// returns the facts of the handler's stream.
 func StreamInfoFromContext(ctx context.Context) (*StreamInfo, bool) {
-	i, ok := ctx.Value(streamInfoKey{}).(*StreamInfo)
-	return i, ok
+	c, ok := ctx.Value(streamInfoKey{}).(*StreamConn)
+	if !ok {
+		return nil, false
+	}
+	i := c.Info()
+	return i, i != nil
 }
 
 // ConfigureServer sets srv.ConnContext to ConnContext, keeping any

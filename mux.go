@@ -138,6 +138,7 @@ type session struct {
 	peerMaxStreams  uint32
 	peerGoneAway    bool
 	closed          closedStreams // the streams that ended last
+	idleConns       []*StreamConn // secondary connections waiting for a stream
 }
 
 // closedStreams remembers the last streams that ended, so that a frame for
@@ -670,7 +671,7 @@ const (
 // for a worker slot.
 func (s *session) reprioritizeLocked(st *stream, priority uint8) {
 	st.priority = priority
-	if st.conn != nil {
-		s.cfg.pool.reprioritize(&st.conn.entry, priority)
+	if st.entry.owner != nil {
+		s.cfg.pool.reprioritize(&st.entry, priority)
 	}
 }

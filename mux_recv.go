@@ -53,12 +53,12 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 		s.mu.Unlock()
 		return nil
 	}
-	c := newStreamConn(st, head, req)
 	s.mu.Lock()
 	st.wantLength = req.ContentLength
-	st.conn = c
+	st.reqHead, st.req = head, req
+	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st.grantSlot}
 	s.mu.Unlock()
-	s.cfg.pool.acquire(&c.entry)
+	s.cfg.pool.acquire(&st.entry)
 	return nil
 }
 

@@ -42,7 +42,8 @@ func BenchmarkIdleSessionHeap(b *testing.B) {
 				srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					io.WriteString(w, "hello, world\n")
 				})}
-				go srv.Serve(l)
+				ConfigureServer(srv)
+	go srv.Serve(l)
 				var clients []net.Conn
 				runtime.GC()
 				var before runtime.MemStats
@@ -150,6 +151,7 @@ func BenchmarkRequestOneSession(b *testing.B) {
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "hello, world\n")
 	})}
+	ConfigureServer(srv)
 	go srv.Serve(l)
 	defer srv.Close()
 	conn, err := net.Dial("tcp", ln.Addr().String())

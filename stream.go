@@ -31,7 +31,7 @@ type stream struct {
 
 	// Guarded by s.mu:
 
-	conn *StreamConn // the secondary connection serving the stream, if any
+	conn *StreamConn // the secondary connection serving the stream, or handed it, if any
 
 	recv      []byte // received DATA payload not yet read: recv[recvOff:]
 	recvOff   int
@@ -59,6 +59,14 @@ type stream struct {
 	removed    bool      // no longer in s.streams
 	resetHere  bool      // this side reset it
 	connClosed bool      // the connection on the stream was closed
+
+	// The request for the inner server, from startRequest until a
+	// secondary connection takes it up; the worker slot it waits for.
+	reqHead  []byte
+	req      httpconv.Request
+	entry    poolEntry
+	granted  bool // the pool gave it a slot
+	released bool // the slot went back to the pool
 
 	// Client side: the response head.
 	reply    []httpconv.HeaderField
@@ -112,8 +120,12 @@ func (st *stream) failLocked(err error) {
 	st.dropOutputLocked()
 	st.s.unbufferedLocked(st.unread())
 	st.releaseRecvLocked()
+	if st.entry.owner != nil && st.s.cfg.pool.cancel(&st.entry) {
+		// Still waiting for a slot: it never runs.
+		st.connClosed = true
+	}
 	if st.conn != nil {
-		st.conn.abortLocked()
+		st.conn.abortLocked(st)
 	}
 	signal(st.readWake)
 	signal(st.writeWake)

@@ -1,6 +1,7 @@
 package httpconv
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 )
@@ -263,6 +264,19 @@ func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStrea
 	}
 	dst = append(dst, "Connection: close\r\n\r\n"...)
 	return dst, r, nil
+}
+
+// closeLine ends every request head AppendRequestHead writes.
+const closeLine = "Connection: close\r\n\r\n"
+
+// KeepAlive returns head, a request head from AppendRequestHead, without
+// its "Connection: close", for a server that keeps the connection for
+// further requests. It reuses head's memory.
+func KeepAlive(head []byte) []byte {
+	if !bytes.HasSuffix(head, []byte(closeLine)) {
+		return head
+	}
+	return append(head[:len(head)-len(closeLine)], "\r\n"...)
 }
 
 // dropRequestHeader reports whether a header is not forwarded as a header
