@@ -43,7 +43,7 @@ func BenchmarkIdleSessionHeap(b *testing.B) {
 					io.WriteString(w, "hello, world\n")
 				})}
 				ConfigureServer(srv)
-	go srv.Serve(l)
+				go srv.Serve(l)
 				var clients []net.Conn
 				runtime.GC()
 				var before runtime.MemStats
