@@ -88,8 +88,15 @@ type attackServer struct {
 // session remains.
 func startAttackServer(t *testing.T, proto string, cfg Config) *attackServer {
 	t.Helper()
+	return startAttackServerOn(t, proto, cfg, &net.ListenConfig{})
+}
+
+// startAttackServerOn is startAttackServer with the listening socket made
+// by lc, for socket options.
+func startAttackServerOn(t *testing.T, proto string, cfg Config, lc *net.ListenConfig) *attackServer {
+	t.Helper()
 	as := &attackServer{proto: proto, baseG: runtime.NumGoroutine(), release: make(chan struct{})}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
