@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/spdymux/spdymux/spdy"
 )
 
@@ -208,6 +210,29 @@ type FrameEvent struct {
 	StreamID uint32 // 0 for frames of the session
 	Flags    uint8
 	Length   int // the frame's length field: its size after the frame header
+	// Code is the error code of a RST_STREAM or GOAWAY frame (a SPDY
+	// status code, an HTTP/2 error code; CodeName names it), 0 for other
+	// frames and for SPDY/2's GOAWAY, which has none.
+	Code uint32
+}
+
+// HasCode reports whether e is a frame that carries an error code:
+// RST_STREAM or GOAWAY.
+func (e FrameEvent) HasCode() bool { return e.Name == "RST_STREAM" || e.Name == "GOAWAY" }
+
+// CodeName names e.Code as the protocol's spec does ("CANCEL",
+// "PROTOCOL_ERROR", "NO_ERROR", "OK", ...), or returns "" for a frame
+// without an error code.
+func (e FrameEvent) CodeName() string {
+	switch {
+	case !e.HasCode():
+		return ""
+	case e.Proto == ProtoH2 || e.Proto == ProtoH2C:
+		return http2.ErrCode(e.Code).String()
+	case e.Name == "RST_STREAM":
+		return spdy.RstStatus(e.Code).String()
+	}
+	return spdy.GoAwayStatus(e.Code).String()
 }
 
 // String formats e as one line of a frame trace.
@@ -216,7 +241,11 @@ func (e FrameEvent) String() string {
 	if e.Out {
 		dir = "send"
 	}
-	return fmt.Sprintf("[session %d] %s %s stream=%d flags=%#02x length=%d", e.SessionID, dir, e.Name, e.StreamID, e.Flags, e.Length)
+	s := fmt.Sprintf("[session %d] %s %s stream=%d flags=%#02x length=%d", e.SessionID, dir, e.Name, e.StreamID, e.Flags, e.Length)
+	if e.HasCode() {
+		s += " code=" + e.CodeName()
+	}
+	return s
 }
 
 // settings is a Config with every default applied.

@@ -292,6 +292,7 @@ func (w *h2Wire) onContinuation(f *http2.ContinuationFrame) error {
 		// may not go on for ever, whatever its frames hold.
 		w.s.mu.Lock()
 		w.s.stats.rateLimited.Add(1)
+		w.s.stats.limitHit(limitMaxContinuationFrames)
 		w.s.mu.Unlock()
 		return &connErr{code: codeCalm, err: fmt.Errorf("spdymux: header block of more than %d CONTINUATION frames (Config.MaxContinuationFrames)", w.s.cfg.maxContinuations)}
 	}
@@ -305,6 +306,7 @@ func (w *h2Wire) decodeFragment(p []byte, end bool) error {
 	if w.block.size > w.s.cfg.maxHeaderBytes {
 		// Bounded before decoding (RFC 9113 §10.5.1): a block larger
 		// than the header list it may carry is cut off.
+		w.s.stats.limitHit(limitMaxHeaderBytes)
 		return &connErr{code: codeCalm, err: fmt.Errorf("spdymux: header block over %d bytes (Config.MaxHeaderBytes)", w.s.cfg.maxHeaderBytes)}
 	}
 	if _, err := w.dec.Write(p); err != nil {
@@ -335,6 +337,11 @@ func (w *h2Wire) emit(f hpack.HeaderField) {
 		// Field-count amplification: many tiny indexed fields cost a
 		// few bytes each on the wire and 32 bytes or more here.
 		w.fieldsOver = true
+		if len(w.fields) >= w.s.cfg.maxHeaderFields {
+			w.s.stats.limitHit(limitMaxHeaderFields)
+		} else {
+			w.s.stats.limitHit(limitMaxHeaderBytes)
+		}
 		w.dropFields()
 		return
 	}
@@ -511,6 +518,7 @@ func (w *h2Wire) onSettings(f *http2.SettingsFrame) error {
 		return nil
 	}
 	if f.NumSettings() > s.cfg.maxSettingsEntries {
+		s.stats.limitHit(limitMaxSettingsEntries)
 		return &connErr{code: codeCalm, err: fmt.Errorf("spdymux: SETTINGS with %d entries (Config.MaxSettingsEntries %d)", f.NumSettings(), s.cfg.maxSettingsEntries)}
 	}
 	s.mu.Lock()
@@ -766,7 +774,14 @@ func h2Code(c http2.ErrCode) errCode {
 
 func (w *h2Wire) traceIn(f http2.Frame) {
 	h := f.Header()
-	w.s.trace(FrameEvent{Name: h.Type.String(), StreamID: h.StreamID, Flags: uint8(h.Flags), Length: int(h.Length)})
+	e := FrameEvent{Name: h.Type.String(), StreamID: h.StreamID, Flags: uint8(h.Flags), Length: int(h.Length)}
+	switch f := f.(type) {
+	case *http2.RSTStreamFrame:
+		e.Code = uint32(f.ErrCode)
+	case *http2.GoAwayFrame:
+		e.Code = uint32(f.ErrCode)
+	}
+	w.s.trace(e)
 }
 
 // traceOut reports the frame the writer just encoded at wbuf[before:].
@@ -777,6 +792,13 @@ func (w *h2Wire) traceOut(before int) {
 		return
 	}
 	h := b[before:]
-	s.trace(FrameEvent{Out: true, Name: http2.FrameType(h[3]).String(), StreamID: binary.BigEndian.Uint32(h[5:]) & (1<<31 - 1),
-		Flags: h[4], Length: int(h[0])<<16 | int(h[1])<<8 | int(h[2])})
+	e := FrameEvent{Out: true, Name: http2.FrameType(h[3]).String(), StreamID: binary.BigEndian.Uint32(h[5:]) & (1<<31 - 1),
+		Flags: h[4], Length: int(h[0])<<16 | int(h[1])<<8 | int(h[2])}
+	switch p := h[9:]; {
+	case http2.FrameType(h[3]) == http2.FrameRSTStream && len(p) >= 4:
+		e.Code = binary.BigEndian.Uint32(p) // RFC 9113 §6.4
+	case http2.FrameType(h[3]) == http2.FrameGoAway && len(p) >= 8:
+		e.Code = binary.BigEndian.Uint32(p[4:]) // §6.8: after the last stream id
+	}
+	s.trace(e)
 }

@@ -33,6 +33,52 @@ func (b *budget) spend(now time.Time) bool {
 	return true
 }
 
+// limit is one of the Config limits a client can run into, counted in
+// Stats.LimitHits under the name of the Config field that sets it.
+// MaxConcurrentStreams and WindowTimeout have counters of their own.
+type limit uint8
+
+const (
+	limitHandshakeTimeout limit = iota
+	limitMaxHeaderBytes
+	limitMaxHeaderFields
+	limitMaxContinuationFrames
+	limitMaxControlFrameSize
+	limitMaxDataFrameSize
+	limitMaxSettingsEntries
+	limitMaxQueuedControlFrames
+	limitResetBurst
+	limitGlitchBurst
+	limitWriteTimeout
+	limitIdleTimeout
+	numLimits
+)
+
+var limitNames = [numLimits]string{
+	limitHandshakeTimeout:       "HandshakeTimeout",
+	limitMaxHeaderBytes:         "MaxHeaderBytes",
+	limitMaxHeaderFields:        "MaxHeaderFields",
+	limitMaxContinuationFrames:  "MaxContinuationFrames",
+	limitMaxControlFrameSize:    "MaxControlFrameSize",
+	limitMaxDataFrameSize:       "MaxDataFrameSize",
+	limitMaxSettingsEntries:     "MaxSettingsEntries",
+	limitMaxQueuedControlFrames: "MaxQueuedControlFrames",
+	limitResetBurst:             "ResetBurst",
+	limitGlitchBurst:            "GlitchBurst",
+	limitWriteTimeout:           "WriteTimeout",
+	limitIdleTimeout:            "IdleTimeout",
+}
+
+// spdyFramerLimits maps the spdy.Framer limit a SPDY frame ran into to
+// the Config limit that set it.
+var spdyFramerLimits = map[string]limit{
+	"MaxHeaderBytes":      limitMaxHeaderBytes,
+	"MaxHeaderFields":     limitMaxHeaderFields,
+	"MaxControlFrameSize": limitMaxControlFrameSize,
+	"MaxDataFrameSize":    limitMaxDataFrameSize,
+	"MaxSettings":         limitMaxSettingsEntries,
+}
+
 var (
 	errTooManyResets   = errors.New("spdymux: the client reset streams faster than allowed (Config.ResetBurst, ResetRate)")
 	errTooManyGlitches = errors.New("spdymux: the client sent too many frames that do nothing (Config.GlitchBurst, GlitchRate)")
@@ -47,6 +93,7 @@ func (s *session) glitchLocked(what string) {
 	}
 	s.log.Warn("spdymux: too many useless frames; closing session", "last", what,
 		"burst", s.cfg.glitchBurst, "rate", s.cfg.glitchRate)
+	s.stats.limitHit(limitGlitchBurst)
 	s.abuseLocked(errTooManyGlitches)
 }
 
@@ -57,6 +104,7 @@ func (s *session) spendResetLocked() {
 	}
 	s.log.Warn("spdymux: too many streams reset by the client; closing session",
 		"burst", s.cfg.resetBurst, "rate", s.cfg.resetRate)
+	s.stats.limitHit(limitResetBurst)
 	s.abuseLocked(errTooManyResets)
 }
 

@@ -276,6 +276,9 @@ func (l *Listener) handshake(c net.Conn) {
 	proto, conn, err := l.detect(c)
 	if err != nil {
 		l.stats.handshakeErrors.Add(1)
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			l.stats.limitHit(limitHandshakeTimeout)
+		}
 		l.cfg.log.Debug("spdymux: handshake failed", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
 		return
@@ -440,7 +443,11 @@ func (l *Listener) serveSession(c net.Conn, proto string) {
 	l.sessions[s] = struct{}{}
 	l.mu.Unlock()
 	l.stats.sessions.Add(1)
+	pi := protoIndex(proto)
+	l.stats.protoSessions[pi].Add(1)
+	l.stats.protoActive[pi].Add(1)
 	s.serve() // returns when the session is closed
+	l.stats.protoActive[pi].Add(-1)
 	l.mu.Lock()
 	delete(l.sessions, s)
 	if l.goingAway && len(l.sessions) == 0 {
@@ -463,6 +470,23 @@ type Stats struct {
 	Glitches        uint64 // client frames that did nothing (Config.GlitchBurst)
 	RateLimited     uint64 // sessions cut off for too many resets or glitches
 	WindowTimeouts  uint64 // streams reset because the client kept its window shut
+
+	// SessionsByProto and ActiveSessionsByProto split Sessions and
+	// ActiveSessions by protocol: ProtoH2, ProtoH2C, ProtoSPDY31,
+	// ProtoSPDY3 and ProtoSPDY2, each present.
+	SessionsByProto       map[string]uint64
+	ActiveSessionsByProto map[string]int
+
+	// LimitHits counts how often clients ran into each limit, by the
+	// name of the Config field that sets it: MaxConcurrentStreams
+	// (stream refused), MaxHeaderBytes and MaxHeaderFields (431,
+	// RST_STREAM or GOAWAY), MaxContinuationFrames, MaxControlFrameSize,
+	// MaxDataFrameSize, MaxSettingsEntries (GOAWAY), ResetBurst and
+	// GlitchBurst (session cut off), WindowTimeout (stream reset),
+	// HandshakeTimeout (connection closed), MaxQueuedControlFrames and
+	// WriteTimeout (session cut off), IdleTimeout (idle session closed).
+	// Every name is present.
+	LimitHits map[string]uint64
 }
 
 type listenerCounters struct {
@@ -470,14 +494,35 @@ type listenerCounters struct {
 	refused, streamErrors, sessionErrors      atomic.Uint64
 	glitches, rateLimited, windowTimeouts     atomic.Uint64
 	activeStreams                             atomic.Int64
+
+	// By the index of the session's protocol in statProtos.
+	protoSessions [len(statProtos)]atomic.Uint64
+	protoActive   [len(statProtos)]atomic.Int64
+	limits        [numLimits]atomic.Uint64 // by limit
 }
+
+// statProtos are the protocols Stats tells apart.
+var statProtos = [...]string{ProtoH2, ProtoH2C, ProtoSPDY31, ProtoSPDY3, ProtoSPDY2}
+
+func protoIndex(proto string) int {
+	for i, p := range statProtos {
+		if p == proto {
+			return i
+		}
+	}
+	return 0
+}
+
+// limitHit counts one client that ran into l. It is called off the hot
+// path only: where a limit refuses, resets or cuts off.
+func (c *listenerCounters) limitHit(l limit) { c.limits[l].Add(1) }
 
 // Stats returns the listener's counters.
 func (l *Listener) Stats() Stats {
 	l.mu.Lock()
 	active := len(l.sessions)
 	l.mu.Unlock()
-	return Stats{
+	st := Stats{
 		Conns:           l.stats.conns.Load(),
 		HandshakeErrors: l.stats.handshakeErrors.Load(),
 		Sessions:        l.stats.sessions.Load(),
@@ -490,5 +535,19 @@ func (l *Listener) Stats() Stats {
 		Glitches:        l.stats.glitches.Load(),
 		RateLimited:     l.stats.rateLimited.Load(),
 		WindowTimeouts:  l.stats.windowTimeouts.Load(),
+
+		SessionsByProto:       make(map[string]uint64, len(statProtos)),
+		ActiveSessionsByProto: make(map[string]int, len(statProtos)),
+		LimitHits:             make(map[string]uint64, numLimits+1),
 	}
+	for i, p := range statProtos {
+		st.SessionsByProto[p] = l.stats.protoSessions[i].Load()
+		st.ActiveSessionsByProto[p] = int(l.stats.protoActive[i].Load())
+	}
+	for i, name := range limitNames {
+		st.LimitHits[name] = l.stats.limits[i].Load()
+	}
+	st.LimitHits["MaxConcurrentStreams"] = st.RefusedStreams
+	st.LimitHits["WindowTimeout"] = st.WindowTimeouts
+	return st
 }

@@ -2,6 +2,7 @@ package spdymux
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -96,6 +97,11 @@ func (w *spdyWire) readFrame() error {
 	s := w.s
 	f, err := w.fr.ReadFrame()
 	if err != nil {
+		if le, ok := errors.AsType[*spdy.LimitError](err); ok {
+			if l, ok := spdyFramerLimits[le.Limit]; ok {
+				s.stats.limitHit(l)
+			}
+		}
 		var se *spdy.StreamError
 		var ge *spdy.SessionError
 		switch {
@@ -510,7 +516,7 @@ func (w *spdyWire) traceIn(f spdy.Frame) {
 	case *spdy.SynReplyFrame:
 		e.Type, e.StreamID, e.Flags = spdy.TypeSynReply, uint32(f.StreamID), uint8(f.Flags)
 	case *spdy.RstStreamFrame:
-		e.Type, e.StreamID = spdy.TypeRstStream, uint32(f.StreamID)
+		e.Type, e.StreamID, e.Code = spdy.TypeRstStream, uint32(f.StreamID), uint32(f.Status)
 	case *spdy.SettingsFrame:
 		e.Type, e.Flags = spdy.TypeSettings, uint8(f.Flags)
 	case *spdy.NoopFrame:
@@ -518,7 +524,7 @@ func (w *spdyWire) traceIn(f spdy.Frame) {
 	case *spdy.PingFrame:
 		e.Type = spdy.TypePing
 	case *spdy.GoAwayFrame:
-		e.Type = spdy.TypeGoAway
+		e.Type, e.Code = spdy.TypeGoAway, uint32(f.Status)
 	case *spdy.HeadersFrame:
 		e.Type, e.StreamID, e.Flags = spdy.TypeHeaders, uint32(f.StreamID), uint8(f.Flags)
 	case *spdy.WindowUpdateFrame:
@@ -535,7 +541,13 @@ func (w *spdyWire) traceIn(f spdy.Frame) {
 func (w *spdyWire) traceOut(before int, typ spdy.FrameType, id uint32, flags spdy.Flags) {
 	s := w.s
 	if s.cfg.trace != nil && len(s.wbuf.b) >= before+8 {
-		s.trace(FrameEvent{Out: true, Type: typ, StreamID: id, Flags: uint8(flags), Length: len(s.wbuf.b) - before - 8})
+		e := FrameEvent{Out: true, Type: typ, StreamID: id, Flags: uint8(flags), Length: len(s.wbuf.b) - before - 8}
+		if p := s.wbuf.b[before+8:]; (typ == spdy.TypeRstStream || typ == spdy.TypeGoAway) && len(p) >= 8 {
+			// RST_STREAM: stream id, status; GOAWAY: last-good-stream-id,
+			// then (SPDY/3) the status.
+			e.Code = binary.BigEndian.Uint32(p[4:8])
+		}
+		s.trace(e)
 	}
 }
 

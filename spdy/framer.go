@@ -140,7 +140,7 @@ func (f *Framer) ReadFrame() (Frame, error) {
 	length := int(h[5])<<16 | int(h[6])<<8 | int(h[7])
 	if h[0]&0x80 == 0 {
 		if max := orDefault(f.MaxDataFrameSize, DefaultMaxDataFrameSize); length > max {
-			return nil, f.fail(sessionError("DATA frame of %d bytes over the limit of %d", length, max))
+			return nil, f.fail(&SessionError{Status: GoAwayProtocolError, Err: overLimit("MaxDataFrameSize", "DATA frame of %d bytes over the limit of %d", length, max)})
 		}
 		p, err := f.readPayload(length)
 		if err != nil {
@@ -154,7 +154,7 @@ func (f *Framer) ReadFrame() (Frame, error) {
 	max := max(orDefault(f.MaxControlFrameSize, DefaultMaxControlFrameSize), MinMaxControlFrameSize)
 	if length > max {
 		// The header block, if any, is not inflated: the session is over.
-		return nil, f.fail(sessionError("%v frame of %d bytes over the limit of %d", t, length, max))
+		return nil, f.fail(&SessionError{Status: GoAwayProtocolError, Err: overLimit("MaxControlFrameSize", "%v frame of %d bytes over the limit of %d", t, length, max)})
 	}
 	p, err := f.readPayload(length)
 	if err != nil {
@@ -344,7 +344,7 @@ func (f *Framer) parseSettings(flags Flags, p []byte) (Frame, error) {
 		return nil, sessionError("SETTINGS frame of %d entries with length %d", n, len(p))
 	}
 	if max := orDefault(f.MaxSettings, DefaultMaxSettings); int64(n) > int64(max) {
-		return nil, sessionError("SETTINGS frame of %d entries over the limit of %d", n, max)
+		return nil, &SessionError{Status: GoAwayProtocolError, Err: overLimit("MaxSettings", "SETTINGS frame of %d entries over the limit of %d", n, max)}
 	}
 	fr := &SettingsFrame{Version: f.version, Flags: flags, Settings: make([]Setting, 0, n)}
 	var seen map[SettingID]bool

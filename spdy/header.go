@@ -45,7 +45,7 @@ func (f *Framer) readHeaderBlock(id StreamID, b []byte) ([]HeaderField, error) {
 		return nil, err
 	}
 	if uint64(count)*uint64(2*lsize) > uint64(maxBytes-f.hused) {
-		return nil, z.fail(errors.New("header block count over the size limit"))
+		return nil, z.fail(overLimit("MaxHeaderBytes", "header block count over the size limit"))
 	}
 	for i := 0; i < count; i++ {
 		keep := i < maxFields
@@ -55,7 +55,7 @@ func (f *Framer) readHeaderBlock(id StreamID, b []byte) ([]HeaderField, error) {
 				return nil, err
 			}
 			if n > maxBytes-f.hused {
-				return nil, z.fail(errors.New("header block over the size limit"))
+				return nil, z.fail(overLimit("MaxHeaderBytes", "header block over the size limit"))
 			}
 			if hb, err = f.inflateInto(hb, n, keep); err != nil {
 				return nil, err
@@ -75,7 +75,7 @@ func (f *Framer) readHeaderBlock(id StreamID, b []byte) ([]HeaderField, error) {
 		f.hoff = nil
 	}
 	if count > maxFields {
-		return nil, streamError(id, ProtocolError, "header block of %d fields over the limit of %d", count, maxFields)
+		return nil, &StreamError{StreamID: id, Status: ProtocolError, Err: overLimit("MaxHeaderFields", "header block of %d fields over the limit of %d", count, maxFields)}
 	}
 
 	s := string(hb)
@@ -95,7 +95,7 @@ func (f *Framer) readHeaderBlock(id StreamID, b []byte) ([]HeaderField, error) {
 // readNVLen reads a count or length of lsize bytes.
 func (f *Framer) readNVLen(lsize, maxBytes int) (int, error) {
 	if f.hused+lsize > maxBytes {
-		return 0, f.inf.fail(errors.New("header block over the size limit"))
+		return 0, f.inf.fail(overLimit("MaxHeaderBytes", "header block over the size limit"))
 	}
 	p := f.lbuf[:lsize]
 	if err := f.inf.read(p); err != nil {

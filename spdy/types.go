@@ -336,6 +336,23 @@ func (e *SessionError) Error() string {
 
 func (e *SessionError) Unwrap() error { return e.Err }
 
+// LimitError is the cause (the Err) of a StreamError or SessionError for
+// a frame over one of the Framer's limits. Limit names the Framer field:
+// "MaxHeaderBytes", "MaxHeaderFields", "MaxControlFrameSize",
+// "MaxDataFrameSize" or "MaxSettings". Find it with errors.As.
+type LimitError struct {
+	Limit string
+	Err   error
+}
+
+func (e *LimitError) Error() string { return e.Err.Error() }
+func (e *LimitError) Unwrap() error { return e.Err }
+
+// overLimit returns the error of a frame over the Framer's limit field.
+func overLimit(field, format string, args ...any) error {
+	return &LimitError{Limit: field, Err: fmt.Errorf(format, args...)}
+}
+
 func streamError(id StreamID, s RstStatus, format string, args ...any) error {
 	return &StreamError{StreamID: id, Status: s, Err: fmt.Errorf(format, args...)}
 }
