@@ -319,6 +319,9 @@ func (t *Transport) connect(ctx context.Context, key, scheme, addr, name string,
 		trace.ConnectDone("tcp", addr, err)
 	}
 	if err != nil {
+		if _, ok := errors.AsType[*net.OpError](err); ok {
+			return nil, fmt.Errorf("spdymux: %w", err) // it names the address already
+		}
 		return nil, fmt.Errorf("spdymux: dial %s: %w", addr, err)
 	}
 	proto := t.PlainProtocol
