@@ -17,8 +17,13 @@
 //     fields the client sent, the client IP is appended to X-Forwarded-For,
 //     and X-Forwarded-Host and X-Forwarded-Proto are set. An IPv6 address is
 //     written as for="[2001:db8::1]" (RFC 7239 §6).
-//   - The request's Host is the backend's host; the client's Host travels in
-//     X-Forwarded-Host and in Forwarded's host parameter.
+//   - The request's Host is the client's, as it sent it, so that a backend
+//     with name-based virtual hosts (Apache's <VirtualHost>) serves the
+//     right site; with Config.RewriteHost it is the backend's host instead.
+//     Either way the client's Host also travels in X-Forwarded-Host and in
+//     Forwarded's host parameter.
+//   - A path in the backend URL is a prefix: a request for /a/b to the
+//     backend http://host/app goes to /app/a/b.
 //   - A backend that cannot be reached or breaks the exchange before the
 //     response header gets 502 with a short text body. A backend that does
 //     not send its response header within Config.ResponseHeaderTimeout gets
@@ -33,14 +38,18 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -58,6 +67,10 @@ type Config struct {
 	// Backend is the server requests go to, as returned by ParseBackend.
 	// Its path, if any, is prefixed to every request path.
 	Backend *url.URL
+
+	// RewriteHost sends the backend's host (Backend's host and port) as
+	// the request's Host instead of the client's.
+	RewriteHost bool
 
 	// ResponseHeaderTimeout bounds the wait for the backend's response
 	// header once the request has been written; past it the client gets
@@ -84,16 +97,29 @@ type Config struct {
 	// Logger receives a line for every failed backend exchange.
 	// Default slog.Default().
 	Logger *slog.Logger
+
+	// Observe, when set, is told of every backend exchange once its
+	// response header has arrived (err nil) or it has failed before that
+	// (see ErrorKind), with the time since the gateway took the request:
+	// waiting for a connection, connecting, sending the request header and
+	// waiting for the answer. r is the request sent to the backend; its
+	// context is the client request's. It is called on the request's
+	// goroutine and must be quick.
+	Observe func(r *http.Request, d time.Duration, err error)
 }
 
 // Gateway is an http.Handler that forwards every request to the backend.
 // It is safe for concurrent use.
 type Gateway struct {
-	backend   *url.URL
-	transport *http.Transport
-	proxy     *httputil.ReverseProxy
-	secure    func(*http.Request) bool
-	log       *slog.Logger
+	backend     *url.URL
+	rewriteHost bool
+	transport   *http.Transport
+	proxy       *httputil.ReverseProxy
+	secure      func(*http.Request) bool
+	log         *slog.Logger
+	observe     func(*http.Request, time.Duration, error)
+
+	open, busy atomic.Int64 // backend connections open; exchanges holding one
 }
 
 // ParseBackend parses and checks a backend URL: the scheme must be http or
@@ -135,9 +161,11 @@ func New(cfg Config) (*Gateway, error) {
 	setDefault(&cfg.MaxIdleConns, DefaultMaxIdleConns)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
 	g := &Gateway{
-		backend: cfg.Backend,
-		secure:  cfg.Secure,
-		log:     cfg.Logger,
+		backend:     cfg.Backend,
+		rewriteHost: cfg.RewriteHost,
+		secure:      cfg.Secure,
+		log:         cfg.Logger,
+		observe:     cfg.Observe,
 	}
 	if g.secure == nil {
 		g.secure = func(r *http.Request) bool { return r.TLS != nil }
@@ -149,7 +177,7 @@ func New(cfg Config) (*Gateway, error) {
 	g.transport = &http.Transport{
 		// No Proxy: the backend is reached directly, whatever the
 		// environment says.
-		DialContext:           dialer.DialContext,
+		DialContext:           g.dialer(dialer),
 		MaxConnsPerHost:       cfg.MaxConns,
 		MaxIdleConns:          cfg.MaxIdleConns,
 		MaxIdleConnsPerHost:   cfg.MaxIdleConns,
@@ -161,11 +189,12 @@ func New(cfg Config) (*Gateway, error) {
 		DisableCompression: true,
 	}
 	g.proxy = &httputil.ReverseProxy{
-		Rewrite:       g.rewrite,
-		Transport:     g.transport,
-		FlushInterval: -1, // flush after every read from the backend
-		ErrorHandler:  g.fail,
-		ErrorLog:      slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		Rewrite:        g.rewrite,
+		Transport:      g.transport,
+		FlushInterval:  -1, // flush after every read from the backend
+		ErrorHandler:   g.fail,
+		ModifyResponse: g.answered,
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 	}
 	return g, nil
 }
@@ -182,17 +211,107 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// written the response unless full duplex is on; the backend may well
 	// answer before the upload ends.
 	_ = http.NewResponseController(w).EnableFullDuplex()
-	g.proxy.ServeHTTP(w, r)
+	ex := &exchange{start: time.Now()}
+	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
+		if ex.gotConn.CompareAndSwap(false, true) {
+			g.busy.Add(1)
+		}
+	}})
+	g.proxy.ServeHTTP(w, r.WithContext(ctx))
+	// The body is copied and closed: the connection is back in the pool,
+	// or closed.
+	if ex.gotConn.Load() {
+		g.busy.Add(-1)
+	}
+}
+
+// exchange is one request's backend exchange, in its context.
+type exchange struct {
+	start   time.Time
+	gotConn atomic.Bool // it took a backend connection
+}
+
+type exchangeKey struct{}
+
+// answered tells Observe of a response header from the backend.
+func (g *Gateway) answered(resp *http.Response) error {
+	if g.observe != nil {
+		if ex, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange); ok {
+			g.observe(resp.Request, time.Since(ex.start), nil)
+		}
+	}
+	return nil
 }
 
 // CloseIdleConnections closes the idle connections to the backend.
 func (g *Gateway) CloseIdleConnections() { g.transport.CloseIdleConnections() }
+
+// Conns returns the connections open to the backend: busy with an
+// exchange, and idle in the keep-alive pool. The two are read one after
+// the other: a snapshot for a gauge, not an invariant.
+func (g *Gateway) Conns() (busy, idle int) {
+	b, open := g.busy.Load(), g.open.Load()
+	return int(b), int(max(open-b, 0))
+}
+
+// dialer wraps d's DialContext to count the connections open.
+func (g *Gateway) dialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		g.open.Add(1)
+		return &countedConn{Conn: c, open: &g.open}, nil
+	}
+}
+
+// countedConn takes itself off the count of open connections when closed.
+type countedConn struct {
+	net.Conn
+	open *atomic.Int64
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.open.Add(-1) })
+	return c.Conn.Close()
+}
+
+// Kinds of failed backend exchanges, as ErrorKind names them.
+const (
+	ErrConnect  = "connect"  // the backend could not be reached: 502
+	ErrTimeout  = "timeout"  // no connection or no response header in time: 504
+	ErrBroken   = "broken"   // the connection broke before the response header: 502
+	ErrCanceled = "canceled" // the client went away first
+)
+
+// ErrorKind names the kind of a failed backend exchange, as passed to
+// Config.Observe: ErrConnect, ErrTimeout, ErrBroken or ErrCanceled.
+func ErrorKind(r *http.Request, err error) string {
+	var ne net.Error
+	var op *net.OpError
+	var rec tls.RecordHeaderError
+	switch {
+	case r.Context().Err() != nil && !errors.Is(err, context.DeadlineExceeded):
+		return ErrCanceled
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return ErrTimeout
+	case errors.As(err, &op) && op.Op == "dial" || errors.As(err, &rec):
+		return ErrConnect
+	}
+	return ErrBroken
+}
 
 // rewrite turns the client's request into the backend's. ReverseProxy has
 // already removed the hop-by-hop headers and every Forwarded and
 // X-Forwarded-* header from pr.Out.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(g.backend)
+	if !g.rewriteHost {
+		pr.Out.Host = pr.In.Host
+	}
 	proto := "http"
 	if g.secure(pr.In) {
 		proto = "https"
@@ -302,6 +421,11 @@ func isTokenByte(c byte) bool {
 // fail answers a request whose backend exchange failed before the response
 // header arrived.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if g.observe != nil {
+		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
+			g.observe(r, time.Since(ex.start), err)
+		}
+	}
 	status, msg := http.StatusBadGateway, "spdymux: the backend is unavailable\n"
 	var ne net.Error
 	switch {

@@ -174,8 +174,8 @@ func TestForwardingHeaders(t *testing.T) {
 					t.Errorf("backend saw %s: %q; want it removed", k, v)
 				}
 			}
-			if got, want := seen.Get("Host"), strings.TrimPrefix(backend.URL, "http://"); got != want {
-				t.Errorf("backend saw Host %q; want %q", got, want)
+			if got, want := seen.Get("Host"), "site.example"; got != want {
+				t.Errorf("backend saw Host %q; want the client's, %q", got, want)
 			}
 		})
 	}
