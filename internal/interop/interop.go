@@ -1,11 +1,15 @@
-// Package interop drives an independent SPDY implementation, node's
-// spdy-transport, against servers under test. It is imported only by tests.
+// Package interop drives independent implementations against servers
+// under test: node's spdy-transport for SPDY, node's built-in http2 module
+// for HTTP/2. It is imported only by tests.
 //
 // The node side lives in the node/ folder next to this file: client.js (a
-// SPDY client that runs one JSON job over one session and reports JSON) and
+// SPDY client that runs one JSON job over one session and reports JSON),
 // server.js (a SPDY server with a few fixed endpoints, used to validate the
-// client and as a comparison server in benchmarks). Their dependencies are
-// pinned in node/package-lock.json and installed with `npm ci`.
+// client and as a comparison server in benchmarks) and h2client.js (the
+// same kind of client for HTTP/2, on node's own http2 module, run by
+// RunNodeH2Client). The SPDY side's dependencies are pinned in
+// node/package-lock.json and installed with `npm ci`; h2client.js needs
+// none.
 package interop
 
 import (
