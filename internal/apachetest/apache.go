@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -108,16 +109,25 @@ func (a *Apache) ErrorLog() string {
 }
 
 // AccessLog returns the content of the server's access log. Its lines are
-// the Common Log Format followed by the quoted X-Forwarded-For value, the
-// connection status when the response was done ("X": the connection was
-// aborted before the response completed, "+": kept alive, "-": closed) and
-// the bytes actually written to the network, headers included. (The
-// Common Log Format's own byte count is the response's length, even when
-// the client went away early.)
+// the Common Log Format followed by the quoted values of X-Forwarded-For,
+// Forwarded, X-Forwarded-Proto and X-Forwarded-Host ("-" when absent; a
+// quote inside is written \"), the connection status when the response
+// was done ("X": the connection was aborted before the response
+// completed, "+": kept alive, "-": closed) and the bytes actually written
+// to the network, headers included. (The Common Log Format's own byte
+// count is the response's length, even when the client went away early.)
+// AccessLogLine matches one line.
 func (a *Apache) AccessLog() string {
 	b, _ := os.ReadFile(filepath.Join(a.dir, "logs", "access.log"))
 	return string(b)
 }
+
+// AccessLogLine matches a line of AccessLog. Its groups: the client
+// address, the request line, the status, the response length ("-" for
+// none), X-Forwarded-For, Forwarded (quotes still escaped),
+// X-Forwarded-Proto, X-Forwarded-Host, the connection status and the
+// bytes written.
+var AccessLogLine = regexp.MustCompile(`^(\S+) \S+ \S+ \[[^\]]+\] "((?:[^"\\]|\\.)*)" (\d{3}) (\S+) "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)" "((?:[^"\\]|\\.)*)" ([X+-]) (\d+)$`)
 
 // Stop stops the server and waits for it to exit; connections to it are
 // cut. Stopping a stopped server does nothing.
@@ -265,7 +275,7 @@ func (a *Apache) config(asRoot bool) string {
 		run, filepath.Join(run, "httpd.pid"), filepath.Join(run, "cgid.sock"), run)
 	b.WriteString(`ErrorLog "logs/error.log"
 LogLevel warn
-LogFormat "%h %l %u %t \"%r\" %>s %b \"%{X-Forwarded-For}i\" %X %O" forwarded
+LogFormat "%h %l %u %t \"%r\" %>s %b \"%{X-Forwarded-For}i\" \"%{Forwarded}i\" \"%{X-Forwarded-Proto}i\" \"%{X-Forwarded-Host}i\" %X %O" forwarded
 CustomLog "logs/access.log" forwarded
 TypesConfig /etc/mime.types
 Timeout 30

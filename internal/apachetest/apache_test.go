@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -40,6 +41,9 @@ func TestApache(t *testing.T) {
 	upload := bytes.Repeat([]byte("0123456789"), 1000)
 	req, _ := http.NewRequest("POST", a.URL()+EchoPath, bytes.NewReader(upload))
 	req.Header.Set("X-Forwarded-For", "192.0.2.1")
+	req.Header.Set("Forwarded", `for=192.0.2.1;host="example.com";proto=https`)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Header.Set("X-Forwarded-Host", "example.com")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +68,27 @@ func TestApache(t *testing.T) {
 	if _, body := get(SmallPath(1)); string(body) != SmallBody(1) {
 		t.Errorf("after Restart: %q; want %q", body, SmallBody(1))
 	}
-	if log := a.AccessLog(); !strings.Contains(log, `"192.0.2.1"`) {
+	log := a.AccessLog()
+	if !strings.Contains(log, `"192.0.2.1"`) {
 		t.Errorf("access log does not show the forwarded address:\n%s", log)
+	}
+	found := false
+	for line := range strings.Lines(log) {
+		m := AccessLogLine.FindStringSubmatch(strings.TrimRight(line, "\n"))
+		if m == nil {
+			t.Errorf("access log line %q does not match AccessLogLine", line)
+			continue
+		}
+		if m[2] != "POST "+EchoPath+" HTTP/1.1" {
+			continue
+		}
+		found = true
+		want := []string{"192.0.2.1", `for=192.0.2.1;host=\"example.com\";proto=https`, "https", "example.com", "+"}
+		if got := []string{m[5], m[6], m[7], m[8], m[9]}; !slices.Equal(got, want) {
+			t.Errorf("the echo's log line: forwarded fields and connection status %q; want %q", got, want)
+		}
+	}
+	if !found {
+		t.Errorf("access log lacks the echo:\n%s", log)
 	}
 }
