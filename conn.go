@@ -349,6 +349,23 @@ func (c *StreamConn) detachLocked() bool {
 	return st.takeSlotLocked()
 }
 
+// offerLocked offers c, whose response to st is complete and taken by
+// the writer, to the next stream of its session before the server has even
+// read for its next request: a connection kept alive whose request had no
+// body will. The next stream is then not handed a new connection in the
+// meantime.
+func (c *StreamConn) offerLocked(st *stream) {
+	if !c.keepAlive || c.idle || c.closed || c.next != nil || st.req.Chunked || st.req.ContentLength > 0 {
+		return
+	}
+	s := c.s
+	if len(s.idleConns) >= max(1, s.cfg.pool.held(s.poolOwner)) {
+		return
+	}
+	c.idle = true
+	s.idleConns = append(s.idleConns, c)
+}
+
 // unidleLocked takes c out of its session's idle connections.
 func (c *StreamConn) unidleLocked() {
 	if !c.idle {
@@ -515,6 +532,13 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 	if _, err := st.waitTaken(true); err != nil {
 		return 0, c.opError("write", err)
 	}
+	s.mu.Lock()
+	if c.respDone {
+		// The whole response is with the writer: the server will read
+		// for its next request.
+		c.offerLocked(st)
+	}
+	s.mu.Unlock()
 	return len(p), nil
 }
 
@@ -696,8 +720,8 @@ func (r *responseSink) End(trailers []httpconv.HeaderField) error {
 	if len(trailers) > 0 {
 		st.trailers = trailers
 	}
-	if st.conn != nil {
-		st.conn.respDone = true
+	if c := st.conn; c != nil {
+		c.respDone = true
 	}
 	signal(st.readWake)
 	st.finQueued = true

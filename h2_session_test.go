@@ -454,3 +454,50 @@ func TestSecondaryConnReuse(t *testing.T) {
 		t.Errorf("ConnIDs %v for three streams one after another; want one connection reused", conns)
 	}
 }
+
+// While a stream of higher priority starts, the writer holds back the
+// output of lower priorities, until its head is written or priorityHold
+// has passed.
+func TestPriorityHold(t *testing.T) {
+	c, peer := net.Pipe()
+	defer c.Close()
+	defer peer.Close()
+	cfg := (&Config{Logger: discardLogger}).settings()
+	s := newSPDYSession(c, ProtoSPDY31, cfg, &listenerCounters{}, false)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.wbuf.b = nil
+	low := newStream(s, 1, 7)
+	low.sentHead = true
+	s.addStreamLocked(low)
+	low.queueDataLocked(make([]byte, 100))
+	high := s.acceptStreamLocked(3, 0, true)
+	now := time.Now()
+	if s.holdLevel, s.holdWait = s.holdLevelLocked(now); s.holdLevel != 0 || s.holdWait <= 0 {
+		t.Fatalf("hold level %d, wait %v with a priority-0 stream starting; want 0 and a wait", s.holdLevel, s.holdWait)
+	}
+	if s.nextFrameLocked() {
+		t.Fatalf("the writer wrote priority-7 data while a priority-0 stream starts: %x", s.wbuf.b)
+	}
+	if !s.heldLocked() {
+		t.Errorf("heldLocked: false with priority-7 data waiting")
+	}
+	high.head = s.w.errorHead(200, 0)
+	high.headQueued = true
+	high.finQueued = true
+	s.scheduleLocked(high)
+	if !s.nextFrameLocked() || high.starting {
+		t.Fatalf("the priority-0 head did not go out")
+	}
+	if s.holdLevel, _ = s.holdLevelLocked(now); s.holdLevel != 7 {
+		t.Fatalf("hold level %d once the head is written; want 7", s.holdLevel)
+	}
+	if !s.nextFrameLocked() || low.outLen != 0 {
+		t.Errorf("the priority-7 data did not go out once the hold ended")
+	}
+	// A start holds for priorityHold at most.
+	s.acceptStreamLocked(5, 0, true)
+	if lvl, _ := s.holdLevelLocked(time.Now().Add(priorityHold)); lvl != 7 {
+		t.Errorf("hold level %d after priorityHold; want 7", lvl)
+	}
+}

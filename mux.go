@@ -110,7 +110,9 @@ type session struct {
 	fatal atomic.Bool
 
 	// Owned by writeLoop (and by the constructor before it starts):
-	wbuf writeBuf
+	wbuf      writeBuf
+	holdLevel int           // this turn, the lowest priority written (holdLevelLocked)
+	holdWait  time.Duration // until the hold ends, or 0
 
 	mu sync.Mutex // guards what follows and the guarded fields of every stream
 	// err is the first cause of the session's end.
@@ -139,6 +141,53 @@ type session struct {
 	peerGoneAway    bool
 	closed          closedStreams // the streams that ended last
 	idleConns       []*StreamConn // secondary connections waiting for a stream
+	// Streams the peer opened whose response head is not yet written,
+	// by priority, and when the last of each opened (see holdLevelLocked).
+	starting  [8]int32
+	lastStart [8]time.Time
+}
+
+// priorityHold is how long the start of a stream holds back the output of
+// streams of lower priority: until its response head is written, or this
+// long. A session's streams share one CPU with their handlers; while the
+// writer takes no bytes of lower priority their handlers wait in Write, and
+// the new request's handler runs at once. Bounded, so that a slow handler
+// of high priority cannot starve the rest.
+const priorityHold = 10 * time.Millisecond
+
+// startLocked counts st, a stream the peer opened, as starting.
+func (s *session) startLocked(st *stream) {
+	if s.client || st.starting {
+		return
+	}
+	st.starting = true
+	p := min(st.priority, 7)
+	s.starting[p]++
+	s.lastStart[p] = time.Now()
+}
+
+// startedLocked ends st's start: its head is written, or it is gone.
+func (s *session) startedLocked(st *stream) {
+	if !st.starting {
+		return
+	}
+	st.starting = false
+	s.starting[min(st.priority, 7)]--
+}
+
+// holdLevelLocked returns the lowest priority whose output the writer
+// sends now: the highest priority with a stream starting within
+// priorityHold, or 7. Output of lower priorities waits, and wait tells
+// when the hold ends (0 without one).
+func (s *session) holdLevelLocked(now time.Time) (level int, wait time.Duration) {
+	for p := range 7 {
+		if s.starting[p] > 0 {
+			if left := priorityHold - now.Sub(s.lastStart[p]); left > 0 {
+				return p, left
+			}
+		}
+	}
+	return 7, 0
 }
 
 // closedStreams remembers the last streams that ended, so that a frame for
@@ -251,6 +300,7 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 		resets:         newBudget(cfg.resetBurst, cfg.resetRate),
 		glitches:       newBudget(cfg.glitchBurst, cfg.glitchRate),
 		nextStreamID:   2,
+		holdLevel:      7,
 	}
 	if client {
 		s.nextStreamID = 1
@@ -592,6 +642,7 @@ func (s *session) removeLocked(st *stream) {
 		return
 	}
 	st.removed = true
+	s.startedLocked(st)
 	delete(s.streams, st.id)
 	s.closed.add(st.id, st.resetHere)
 	s.stats.activeStreams.Add(-1)
@@ -670,6 +721,11 @@ const (
 // next turn in the writer's schedule, and in the pool if it still waits
 // for a worker slot.
 func (s *session) reprioritizeLocked(st *stream, priority uint8) {
+	if st.starting {
+		s.startedLocked(st)
+		st.priority = priority
+		s.startLocked(st)
+	}
 	st.priority = priority
 	if st.entry.owner != nil {
 		s.cfg.pool.reprioritize(&st.entry, priority)

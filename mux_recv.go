@@ -27,6 +27,7 @@ func (s *session) acceptStreamLocked(id uint32, priority uint8, fin bool) *strea
 	st := newStream(s, id, priority)
 	st.recvFin = fin
 	s.addStreamLocked(st)
+	s.startLocked(st)
 	s.lastAccepted = id
 	return st
 }
@@ -205,6 +206,7 @@ func (s *session) abortRequestLocked(st *stream, reason string) {
 	fresh := newStream(s, st.id, st.priority)
 	fresh.recvFin = st.recvFin
 	fresh.sendFlow = st.sendFlow
+	s.startedLocked(st)
 	st.removed = true
 	st.failLocked(errBadRequestBody)
 	s.streams[st.id] = fresh

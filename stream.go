@@ -58,6 +58,7 @@ type stream struct {
 	blockedAt  time.Time // since when queued data waits for window, or zero
 	removed    bool      // no longer in s.streams
 	resetHere  bool      // this side reset it
+	starting   bool      // counted in s.starting: opened by the peer, no head written yet
 	connClosed bool      // the connection on the stream was closed
 
 	// The request for the inner server, from startRequest until a

@@ -70,6 +70,7 @@ func (s *session) writeLoop() {
 	defer s.writerWG.Done()
 	for {
 		s.mu.Lock()
+		s.holdLevel, s.holdWait = s.holdLevelLocked(time.Now())
 		for len(s.wbuf.b) < writeBatch && s.nextFrameLocked() {
 		}
 		closing := s.closeAfterFlush && len(s.ctrl) == 0
@@ -93,6 +94,9 @@ func (s *session) writeLoop() {
 		s.wbuf.release()
 		s.mu.Lock()
 		wait := s.nextWindowDeadlineLocked(time.Now())
+		if s.holdWait > 0 && s.heldLocked() && (wait == 0 || s.holdWait < wait) {
+			wait = s.holdWait // held output goes when the hold ends
+		}
 		s.mu.Unlock()
 		var timer *time.Timer
 		var timeout <-chan time.Time
@@ -184,7 +188,7 @@ func (s *session) nextFrameLocked() bool {
 		s.scheduleLocked(st)
 		return true
 	}
-	for p := range s.sched {
+	for p := range s.holdLevel + 1 {
 		q := &s.sched[p]
 		for st := q.pop(); st != nil; st = q.pop() {
 			st.inSched = false
@@ -193,7 +197,23 @@ func (s *session) nextFrameLocked() bool {
 				continue
 			}
 			s.writeStreamFrameLocked(st)
+			if c := st.conn; c != nil && c.respDone && st.outLen == 0 && !st.headQueued {
+				// The response is complete and taken: its connection
+				// is free for the session's next stream.
+				c.offerLocked(st)
+			}
 			s.scheduleLocked(st)
+			return true
+		}
+	}
+	return false
+}
+
+// heldLocked reports whether output of a priority below the hold level
+// is waiting.
+func (s *session) heldLocked() bool {
+	for p := s.holdLevel + 1; p < len(s.sched); p++ {
+		if q := &s.sched[p]; q.head < len(q.q) {
 			return true
 		}
 	}
@@ -208,6 +228,7 @@ func (s *session) writeHeadLocked(st *stream) {
 		return
 	}
 	st.head, st.headQueued, st.sentHead = nil, false, true
+	s.startedLocked(st)
 	if fin {
 		s.sentFinLocked(st)
 	}
