@@ -343,9 +343,7 @@ func (c *StreamConn) detachLocked() bool {
 	st := c.st
 	c.st = nil
 	st.conn = nil
-	if !st.recvFin && st.err == nil {
-		st.discardRestLocked()
-	}
+	c.s.requestDoneLocked(st)
 	return st.takeSlotLocked()
 }
 
@@ -586,8 +584,8 @@ func (c *StreamConn) close() {
 			if perr != nil {
 				s.log.Info("spdymux: server closed the connection before the response was complete", "stream", st.id, "err", perr)
 				s.resetLocked(st, codeInternal)
-			} else if !st.recvFin {
-				st.discardRestLocked()
+			} else {
+				s.requestDoneLocked(st)
 			}
 		}
 		release := st.takeSlotLocked()

@@ -80,6 +80,28 @@ func (s *session) replyErrorLocked(st *stream, status int, reason string) {
 	s.scheduleLocked(st)
 }
 
+// requestDoneLocked notes that the server is done with st, whose
+// response is complete, while the peer may still be sending the request
+// body. The rest is dropped as it comes (and credited); in HTTP/2 the peer
+// is also asked to stop, with RST_STREAM NO_ERROR once the response's
+// END_STREAM is out (RFC 9113 §8.1), so that the stream does not linger
+// half-closed for a client that will not send END_STREAM into a shut
+// window.
+func (s *session) requestDoneLocked(st *stream) {
+	if st.recvFin || st.err != nil {
+		return
+	}
+	st.discardRestLocked()
+	if s.dialect != httpconv.H2 {
+		return
+	}
+	if st.sentFin {
+		s.resetLocked(st, codeNo)
+		return
+	}
+	st.resetAfterFin = true
+}
+
 // errNoStream is what receiveData returns for DATA on a stream that is not
 // open: the protocol decides what that earns.
 var errNoStream = errors.New("spdymux: DATA for a stream that is not open")

@@ -59,7 +59,10 @@ type stream struct {
 	removed    bool      // no longer in s.streams
 	resetHere  bool      // this side reset it
 	starting   bool      // counted in s.starting: opened by the peer, no head written yet
-	connClosed bool      // the connection on the stream was closed
+	// resetAfterFin: the server is done with the request; RST_STREAM
+	// NO_ERROR follows the response's END_STREAM (HTTP/2).
+	resetAfterFin bool
+	connClosed    bool // the connection on the stream was closed
 
 	// The request for the inner server, from startRequest until a
 	// secondary connection takes it up; the worker slot it waits for.

@@ -311,6 +311,10 @@ const minUsefulData = 64
 func (s *session) sentFinLocked(st *stream) {
 	st.sentFin = true
 	st.finQueued = false
+	if st.resetAfterFin && !st.recvFin && st.err == nil {
+		s.resetLocked(st, codeNo) // see requestDoneLocked
+		return
+	}
 	s.maybeDoneLocked(st)
 }
 

@@ -37,7 +37,9 @@ type Request struct {
 	ContentLength int64
 	// Chunked reports that the head announces "Transfer-Encoding: chunked":
 	// the caller must frame each DATA payload with AppendChunkHeader and
-	// AppendChunkEnd, and end the body with AppendLastChunk.
+	// AppendChunkEnd, and end the body with AppendLastChunk. An HTTP/2
+	// request that announces trailers is chunked even with a content-length
+	// (then left out of the head), so that its trailers can follow the body.
 	Chunked bool
 }
 

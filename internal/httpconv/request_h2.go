@@ -21,7 +21,8 @@ func appendRequestHeadH2(dst []byte, fields []HeaderField, endStream bool) ([]by
 	for i := range fields {
 		f := &fields[i]
 		switch {
-		case strings.HasPrefix(f.Name, ":"), f.Name == "host", f.Name == "te":
+		case strings.HasPrefix(f.Name, ":"), f.Name == "host", f.Name == "te",
+			f.Name == "content-length" && r.Chunked:
 			continue
 		case f.Name == "cookie":
 			// RFC 9113 section 8.2.3: several cookie fields MUST be
@@ -75,7 +76,7 @@ func checkRequestH2(fields []HeaderField, endStream bool) (Request, error) {
 	var authority, host string
 	var got [4]bool // :method, :scheme, :authority, :path
 	hosts := 0      // host fields
-	haveCL, regular := false, false
+	haveCL, regular, announced := false, false, false
 	for i := range fields {
 		f := &fields[i]
 		if strings.HasPrefix(f.Name, ":") {
@@ -113,6 +114,8 @@ func checkRequestH2(fields []HeaderField, endStream bool) (Request, error) {
 			return Request{}, err
 		}
 		switch f.Name {
+		case "trailer":
+			announced = true
 		case "content-length":
 			// Section 8.1.1: the body must add up to the content-length,
 			// which takes one well-formed value.
@@ -199,7 +202,11 @@ func checkRequestH2(fields []HeaderField, endStream bool) (Request, error) {
 		// the length of the DATA.
 		return Request{}, malformed("content-length " + strconv.FormatInt(r.ContentLength, 10) + " without a body")
 	}
-	r.Chunked = !endStream && r.ContentLength < 0
+	// A body goes chunked without a length, and also with one when the
+	// request announces trailers: HTTP/1.1 carries trailers only after
+	// the last chunk (RFC 9112 section 7.1.2). ContentLength still holds
+	// the client's length, for the caller to check the body against.
+	r.Chunked = !endStream && (r.ContentLength < 0 || announced)
 	return r, nil
 }
 
