@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -14,53 +16,175 @@ import (
 // clfTime is the time format of the Common Log Format.
 const clfTime = "02/Jan/2006:15:04:05 -0700"
 
-// accessLog writes one line per request to out in the Common Log Format,
-// with the protocol the request came over in the request line:
+// accessLog writes one line per request to its output, when the handler
+// has returned (including when it panics), in the Combined Log Format
+// with the protocol the request came over in the request line, followed
+// by key=value fields:
 //
-//	127.0.0.1 - - [28/Nov/2026:08:00:00 +0000] "GET /hello SPDY/3.1" 200 13
+//	127.0.0.1 - - [28/Nov/2026:08:00:00 +0000] "GET /hello HTTP/2.0" 200 13 "-" "curl/8.5.0" proto=h2 session=1 stream=3 duration_ms=0.412
 //
-// The protocol is "HTTP/2.0" for an HTTP/2 stream (h2 or h2c), "SPDY/3.1",
-// "SPDY/3" or "SPDY/2" for a SPDY stream, else the request's own
-// ("HTTP/1.1"). The time is when the request arrived; the
-// line is written when the handler returns, including when it panics. Lines
-// are written whole, one Write each, so out may be shared.
+// The request line's protocol is "HTTP/2.0" for an HTTP/2 stream (h2 or
+// h2c), "SPDY/3.1", "SPDY/3" or "SPDY/2" for a SPDY stream, else the
+// request's own ("HTTP/1.1"). The time is when the request arrived. proto
+// is the negotiated protocol (h2, h2c, spdy/3.1, spdy/3, spdy/2, or
+// http/1.1 and http/1.0); session and stream are the ids of an HTTP/2 or
+// SPDY stream ("-" over HTTP/1.x); duration_ms is the time from the
+// request to the handler's return, the response body written; in gateway
+// mode backend_ms is the time the backend took to send its response
+// header ("-" when it sent none).
+//
+// With -log-format json each line is instead a JSON object with the same
+// facts, written through slog: time (the request's arrival), level, msg
+// ("access"), remote_addr, method, uri, request_proto, status, bytes,
+// referer, user_agent, proto, session and stream (0 over HTTP/1.x),
+// duration_ms and, in gateway mode, backend_ms (-1 when none).
+//
+// Lines are written whole, one Write each, so the output may be shared. It
+// is safe for concurrent use.
 type accessLog struct {
-	mu  sync.Mutex // serializes writes to out
-	out io.Writer
+	json    bool
+	gateway bool // log backend_ms
+
+	mu   sync.Mutex // guards out and h; serializes the text lines
+	out  io.Writer
+	h    slog.Handler // json only
+	line []byte       // scratch of write, guarded by mu
 }
 
-// wrap returns h with every request logged.
-func (l *accessLog) wrap(h http.Handler) http.Handler {
+func newAccessLog(out io.Writer, format string, gateway bool) *accessLog {
+	l := &accessLog{json: format == logJSON, gateway: gateway}
+	l.setOutput(out)
+	return l
+}
+
+// setOutput makes w the log's output from the next line on (SIGHUP's
+// reopened file).
+func (l *accessLog) setOutput(w io.Writer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.out = w
+	if l.json {
+		l.h = slog.NewJSONHandler(w, nil)
+	}
+}
+
+// record is what the access log and the metrics learn of one request. It
+// travels in the request's context, so that the gateway can note the
+// backend's time.
+type record struct {
+	start time.Time
+	// backend is the time to the backend's response header; written by
+	// the gateway's Observe on the handler's goroutine, read when the
+	// handler has returned.
+	backend time.Duration
+	backed  bool // backend is set
+}
+
+type recordKey struct{}
+
+// recordOf returns the record of a request's context, nil if none.
+func recordOf(ctx context.Context) *record {
+	r, _ := ctx.Value(recordKey{}).(*record)
+	return r
+}
+
+// observe wraps h: each request is logged by al and counted by m, either
+// of which may be nil.
+func observe(h http.Handler, al *accessLog, m *metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
+		rec := &record{start: time.Now()}
+		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
+		si, _ := spdymux.StreamInfoFromContext(r.Context())
 		lw := &loggingWriter{ResponseWriter: w}
-		defer func() { l.write(r, start, lw.status, lw.bytes) }()
+		var done func(status int)
+		if m != nil {
+			done = m.streamStarted(protoOf(r, si))
+		}
+		defer func() {
+			status := lw.status
+			if status == 0 {
+				status = http.StatusOK // the handler wrote nothing
+			}
+			d := time.Since(rec.start)
+			if done != nil {
+				done(status)
+			}
+			if al != nil {
+				al.write(r, si, rec, status, lw.bytes, d)
+			}
+		}()
 		h.ServeHTTP(lw, r)
 	})
 }
 
-func (l *accessLog) write(r *http.Request, start time.Time, status int, bytes int64) {
+// protoOf is the protocol a request came over: the stream's, or
+// "http/1.1" or "http/1.0".
+func protoOf(r *http.Request, si *spdymux.StreamInfo) string {
+	if si != nil {
+		return si.Protocol
+	}
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 {
+		return "http/1.0"
+	}
+	return spdymux.ProtoHTTP11
+}
+
+func (l *accessLog) write(r *http.Request, si *spdymux.StreamInfo, rec *record, status int, bytes int64, d time.Duration) {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	proto := r.Proto
-	if si, ok := spdymux.StreamInfoFromContext(r.Context()); ok {
-		proto = si.HTTPProto()
+	reqProto := r.Proto
+	var session uint64
+	var stream uint32
+	if si != nil {
+		reqProto = si.HTTPProto()
+		session, stream = si.SessionID, si.StreamID
 	}
-	if status == 0 {
-		status = http.StatusOK // the handler wrote nothing
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	if l.json {
+		attrs := []slog.Attr{
+			slog.String("remote_addr", host),
+			slog.String("method", r.Method),
+			slog.String("uri", r.RequestURI),
+			slog.String("request_proto", reqProto),
+			slog.Int("status", status),
+			slog.Int64("bytes", bytes),
+			slog.String("referer", r.Referer()),
+			slog.String("user_agent", r.UserAgent()),
+			slog.String("proto", protoOf(r, si)),
+			slog.Uint64("session", session),
+			slog.Uint64("stream", uint64(stream)),
+			slog.Float64("duration_ms", ms(d)),
+		}
+		if l.gateway {
+			b := -1.0
+			if rec.backed {
+				b = ms(rec.backend)
+			}
+			attrs = append(attrs, slog.Float64("backend_ms", b))
+		}
+		sr := slog.NewRecord(rec.start, slog.LevelInfo, "access", 0)
+		sr.AddAttrs(attrs...)
+		l.mu.Lock()
+		h := l.h
+		l.mu.Unlock()
+		_ = h.Handle(context.Background(), sr)
+		return
 	}
-	b := make([]byte, 0, 128)
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.line[:0]
 	b = append(b, host...)
 	b = append(b, " - - ["...)
-	b = start.AppendFormat(b, clfTime)
+	b = rec.start.AppendFormat(b, clfTime)
 	b = append(b, "] \""...)
 	b = appendEscaped(b, r.Method)
 	b = append(b, ' ')
 	b = appendEscaped(b, r.RequestURI)
 	b = append(b, ' ')
-	b = appendEscaped(b, proto)
+	b = appendEscaped(b, reqProto)
 	b = append(b, "\" "...)
 	b = strconv.AppendInt(b, int64(status), 10)
 	b = append(b, ' ')
@@ -69,10 +193,42 @@ func (l *accessLog) write(r *http.Request, start time.Time, status int, bytes in
 	} else {
 		b = strconv.AppendInt(b, bytes, 10)
 	}
+	b = appendQuoted(b, r.Referer())
+	b = appendQuoted(b, r.UserAgent())
+	b = append(b, " proto="...)
+	b = append(b, protoOf(r, si)...)
+	if si != nil {
+		b = append(b, " session="...)
+		b = strconv.AppendUint(b, session, 10)
+		b = append(b, " stream="...)
+		b = strconv.AppendUint(b, uint64(stream), 10)
+	} else {
+		b = append(b, " session=- stream=-"...)
+	}
+	b = append(b, " duration_ms="...)
+	b = strconv.AppendFloat(b, ms(d), 'f', 3, 64)
+	if l.gateway {
+		b = append(b, " backend_ms="...)
+		if rec.backed {
+			b = strconv.AppendFloat(b, ms(rec.backend), 'f', 3, 64)
+		} else {
+			b = append(b, '-')
+		}
+	}
 	b = append(b, '\n')
-	l.mu.Lock()
+	l.line = b
 	_, _ = l.out.Write(b)
-	l.mu.Unlock()
+}
+
+// appendQuoted appends a space and s quoted as the Combined Log Format
+// writes the referer and user agent: "-" when empty.
+func appendQuoted(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, ` "-"`...)
+	}
+	b = append(b, ' ', '"')
+	b = appendEscaped(b, s)
+	return append(b, '"')
 }
 
 // appendEscaped appends s with quotes, backslashes and control bytes

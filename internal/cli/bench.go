@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,8 +46,8 @@ func (o *benchOptions) flags() *flag.FlagSet {
 		"spdy/3.1, spdy/3, spdy/2 (offered alone by ALPN on https, spoken on http) or http/1.1 (keep-alive HTTP/1.1 through net/http)")
 	fs.IntVar(&o.conns, "c", 1, "`connections`: each is its own session over its own TCP connection")
 	fs.IntVar(&o.streams, "m", 100, "`streams` in flight per connection (forced to 1 for http/1.1)")
-	fs.IntVar(&o.requests, "n", 10000, "`requests` in all, unless -d is given")
-	fs.DurationVar(&o.duration, "d", 0, "run for this `duration` instead of -n requests")
+	fs.IntVar(&o.requests, "n", 10000, "`requests` in all, unless -D is given")
+	fs.DurationVar(&o.duration, "D", 0, "run for this `duration` instead of -n requests (as h2load -D)")
 	fs.DurationVar(&o.warmup, "warmup", 0, "send load for this `duration` before measuring")
 	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object (fields in 'spdymux bench -h')")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "count a request as timed out after this `duration`; 0 for none")
@@ -55,8 +57,9 @@ func (o *benchOptions) flags() *flag.FlagSet {
 
 const benchUsageHead = `Usage: spdymux bench [flags] URL
 
-Sends GET requests to URL as fast as the server answers them, with -c
-connections and -m streams in flight on each, in the spirit of h2load. With
+Sends requests (GET, or -X and -d as in get) to URL as fast as the server
+answers them, with -c connections and -m streams in flight on each, in the
+spirit of h2load (whose -d is a body too, and -D the duration). With
 -proto h2 it speaks HTTP/2 through golang.org/x/net/http2's client, one
 connection per -c (requests past the server's stream limit wait for a stream),
 so that the figures can be checked against h2load -c C -m M on the same
@@ -95,8 +98,15 @@ func runBench(ctx context.Context, e *env, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
-	b := newBench(&o, u)
+	body, err := o.body()
+	if err != nil {
+		return exitUsage, err
+	}
+	b := newBench(&o, u, body)
 	defer b.close()
+	if o.progress > 0 {
+		fmt.Fprintf(e.stderr, "connecting: %d connections to %s (%s)\n", o.conns, u, wireProto(o.proto, u.Scheme))
+	}
 	if err := b.connect(ctx); err != nil {
 		return exitFailure, err
 	}
@@ -141,13 +151,18 @@ func (o *benchOptions) check(args []string) (*url.URL, error) {
 	case o.requests < 1 && o.duration == 0:
 		return nil, fmt.Errorf("bad -n %d: want 1 or more", o.requests)
 	case o.duration < 0:
-		return nil, fmt.Errorf("bad -d %v", o.duration)
+		return nil, fmt.Errorf("bad -D %v", o.duration)
 	case o.warmup < 0:
 		return nil, fmt.Errorf("bad -warmup %v", o.warmup)
 	case o.timeout < 0:
 		return nil, fmt.Errorf("bad -timeout %v", o.timeout)
 	case o.progress < 0:
 		return nil, fmt.Errorf("bad -progress %v", o.progress)
+	case looksLikeDuration(o.data):
+		return nil, fmt.Errorf("-d %s is a request body, as in get and h2load; the duration is -D %s", o.data, o.data)
+	}
+	if err := o.checkShared(); err != nil {
+		return nil, err
 	}
 	u, err := parseURL(args[0])
 	if err != nil {
@@ -167,6 +182,9 @@ func (o *benchOptions) check(args []string) (*url.URL, error) {
 type bench struct {
 	o       *benchOptions
 	url     *url.URL
+	method  string
+	body    *requestBody // nil for none
+	sniff   sniffer
 	header  http.Header
 	clients []*http.Client // one per connection for SPDY and HTTP/2; one shared for HTTP/1.1
 	closers []func()
@@ -175,13 +193,15 @@ type bench struct {
 	wireIn, wireOut atomic.Int64
 }
 
-func newBench(o *benchOptions, u *url.URL) *bench {
-	b := &bench{o: o, url: u, header: o.headers.header()}
+func newBench(o *benchOptions, u *url.URL, body *requestBody) *bench {
+	b := &bench{o: o, url: u, method: o.requestMethod(), body: body, header: o.headers.header()}
+	b.sniff.want, b.sniff.silence = "SPDY", o.connectTimeout
 	tlsConfig := o.tlsConfig()
 	switch {
 	case isH2(o.proto):
+		b.sniff.want = "HTTP/2"
 		for range o.conns {
-			tr := newH2Client(h2Options{tls: tlsConfig, dial: b.dial, oneConn: true, disableCompression: true})
+			tr := newH2Client(h2Options{tls: tlsConfig, dial: b.dial, connectTimeout: o.connectTimeout, oneConn: true, disableCompression: true})
 			b.clients = append(b.clients, &http.Client{Transport: tr})
 			b.closers = append(b.closers, tr.CloseIdleConnections)
 		}
@@ -189,6 +209,7 @@ func newBench(o *benchOptions, u *url.URL) *bench {
 	case o.proto == spdymux.ProtoHTTP11:
 		tr := &http.Transport{
 			DialContext:         b.dial,
+			TLSHandshakeTimeout: o.connectTimeout,
 			TLSClientConfig:     tlsConfig,
 			TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{}, // no HTTP/2
 			MaxConnsPerHost:     o.conns,
@@ -205,8 +226,12 @@ func newBench(o *benchOptions, u *url.URL) *bench {
 			Protocols:          []string{o.proto},
 			PlainProtocol:      o.proto,
 			DialContext:        b.dial,
+			DialTimeout:        o.connectTimeout,
 			DisableCompression: true,
 			IdleConnTimeout:    -1,
+		}
+		if o.connectTimeout == 0 {
+			tr.DialTimeout = 24 * time.Hour // none, in effect
 		}
 		b.clients = append(b.clients, &http.Client{Transport: tr})
 		b.closers = append(b.closers, tr.CloseIdleConnections)
@@ -220,14 +245,24 @@ func (b *bench) close() {
 	}
 }
 
-// dial dials a TCP connection whose bytes are counted.
+// dial dials a TCP connection whose bytes are counted and whose first
+// bytes from the server are checked for HTTP/1.x (but for -proto
+// http/1.1).
 func (b *bench) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
+	c, err := (&net.Dialer{Timeout: b.o.connectTimeout, KeepAlive: 30 * time.Second}).DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
 	b.dials.Add(1)
-	return &countingConn{Conn: c, in: &b.wireIn, out: &b.wireOut}, nil
+	if e := b.sniff.seen.Load(); e != nil && b.o.proto != spdymux.ProtoHTTP11 {
+		c.Close()
+		return nil, e.err // a Transport's retry would meet the same server
+	}
+	c = &countingConn{Conn: c, in: &b.wireIn, out: &b.wireOut}
+	if b.o.proto != spdymux.ProtoHTTP11 {
+		c = b.sniff.wrap(c)
+	}
+	return c, nil
 }
 
 func (b *bench) resetWire() {
@@ -254,7 +289,8 @@ func (c *countingConn) Write(p []byte) (int, error) {
 }
 
 // connect opens every connection with one request, so that dialing is
-// not measured.
+// not measured. Its error is one line: the first failure, and how many
+// connections failed.
 func (b *bench) connect(ctx context.Context) error {
 	var wg sync.WaitGroup
 	errs := make([]error, b.o.conns)
@@ -265,7 +301,35 @@ func (b *bench) connect(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	failed := 0
+	var first error
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			first = cmp.Or(first, err)
+		}
+	}
+	if failed == 0 {
+		return nil
+	}
+	if ue, ok := errors.AsType[*url.Error](first); ok {
+		first = ue.Err // http.Client's "Get URL:" says what the report does
+	}
+	first = b.sniff.explain(first)
+	if failed == 1 && b.o.conns == 1 {
+		return fmt.Errorf("connecting: %w", first)
+	}
+	return fmt.Errorf("connecting: %d of %d connections failed: %w", failed, b.o.conns, first)
+}
+
+// looksLikeDuration reports whether s, a -d value, is a duration: bench -d
+// was the duration before it was the body.
+func looksLikeDuration(s string) bool {
+	if s == "" || strings.HasPrefix(s, "@") {
+		return false
+	}
+	_, err := time.ParseDuration(s)
+	return err == nil
 }
 
 // do sends one request and reads its response; it returns the status
@@ -276,7 +340,14 @@ func (b *bench) do(ctx context.Context, c *http.Client) (int, int64, error) {
 		ctx, cancel = context.WithTimeout(ctx, b.o.timeout)
 		defer cancel()
 	}
-	req := &http.Request{Method: http.MethodGet, URL: b.url, Header: b.header, Host: b.header.Get("Host")}
+	req := &http.Request{Method: b.method, URL: b.url, Header: b.header, Host: b.header.Get("Host")}
+	if b.body != nil {
+		body, err := b.body.open()
+		if err != nil {
+			return 0, 0, err
+		}
+		req.Body, req.ContentLength, req.GetBody = body, b.body.size, b.body.open
+	}
 	req = req.WithContext(ctx)
 	resp, err := c.Do(req)
 	if err != nil {

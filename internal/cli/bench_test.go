@@ -2,11 +2,15 @@ package cli
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func benchJSON(t *testing.T, args ...string) (int, benchReport, string) {
@@ -121,9 +125,9 @@ func TestBenchErrorsAndText(t *testing.T) {
 	}
 
 	// Text report and progress lines, by duration.
-	code, stdout, stderr := runCmd(t, "bench", "-d", "300ms", "-progress", "100ms", "-warmup", "50ms", "-m", "4", s.plainURL+"/hello")
+	code, stdout, stderr := runCmd(t, "bench", "-D", "300ms", "-progress", "100ms", "-warmup", "50ms", "-m", "4", s.plainURL+"/hello")
 	if code != 0 {
-		t.Fatalf("-d: exit %d, stderr %q", code, stderr)
+		t.Fatalf("-D: exit %d, stderr %q", code, stderr)
 	}
 	for _, w := range []string{"spdymux bench " + s.plainURL + "/hello: spdy/3.1, 1 connections, 4 streams each\n",
 		"\nreq/s:", "\nbody:", "\nwire:", "\nlatency:   min ", " p50 ", " p99 ", "\nstatus:    2xx ", "\nerrors:    status>=500 0, reset 0, connect 0, timeout 0, other 0\n"} {
@@ -131,14 +135,74 @@ func TestBenchErrorsAndText(t *testing.T) {
 			t.Errorf("text report lacks %q:\n%s", w, stdout)
 		}
 	}
-	if n := strings.Count(stderr, "progress: "); n < 1 || !strings.Contains(stderr, "req/s so far") {
+	if n := strings.Count(stderr, "progress: "); n < 1 || !strings.Contains(stderr, "req/s so far") ||
+		!strings.HasPrefix(stderr, "connecting: 1 connections to "+s.plainURL+"/hello (spdy/3.1)\n") {
 		t.Errorf("progress: %d lines: %q", n, stderr)
 	}
 
-	// Nobody listening: connect errors.
-	code, _, stderr = runCmd(t, "bench", "-n", "1", "http://127.0.0.1:1/")
-	if code != 1 || !strings.Contains(stderr, "connection refused") || strings.Count(stderr, "\n") != 1 {
+	// Nobody listening: one line, that says so once.
+	code, _, stderr = runCmd(t, "bench", "-progress", "0", "-c", "3", "http://127.0.0.1:1/")
+	if code != 1 || stderr != "spdymux bench: connecting: 3 of 3 connections failed: spdymux: dial tcp 127.0.0.1:1: connect: connection refused\n" {
 		t.Errorf("refused: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// A request body with -d, as get's; -X sets the method.
+func TestBenchBody(t *testing.T) {
+	s := startSPDYServer(t)
+	for _, proto := range []string{"spdy/3.1", "h2", "http/1.1"} {
+		code, r, stderr := benchJSON(t, "-proto", proto, "-n", "20", "-m", "5", "-d", "abc", s.plainURL+"/echo")
+		if code != 0 || r.Succeeded != 20 || r.BodyBytes != 20*int64(len("POST  abc")) {
+			t.Errorf("%s -d abc: exit %d, %d succeeded, %d body bytes; want 20 echoes of \"POST  abc\" (stderr %q)", proto, code, r.Succeeded, r.BodyBytes, stderr)
+		}
+	}
+	code, r, _ := benchJSON(t, "-n", "10", "-X", "PUT", "-d", "abcd", s.plainURL+"/echo")
+	if code != 0 || r.BodyBytes != 10*int64(len("PUT  abcd")) {
+		t.Errorf("-X PUT -d abcd: exit %d, %d body bytes; want 10 echoes of \"PUT  abcd\"", code, r.BodyBytes)
+	}
+}
+
+// get and bench against a server that speaks HTTP/1.x alone say so in one
+// line, at once.
+func TestHTTP1OnlyServer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "<!DOCTYPE html>\n")
+	}))
+	defer srv.Close()
+	tlsSrv := httptest.NewTLSServer(srv.Config.Handler)
+	defer tlsSrv.Close()
+	// net/http's server answers the SPDY client's binary frames with 400,
+	// or waits for the end of a request line: either way the client says
+	// it speaks no SPDY there.
+	spdyAnswer := "it speaks no SPDY on this port"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"get", "-connect-timeout", "1s", srv.URL + "/"}, spdyAnswer},
+		{[]string{"get", "-proto", "h2", srv.URL + "/"}, `the server answered in HTTP/1.x ("HTTP/1.1 `},
+		{[]string{"get", "-proto", "h2", srv.URL + "/"}, "it speaks no HTTP/2 on this port"},
+		{[]string{"get", "https" + strings.TrimPrefix(srv.URL, "http") + "/"}, "the server answered the TLS handshake in plain HTTP/1.x"},
+		{[]string{"get", "-k", tlsSrv.URL + "/"}, "tls: no application protocol"},
+		{[]string{"bench", "-connect-timeout", "1s", "-progress", "0", srv.URL + "/"}, spdyAnswer},
+		{[]string{"bench", "-progress", "0", "-proto", "h2", "-c", "2", srv.URL + "/"}, "connecting: 2 of 2 connections failed: the server answered in HTTP/1.x"},
+	} {
+		start := time.Now()
+		code, _, stderr := runCmd(t, tc.args...)
+		lines := 1
+		if tc.args[0] == "get" {
+			lines = 2 // the request's line, and the count of failures
+		}
+		if code != 1 || strings.Count(stderr, "\n") != lines || !strings.Contains(stderr, tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 1 and %q", tc.args, code, stderr, tc.want)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%q took %v; want a quick answer", tc.args, d)
+		}
+	}
+	// bench -proto http/1.1 is what such a server speaks.
+	if code, r, stderr := benchJSON(t, "-proto", "http/1.1", "-n", "10", srv.URL+"/"); code != 0 || r.Succeeded != 10 {
+		t.Errorf("http/1.1 to an HTTP/1.1 server: exit %d, %+v, %q", code, r, stderr)
 	}
 }
 
@@ -149,7 +213,11 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"-c", "0", "http://x/"}, "bad -c 0"},
 		{[]string{"-m", "-1", "http://x/"}, "bad -m -1"},
 		{[]string{"-n", "0", "http://x/"}, "bad -n 0"},
-		{[]string{"-d", "-1s", "http://x/"}, "bad -d -1s"},
+		{[]string{"-D", "-1s", "http://x/"}, "bad -D -1s"},
+		{[]string{"-d", "10s", "http://x/"}, "-d 10s is a request body, as in get and h2load; the duration is -D 10s"},
+		{[]string{"-X", "GE T", "http://x/"}, `bad -X "GE T"`},
+		{[]string{"-connect-timeout", "-1s", "http://x/"}, "bad -connect-timeout"},
+		{[]string{"-d", "@/no/such/file", "http://x/"}, "-d: stat /no/such/file"},
 		{[]string{"-proto", "h3", "http://x/"}, `bad -proto "h3": want h2, h2c, spdy/3.1, spdy/3, spdy/2 or http/1.1`},
 		{[]string{"-proto", "", "http://x/"}, `bad -proto ""`},
 		{[]string{"-proto", "h2c", "https://x/"}, "-proto h2c is HTTP/2 over cleartext: want an http URL"},

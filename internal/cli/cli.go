@@ -7,7 +7,8 @@
 // user can make (a bad flag value, a port in use, an unreadable
 // certificate) never print a stack trace. Exit codes: 0 success (including
 // a clean shutdown on SIGINT or SIGTERM and -h), 1 the command failed,
-// 2 the command line is wrong.
+// 2 the command line is wrong, and for get -f, 22 a response of status 400
+// or more (as curl --fail).
 package cli
 
 import (
@@ -21,13 +22,16 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 // Exit codes of every subcommand.
 const (
 	exitOK      = 0
-	exitFailure = 1 // the command could not do its work
-	exitUsage   = 2 // the command line is wrong
+	exitFailure = 1  // the command could not do its work
+	exitUsage   = 2  // the command line is wrong
+	exitHTTP    = 22 // get -f: the server answered 400 or more (curl's code)
 )
 
 // env is what a subcommand works with besides its arguments.
@@ -37,12 +41,29 @@ type env struct {
 	// ready, when set, is called by serve once it listens, with the
 	// addresses it listens on; tests use it to learn the ports.
 	ready func(listening)
+
+	// hup, when set, stands for SIGHUP in tests: serve reloads on each
+	// value. Unset, serve takes the real signal.
+	hup <-chan struct{}
+
+	// isTerminal reports whether w is a terminal; nil means: an *os.File
+	// that is a terminal.
+	isTerminal func(w io.Writer) bool
+}
+
+// terminal reports whether w is a terminal.
+func (e *env) terminal(w io.Writer) bool {
+	if e.isTerminal != nil {
+		return e.isTerminal(w)
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // listening are the addresses serve listens on; nil for a listener it does
 // not have.
 type listening struct {
-	tls, plain net.Addr
+	tls, plain, metrics net.Addr
 }
 
 // command is one subcommand. run gets the arguments after the command's
@@ -60,6 +81,7 @@ var commands = []command{
 	{"serve", "serve the demo site, a directory or an HTTP/1.1 backend over HTTP/2, SPDY and HTTP/1.1", runServe},
 	{"get", "fetch URLs over SPDY or HTTP/2, with timings and an optional frame trace", runGet},
 	{"bench", "measure a server's requests per second and latency over SPDY, HTTP/2 or HTTP/1.1", runBench},
+	{"version", "print the version of spdymux and of the Go that built it", runVersion},
 }
 
 // Main runs the spdymux command with args (without the program name) and
@@ -92,6 +114,8 @@ func run(ctx context.Context, e *env, args []string) int {
 		}
 		usage(e.stdout)
 		return exitOK
+	case "-version", "--version", "-v":
+		name = "version"
 	}
 	c, ok := lookup(name)
 	if !ok {
@@ -117,15 +141,23 @@ func finish(ctx context.Context, e *env, c command, args []string) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return exitOK
 	}
-	if err != nil {
+	var logged loggedError
+	if err != nil && !errors.As(err, &logged) {
 		msg := strings.Join(strings.Fields(err.Error()), " ")
 		fmt.Fprintf(e.stderr, "spdymux %s: %s\n", c.name, msg)
-		if code == exitOK {
-			code = exitFailure
-		}
+	}
+	if err != nil && code == exitOK {
+		code = exitFailure
 	}
 	return code
 }
+
+// loggedError is an error a command has already written to its log: it is
+// not printed again.
+type loggedError struct{ err error }
+
+func (e loggedError) Error() string { return e.err.Error() }
+func (e loggedError) Unwrap() error { return e.err }
 
 // parseFlags parses a subcommand's args into fs, whose name is the
 // command's ("spdymux get"). For -h it prints head, the flags and tail to
@@ -153,5 +185,5 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "\t%-8s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nRun 'spdymux <command> -h' for a command's flags.\n")
+	fmt.Fprintf(w, "\nRun 'spdymux <command> -h' for a command's flags, 'spdymux -version' for the version.\n")
 }

@@ -25,19 +25,50 @@ import (
 // its connections, so that get can time and trace them and bench can
 // count their bytes.
 
-// clientFlags are the flags get and bench share.
+// clientFlags are the flags get and bench share, with the same names and
+// meanings: -proto, -k, -H, -X, -d, -connect-timeout.
 type clientFlags struct {
-	proto    string
-	insecure bool
-	headers  headerFlags
+	proto          string
+	insecure       bool
+	headers        headerFlags
+	method         string
+	data           string
+	connectTimeout time.Duration
 }
 
-// register defines -proto (with its default and what it means for the
-// command), -k and -H on fs.
+// register defines the shared flags on fs: -proto (with its default and
+// what it means for the command), -k, -H, -X, -d and -connect-timeout.
 func (c *clientFlags) register(fs *flag.FlagSet, defaultProto, protoUsage string) {
 	fs.StringVar(&c.proto, "proto", defaultProto, protoUsage)
 	fs.BoolVar(&c.insecure, "k", false, "do not verify the server's TLS certificate")
 	fs.Var(&c.headers, "H", "add the request header 'Name: value' (repeatable)")
+	fs.StringVar(&c.method, "X", "", "request `METHOD` (default GET, or POST with -d)")
+	fs.StringVar(&c.data, "d", "", "send `DATA` as the request body, or the contents of a file with @FILE; the method becomes POST unless -X says otherwise")
+	fs.DurationVar(&c.connectTimeout, "connect-timeout", 10*time.Second,
+		"give up on connecting (TCP connect and TLS handshake) after this `duration`; 0 for none")
+}
+
+// checkShared validates the shared flags.
+func (c *clientFlags) checkShared() error {
+	if c.method != "" && !validMethod(c.method) {
+		return fmt.Errorf("bad -X %q", c.method)
+	}
+	if c.connectTimeout < 0 {
+		return fmt.Errorf("bad -connect-timeout %v", c.connectTimeout)
+	}
+	return nil
+}
+
+// requestMethod is the method of the requests: -X, else POST with a body,
+// else GET.
+func (c *clientFlags) requestMethod() string {
+	switch {
+	case c.method != "":
+		return c.method
+	case c.data != "":
+		return http.MethodPost
+	}
+	return http.MethodGet
 }
 
 // checkProto validates -proto against the protocols a command speaks and
@@ -99,6 +130,8 @@ type h2Client struct {
 type h2Options struct {
 	tls  *tls.Config
 	dial dialFunc // the TCP connection; nil for a plain net.Dialer
+	// connectTimeout bounds the dial and the TLS handshake; 0 for none.
+	connectTimeout time.Duration
 	// wrap, when set, wraps each connection once it speaks HTTP/2 (after
 	// the TLS handshake); proto is h2 or h2c.
 	wrap func(c net.Conn, proto string) net.Conn
@@ -122,6 +155,11 @@ func newH2Client(o h2Options) *h2Client {
 			DialTLSContext: func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
 				if cleartext {
 					cfg = nil
+				}
+				if o.connectTimeout > 0 {
+					var cancel context.CancelFunc
+					ctx, cancel = context.WithTimeout(ctx, o.connectTimeout)
+					defer cancel()
 				}
 				return dialH2(ctx, network, addr, cfg, o.dial, o.wrap)
 			},

@@ -22,13 +22,14 @@ import (
 // getOptions are the flags of `spdymux get`.
 type getOptions struct {
 	clientFlags
-	verbose  bool
-	data     string
-	method   string
-	output   string
-	priority int
-	include  bool
-	timeout  time.Duration
+	verbose   bool
+	output    string
+	outputSet bool // -o was given, "-" included: write binary to a terminal
+	priority  int
+	include   bool
+	fail      bool
+	timeout   time.Duration
+	maxTime   time.Duration
 }
 
 // getProtos are the values of get's -proto.
@@ -39,12 +40,13 @@ func (o *getOptions) flags() *flag.FlagSet {
 	o.register(fs, "", "`protocol` to speak: h2 (HTTP/2: ALPN h2 on https, h2c with prior knowledge on http), h2c (http only), "+
 		"or spdy/3.1, spdy/3 or spdy/2 (offered alone by ALPN on https, spoken on http) (default: offer the three SPDY versions on https, spdy/3.1 on http)")
 	fs.BoolVar(&o.verbose, "v", false, "print a trace of every frame sent and received to stderr (SPDY and HTTP/2)")
-	fs.StringVar(&o.data, "d", "", "send `DATA` as the request body, or the contents of a file with @FILE; the method becomes POST unless -X says otherwise")
-	fs.StringVar(&o.method, "X", "", "request `METHOD` (default GET, or POST with -d)")
-	fs.StringVar(&o.output, "o", "-", "write the response body to `FILE` (one URL only); - for stdout")
+	fs.StringVar(&o.output, "o", "-", "write the response body to `FILE` (one URL only); - for stdout, binary or not")
 	fs.IntVar(&o.priority, "p", spdymux.DefaultPriority, "stream `priority`, 0 (highest) to 7; halved on SPDY/2, sent as the RFC 9218 urgency (priority: u=N) on HTTP/2")
 	fs.BoolVar(&o.include, "i", false, "write the response status line and headers before the body")
-	fs.DurationVar(&o.timeout, "timeout", 0, "give up on a request after this `duration` (default none)")
+	fs.BoolVar(&o.fail, "f", false, "fail on a response status of 400 or more: write no body, exit 22 (as curl --fail)")
+	fs.BoolVar(&o.fail, "fail", false, "the same as -f")
+	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "give up on a request whose response header has not come after this `duration`; 0 for none")
+	fs.DurationVar(&o.maxTime, "max-time", 0, "give up on a request, body included, after this `duration` (default none)")
 	return fs
 }
 
@@ -54,9 +56,12 @@ Fetches the URLs concurrently over SPDY, or over HTTP/2 with -proto h2, one
 session per origin (scheme, host and port), and writes the response bodies to
 stdout in the order of the URLs. For each URL it prints to stderr the status,
 the negotiated protocol and the timing: connect and TLS (for the request that
-opened its session), first byte of the response and total. Any response
-status counts as success; the exit status is 1 if a request failed, 2 for a
-bad command line.
+opened its session), first byte of the response and total.
+
+As curl, any response status counts as success unless -f is given; a binary
+body (one with a NUL byte) is not written to a terminal unless -o says so.
+Exit status: 0 success, 1 a request failed, 2 a bad command line, 22 with -f
+a response status of 400 or more.
 
 The HTTP/2 client is golang.org/x/net/http2's; -v traces its frames by
 decoding a copy of the bytes of each connection (after TLS).
@@ -70,6 +75,7 @@ func runGet(ctx context.Context, e *env, args []string) (int, error) {
 	if err := parseFlags(e, fs, args, getUsageHead, ""); err != nil {
 		return exitUsage, err
 	}
+	fs.Visit(func(f *flag.Flag) { o.outputSet = o.outputSet || f.Name == "o" })
 	urls, err := o.check(fs.Args())
 	if err != nil {
 		return exitUsage, err
@@ -79,10 +85,16 @@ func runGet(ctx context.Context, e *env, args []string) (int, error) {
 		return exitUsage, err
 	}
 
-	tr := o.transport(e)
+	sn := &sniffer{want: "SPDY", silence: o.connectTimeout}
+	if isH2(o.proto) {
+		sn.want = "HTTP/2"
+	}
+	tr := o.transport(e, sn)
 	defer tr.CloseIdleConnections()
 
 	out := e.stdout
+	// As curl: no binary body to a terminal unless -o says so.
+	guard := !o.outputSet && e.terminal(out)
 	if o.output != "-" {
 		f, err := os.Create(o.output)
 		if err != nil {
@@ -96,33 +108,64 @@ func runGet(ctx context.Context, e *env, args []string) (int, error) {
 	// written in order, so that their bodies do not interleave.
 	fetches := make([]*fetch, len(urls))
 	for i, u := range urls {
-		fetches[i] = &fetch{url: u, done: make(chan struct{})}
+		f := &fetch{url: u, done: make(chan struct{}), head: out}
 		if len(urls) == 1 {
-			fetches[i].out = out
+			f.out = out
 		} else {
-			fetches[i].out = &bytes.Buffer{}
+			f.buf = &bytes.Buffer{}
+			f.head, f.out = f.buf, f.buf
 		}
-		go fetches[i].run(ctx, tr, &o, body)
+		if guard {
+			f.out = &binaryGuard{w: f.out}
+		}
+		fetches[i] = f
+		go f.run(ctx, tr, &o, body)
 	}
-	failed := 0
+	failed, httpFailed := 0, 0
 	for _, f := range fetches {
 		<-f.done
-		if buf, ok := f.out.(*bytes.Buffer); ok {
-			if _, err := buf.WriteTo(out); err != nil {
+		if f.buf != nil {
+			if _, err := f.buf.WriteTo(out); err != nil {
 				return exitFailure, fmt.Errorf("writing the body: %w", err)
 			}
 		}
 		if f.err != nil {
 			failed++
-			fmt.Fprintf(e.stderr, "%s %s: %v\n", f.method, f.url, f.err)
+			fmt.Fprintf(e.stderr, "%s %s: %v\n", f.method, f.url, sn.explain(f.err))
 			continue
 		}
 		fmt.Fprintln(e.stderr, f.summary())
+		if o.fail && f.code >= 400 {
+			httpFailed++
+		}
 	}
-	if failed > 0 {
+	switch {
+	case failed > 0:
 		return exitFailure, fmt.Errorf("%d of %d requests failed", failed, len(urls))
+	case httpFailed > 0:
+		return exitHTTP, fmt.Errorf("%d of %d responses had a status of 400 or more (-f)", httpFailed, len(urls))
 	}
 	return exitOK, nil
+}
+
+// errBinary stops a binary body on its way to a terminal.
+var errBinary = errors.New("binary body not written to the terminal: use -o FILE, or -o - to write it anyway")
+
+// binaryGuard passes a body on to w unless its first bytes hold a NUL, as
+// curl tells binary output.
+type binaryGuard struct {
+	w       io.Writer
+	checked bool
+}
+
+func (g *binaryGuard) Write(p []byte) (int, error) {
+	if !g.checked {
+		g.checked = true
+		if bytes.IndexByte(p[:min(len(p), 2000)], 0) >= 0 {
+			return 0, errBinary
+		}
+	}
+	return g.w.Write(p)
 }
 
 // check validates the flags and the URLs.
@@ -139,8 +182,11 @@ func (o *getOptions) check(args []string) ([]*url.URL, error) {
 	if o.timeout < 0 {
 		return nil, fmt.Errorf("bad -timeout %v", o.timeout)
 	}
-	if o.method != "" && !validMethod(o.method) {
-		return nil, fmt.Errorf("bad -X %q", o.method)
+	if o.maxTime < 0 {
+		return nil, fmt.Errorf("bad -max-time %v", o.maxTime)
+	}
+	if err := o.checkShared(); err != nil {
+		return nil, err
 	}
 	var urls []*url.URL
 	for _, a := range args {
@@ -175,7 +221,7 @@ type requestBody struct {
 	size int64
 }
 
-func (o *getOptions) body() (*requestBody, error) {
+func (o *clientFlags) body() (*requestBody, error) {
 	if o.data == "" {
 		return nil, nil
 	}
@@ -205,17 +251,20 @@ type roundTripper interface {
 	CloseIdleConnections()
 }
 
-// transport makes the client for -proto and -k, tracing frames to
-// e.stderr with -v.
-func (o *getOptions) transport(e *env) roundTripper {
+// transport makes the client for -proto, -k and -connect-timeout,
+// tracing frames to e.stderr with -v; sn checks its connections.
+func (o *getOptions) transport(e *env, sn *sniffer) roundTripper {
 	if isH2(o.proto) {
-		h2 := h2Options{tls: o.tlsConfig()}
+		h2 := h2Options{tls: o.tlsConfig(), dial: sn.dial(0), connectTimeout: o.connectTimeout}
 		if o.verbose {
 			h2.wrap = (&frameTrace{w: e.stderr}).wrap
 		}
 		return newH2Client(h2)
 	}
-	tr := &spdymux.Transport{TLSClientConfig: o.tlsConfig()}
+	tr := &spdymux.Transport{TLSClientConfig: o.tlsConfig(), DialContext: sn.dial(0), DialTimeout: o.connectTimeout}
+	if o.connectTimeout == 0 {
+		tr.DialTimeout = 24 * time.Hour // none, in effect
+	}
 	if o.proto != "" {
 		tr.Protocols = []string{o.proto}
 		tr.PlainProtocol = o.proto
@@ -235,11 +284,14 @@ func (o *getOptions) transport(e *env) roundTripper {
 type fetch struct {
 	url    *url.URL
 	method string
-	out    io.Writer
+	head   io.Writer     // -i's status line and header
+	out    io.Writer     // the body
+	buf    *bytes.Buffer // head and out when several URLs are fetched
 	done   chan struct{}
 
 	// Set by run before done is closed:
 	err                  error
+	code                 int
 	status, proto        string
 	bytes                int64
 	start                time.Time
@@ -250,18 +302,21 @@ type fetch struct {
 
 func (f *fetch) run(ctx context.Context, tr http.RoundTripper, o *getOptions, body *requestBody) {
 	defer close(f.done)
-	f.method = o.method
-	if f.method == "" {
-		f.method = http.MethodGet
-		if body != nil {
-			f.method = http.MethodPost
-		}
-	}
-	if o.timeout > 0 {
+	f.method = o.requestMethod()
+	if o.maxTime > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		ctx, cancel = context.WithTimeout(ctx, o.maxTime)
 		defer cancel()
 	}
+	// -timeout bounds the wait for the response header only.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	headerTimer := time.AfterFunc(max(o.timeout, 0), func() {
+		if o.timeout > 0 {
+			cancel(fmt.Errorf("no response header within %v (-timeout)", o.timeout))
+		}
+	})
+	defer headerTimer.Stop()
 	var mu sync.Mutex // the trace's callbacks may run on other goroutines
 	trace := &httptrace.ClientTrace{
 		ConnectStart: func(string, string) { mu.Lock(); f.connectStart = time.Now(); mu.Unlock() },
@@ -303,19 +358,31 @@ func (f *fetch) run(ctx context.Context, tr http.RoundTripper, o *getOptions, bo
 	}
 	f.start = time.Now()
 	resp, err := tr.RoundTrip(req)
+	headerTimer.Stop()
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = cause // the Transport says "context canceled"
+		}
 		f.err = err
 		return
 	}
 	defer resp.Body.Close()
-	f.status, f.proto = resp.Status, resp.Proto
+	f.code, f.status, f.proto = resp.StatusCode, resp.Status, resp.Proto
 	if resp.ProtoMajor == 2 {
 		f.proto += " (" + wireProto(spdymux.ProtoH2, f.url.Scheme) + ")"
 	}
 	if o.include {
-		fmt.Fprintf(f.out, "%s %s\r\n", resp.Proto, resp.Status)
-		resp.Header.Write(f.out)
-		io.WriteString(f.out, "\r\n")
+		fmt.Fprintf(f.head, "%s %s\r\n", resp.Proto, resp.Status)
+		resp.Header.Write(f.head)
+		io.WriteString(f.head, "\r\n")
+	}
+	if o.fail && resp.StatusCode >= 400 {
+		// As curl --fail: the body of an error is not written.
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		mu.Lock()
+		f.total = time.Since(f.start)
+		mu.Unlock()
+		return
 	}
 	f.bytes, err = io.Copy(f.out, resp.Body)
 	mu.Lock()

@@ -6,16 +6,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/pires/go-proxyproto"
 
 	"github.com/spdymux/spdymux"
 	"github.com/spdymux/spdymux/internal/demo"
@@ -24,11 +27,12 @@ import (
 
 // serveOptions are the flags of `spdymux serve`.
 type serveOptions struct {
-	listen      string
-	listenPlain string
-	cert, key   string
-	dir         string
-	backend     string
+	listen        string
+	listenPlain   string
+	cert, key     string
+	dir           string
+	demoEndpoints bool
+	backend       string
 
 	protocols    string
 	maxStreams   uint
@@ -38,11 +42,16 @@ type serveOptions struct {
 
 	accessLog       string
 	logLevel        string
+	logFormat       string
 	shutdownTimeout time.Duration
+	metrics         string
+	proxyProtocol   bool
+	proxyFrom       string
 
-	backendTimeout  time.Duration
-	backendMaxConns int
-	backendMaxIdle  int
+	backendTimeout     time.Duration
+	backendMaxConns    int
+	backendMaxIdle     int
+	backendRewriteHost bool
 }
 
 func (o *serveOptions) flags() *flag.FlagSet {
@@ -58,9 +67,14 @@ func (o *serveOptions) flags() *flag.FlagSet {
 		"PEM certificate `file` (chain) for -listen; with neither -cert nor -key a self-signed certificate for localhost is made at start")
 	fs.StringVar(&o.key, "key", "", "PEM private key `file` for -cert")
 	fs.StringVar(&o.dir, "dir", "",
-		"serve the files in `directory`; the diagnostic endpoints stay available where no file shadows them")
+		"serve the files in `directory`, and nothing else")
+	fs.BoolVar(&o.demoEndpoints, "demo-endpoints", false,
+		"with -dir, also serve the demo's diagnostic endpoints (/hello, /bytes/N, /echo, /slow, ...) where no file answers")
 	fs.StringVar(&o.backend, "backend", "",
-		"gateway mode: send every request to the HTTP/1.1 server at `URL`, such as http://127.0.0.1:8080")
+		"gateway mode: send every request to the HTTP/1.1 server at `URL`, such as http://127.0.0.1:8080; "+
+			"a path in URL is a prefix of every request's path; the backend gets the client's Host")
+	fs.BoolVar(&o.backendRewriteHost, "backend-rewrite-host", false,
+		"gateway: send the backend's host and port as Host instead of the client's Host")
 	fs.UintVar(&o.maxStreams, "max-streams", spdymux.DefaultMaxConcurrentStreams,
 		"concurrent streams per session (SPDY and HTTP/2), advertised in SETTINGS")
 	fs.IntVar(&o.workers, "workers", 1024,
@@ -70,10 +84,24 @@ func (o *serveOptions) flags() *flag.FlagSet {
 	fs.StringVar(&o.plainVersion, "plain-version", "3.1",
 		"protocol of version 3 frames on -listen-plain, where nothing tells them apart: 3.1 or 3")
 	fs.StringVar(&o.accessLog, "access-log", "",
-		"write an access log (Common Log Format, with HTTP/2.0, SPDY/3.1, SPDY/3, SPDY/2 or HTTP/1.1 as the protocol) to `file`, \"-\" for stdout (off unless given)")
+		"write an access log to `file`, \"-\" for stdout (off unless given): Combined Log Format with HTTP/2.0, SPDY/3.1, SPDY/3, SPDY/2 or "+
+			"HTTP/1.1 as the protocol, then proto, session, stream, duration_ms and (gateway) backend_ms; JSON with -log-format json. "+
+			"SIGHUP reopens it")
 	fs.StringVar(&o.logLevel, "log-level", "info", "`level` of the log on stderr: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", logText, "`format` of the log on stderr and of the access log: text (key=value lines; "+
+		"the access log in Combined Log Format) or json (one object per line)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second,
 		"on SIGINT or SIGTERM, how long sessions may drain after GOAWAY before they are cut")
+	fs.StringVar(&o.metrics, "metrics", "",
+		"serve Prometheus metrics at http://`address`/metrics, with /healthz (503 while draining) and /debug/pprof/ (off unless given; "+
+			"keep it off the public network)")
+	fs.BoolVar(&o.proxyProtocol, "proxy-protocol", false,
+		"read a PROXY protocol header (v1 or v2, as HAProxy's send-proxy and send-proxy-v2 send) at the start of every connection on "+
+			"-listen and -listen-plain: the client address it carries is the one the server, the access log and the backend see; "+
+			"a connection without one is closed")
+	fs.StringVar(&o.proxyFrom, "proxy-protocol-from", "",
+		"with -proxy-protocol, the balancers: comma-separated `addresses` or CIDR ranges that must send a PROXY header; "+
+			"other clients connect directly and may not send one (default: every connection must)")
 	fs.DurationVar(&o.backendTimeout, "backend-timeout", gateway.DefaultResponseHeaderTimeout,
 		"gateway: how long to wait for the backend's response header before answering 504")
 	fs.IntVar(&o.backendMaxConns, "backend-max-conns", gateway.DefaultMaxConns,
@@ -92,17 +120,24 @@ SPDY/3.1, SPDY/3 and SPDY/2, and HTTP/1.1, with one of:
       connection (a browser speaks HTTP/2), and the diagnostic endpoints
       GET /hello, GET /bytes/N, POST|PUT /echo, GET /status/N,
       GET /slow?ms=N, GET /headers, GET /info
-  -dir DIR       the files in DIR
-  -backend URL   an unmodified HTTP/1.1 server (gateway mode); it learns the
-                 client from Forwarded and X-Forwarded-For/-Proto/-Host
+  -dir DIR       the files in DIR, and nothing else (-demo-endpoints adds
+                 the diagnostic endpoints)
+  -backend URL   an unmodified HTTP/1.1 server (gateway mode); it gets the
+                 client's Host, and learns the client from Forwarded and
+                 X-Forwarded-For/-Proto/-Host
 
 Flags:
 `
 
 const serveUsageTail = `
-SIGINT or SIGTERM sends GOAWAY to every session, lets the open streams finish
-for up to -shutdown-timeout, and exits 0. Exit status 1: the server could not
-start (port in use, unreadable certificate, missing directory); 2: bad flags.
+Signals: SIGINT or SIGTERM turns /healthz to 503, sends GOAWAY to every
+session, lets the open streams finish for up to -shutdown-timeout, and exits
+0; a second one exits at once. SIGHUP reloads -cert and -key (new handshakes
+get the new certificate, open sessions go on; unreadable files keep the old
+one and say why) and reopens the -access-log file (for logrotate).
+
+Exit status 1: the server could not start (port in use, unreadable
+certificate, missing directory); 2: bad flags.
 `
 
 func runServe(ctx context.Context, e *env, args []string) (int, error) {
@@ -118,11 +153,18 @@ func runServe(ctx context.Context, e *env, args []string) (int, error) {
 	if err != nil {
 		return exitUsage, err
 	}
-	s, err := newServer(e, &o, cfg)
+	log := newLogger(e.stderr, cfg.logFormat, cfg.level)
+	s, err := newServer(e, &o, cfg, log)
 	if err != nil {
-		return exitFailure, err
+		log.Error(err.Error())
+		return exitFailure, loggedError{err}
 	}
-	return s.run(ctx)
+	code, err := s.run(ctx)
+	if err != nil {
+		log.Error(err.Error())
+		return code, loggedError{err}
+	}
+	return code, nil
 }
 
 // defaultProtocols are -protocols' default: every multiplexed protocol,
@@ -132,9 +174,11 @@ var defaultProtocols = []string{spdymux.ProtoH2, spdymux.ProtoSPDY31, spdymux.Pr
 // checked holds the flag values that check parsed.
 type checked struct {
 	level       slog.Level
+	logFormat   string
 	backend     *gateway.Config
 	cleartextV3 string
 	protocols   []string
+	proxyPolicy proxyproto.ConnPolicyFunc
 }
 
 // parseProtocols reads -protocols: a comma-separated list of
@@ -165,10 +209,14 @@ func (o *serveOptions) check() (checked, error) {
 	if err := c.level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return c, fmt.Errorf("bad -log-level %q: want debug, info, warn or error", o.logLevel)
 	}
+	var err error
+	if c.logFormat, err = parseLogFormat(o.logFormat); err != nil {
+		return c, err
+	}
 	if o.listen == "" && o.listenPlain == "" {
 		return c, errors.New("nothing to listen on: -listen and -listen-plain are both empty")
 	}
-	for _, a := range []struct{ flag, addr string }{{"listen", o.listen}, {"listen-plain", o.listenPlain}} {
+	for _, a := range []struct{ flag, addr string }{{"listen", o.listen}, {"listen-plain", o.listenPlain}, {"metrics", o.metrics}} {
 		if a.addr == "" {
 			continue
 		}
@@ -185,7 +233,17 @@ func (o *serveOptions) check() (checked, error) {
 	if o.dir != "" && o.backend != "" {
 		return c, errors.New("-dir and -backend cannot be used together")
 	}
-	var err error
+	if o.demoEndpoints && o.dir == "" {
+		return c, errors.New("-demo-endpoints goes with -dir (the demo site has them; a -backend has its own)")
+	}
+	if o.proxyFrom != "" {
+		if !o.proxyProtocol {
+			return c, errors.New("-proxy-protocol-from goes with -proxy-protocol")
+		}
+		if c.proxyPolicy, err = parseProxyFrom(o.proxyFrom); err != nil {
+			return c, err
+		}
+	}
 	if c.protocols, err = parseProtocols(o.protocols); err != nil {
 		return c, err
 	}
@@ -209,6 +267,11 @@ func (o *serveOptions) check() (checked, error) {
 		return c, fmt.Errorf("bad -shutdown-timeout %v: want a positive duration", o.shutdownTimeout)
 	}
 	if o.backend != "" {
+		if !strings.Contains(o.backend, "://") {
+			// "127.0.0.1:8080" parses as a URL of scheme "127.0.0.1", or
+			// not at all: say what was meant.
+			return c, fmt.Errorf("bad -backend %q: want a URL, such as http://%s", o.backend, strings.TrimPrefix(o.backend, "//"))
+		}
 		u, err := gateway.ParseBackend(o.backend)
 		if err != nil {
 			return c, errors.New(strings.Replace(err.Error(), "gateway: bad backend URL", "bad -backend", 1))
@@ -226,6 +289,7 @@ func (o *serveOptions) check() (checked, error) {
 			ResponseHeaderTimeout: o.backendTimeout,
 			MaxConns:              o.backendMaxConns,
 			MaxIdleConns:          o.backendMaxIdle,
+			RewriteHost:           o.backendRewriteHost,
 			Secure:                viaTLS,
 		}
 	}
@@ -247,17 +311,22 @@ type server struct {
 	o   *serveOptions
 	log *slog.Logger
 
-	srv       *http.Server
-	tlsLn     *spdymux.Listener // nil without -listen
-	plainLn   *spdymux.Listener // nil without -listen-plain
-	gateway   *gateway.Gateway  // nil unless -backend
-	accessOut io.Closer         // the -access-log file, if any
+	srv        *http.Server
+	tlsLn      *spdymux.Listener // nil without -listen
+	plainLn    *spdymux.Listener // nil without -listen-plain
+	gateway    *gateway.Gateway  // nil unless -backend
+	certs      *certStore        // nil without -listen
+	access     *accessLog        // nil without -access-log
+	accessFile *os.File          // the -access-log file, if not stdout
+	metrics    *metrics          // nil without -metrics
+	metricsSrv *http.Server
+	metricsLn  net.Listener
 }
 
 // newServer opens everything the flags name and starts listening. On error
 // everything opened so far is closed again.
-func newServer(e *env, o *serveOptions, c checked) (*server, error) {
-	s := &server{e: e, o: o}
+func newServer(e *env, o *serveOptions, c checked, log *slog.Logger) (*server, error) {
+	s := &server{e: e, o: o, log: log}
 	started := false
 	defer func() {
 		if !started {
@@ -265,36 +334,52 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 		}
 	}()
 	var err error
-	s.log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: c.level}))
+	if o.metrics != "" {
+		s.metrics = newMetrics()
+	}
 
 	var h http.Handler
 	var what string
 	switch {
 	case c.backend != nil:
 		c.backend.Logger = s.log
+		if s.metrics != nil {
+			c.backend.Observe = s.observeBackend
+		} else {
+			c.backend.Observe = noteBackend
+		}
 		if s.gateway, err = gateway.New(*c.backend); err != nil {
 			return nil, err
 		}
 		h, what = s.gateway, "as a gateway to the HTTP/1.1 backend "+c.backend.Backend.String()
+		if o.backendRewriteHost {
+			what += " (Host rewritten to the backend's)"
+		}
 	case o.dir != "":
-		if h, err = demo.Files(o.dir); err != nil {
+		if h, err = demo.Files(o.dir, o.demoEndpoints); err != nil {
 			return nil, fmt.Errorf("-dir: %w", err)
 		}
-		what = "the files in " + o.dir + " (and the diagnostic endpoints where no file shadows them)"
+		what = "the files in " + o.dir
+		if o.demoEndpoints {
+			what += " and the diagnostic endpoints where no file shadows them"
+		}
 	default:
 		h, what = demo.Handler(), "the demo site"
 	}
 	switch o.accessLog {
 	case "":
 	case "-":
-		h = (&accessLog{out: e.stdout}).wrap(h)
+		s.access = newAccessLog(e.stdout, c.logFormat, s.gateway != nil)
 	default:
-		f, err := os.OpenFile(o.accessLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		f, err := openAccessLog(o.accessLog)
 		if err != nil {
-			return nil, fmt.Errorf("-access-log: %w", err)
+			return nil, err
 		}
-		s.accessOut = f
-		h = (&accessLog{out: f}).wrap(h)
+		s.accessFile = f
+		s.access = newAccessLog(f, c.logFormat, s.gateway != nil)
+	}
+	if s.access != nil || s.metrics != nil {
+		h = observe(h, s.access, s.metrics)
 	}
 
 	// Take the ports first, so that a port in use is the only message.
@@ -318,43 +403,81 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 			return nil, fmt.Errorf("-listen-plain: %w", err)
 		}
 	}
+	if o.metrics != "" {
+		if s.metricsLn, err = net.Listen("tcp", o.metrics); err != nil {
+			return nil, fmt.Errorf("-metrics: %w", err)
+		}
+	}
 
 	var tlsConfig *tls.Config
 	if o.listen != "" {
-		var cert tls.Certificate
+		s.certs = &certStore{certFile: o.cert, keyFile: o.key, log: s.log, m: s.metrics}
 		if o.cert != "" {
-			if cert, err = tls.LoadX509KeyPair(o.cert, o.key); err != nil {
-				return nil, fmt.Errorf("-cert/-key: %w", err)
+			if err := s.certs.load(); err != nil {
+				return nil, err
 			}
+			s.log.Info("certificate loaded", append([]any{"cert", o.cert}, s.certs.describe()...)...)
 		} else {
-			if cert, err = selfSigned(time.Now()); err != nil {
+			cert, err := selfSigned(time.Now())
+			if err != nil {
 				return nil, fmt.Errorf("making a self-signed certificate: %w", err)
 			}
-			fmt.Fprintf(e.stdout, "spdymux: no -cert/-key: made a self-signed certificate for %s\n", strings.Join(selfSignedHosts, ", "))
-			fmt.Fprintf(e.stdout, "spdymux: certificate SHA-256 fingerprint %s\n", fingerprint(cert.Certificate[0]))
+			s.certs.set(&cert)
+			s.log.Info("no -cert/-key: made a self-signed certificate for "+strings.Join(selfSignedHosts, ", "), s.certs.describe()...)
 		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		tlsConfig = &tls.Config{GetCertificate: s.certs.getCertificate, MinVersion: tls.VersionTLS12}
 	}
 
+	var proxy *proxyOptions
+	if o.proxyProtocol {
+		proxy = &proxyOptions{policy: c.proxyPolicy, log: s.log}
+	}
 	pool := spdymux.NewPool(o.workers)
 	config := func() *spdymux.Config {
-		return &spdymux.Config{
+		cfg := &spdymux.Config{
 			Protocols:            c.protocols,
 			MaxConcurrentStreams: uint32(o.maxStreams),
 			InitialWindowSize:    int32(o.window),
 			Pool:                 pool,
 			Logger:               s.log,
 		}
+		if s.metrics != nil {
+			cfg.Trace = s.metrics.trace
+		}
+		return cfg
+	}
+	wire := func(name string) *wireCounter {
+		if s.metrics == nil {
+			return nil
+		}
+		return &wireCounter{}
 	}
 	if o.listen != "" {
 		cfg := config()
 		cfg.TLSConfig = tlsConfig
-		s.tlsLn = spdymux.NewListener(tlsInner, cfg)
+		w := wire("tls")
+		s.tlsLn = spdymux.NewListener(wrapListener(tlsInner, proxy, w), cfg)
+		if s.metrics != nil {
+			s.metrics.listeners = append(s.metrics.listeners, metricsListener{"tls", s.tlsLn, w})
+		}
 	}
 	if o.listenPlain != "" {
 		cfg := config()
 		cfg.CleartextV3 = c.cleartextV3
-		s.plainLn = spdymux.NewListener(plainInner, cfg)
+		w := wire("plain")
+		s.plainLn = spdymux.NewListener(wrapListener(plainInner, proxy, w), cfg)
+		if s.metrics != nil {
+			s.metrics.listeners = append(s.metrics.listeners, metricsListener{"plain", s.plainLn, w})
+		}
+	}
+	if s.metrics != nil {
+		s.metrics.pool = pool
+		s.metrics.gateway = s.gateway
+		s.metricsSrv = &http.Server{
+			Handler:           s.metrics.handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
 	}
 
 	s.srv = &http.Server{
@@ -365,29 +488,64 @@ func newServer(e *env, o *serveOptions, c checked) (*server, error) {
 	}
 	spdymux.ConfigureServer(s.srv)
 
-	fmt.Fprintf(e.stdout, "spdymux: serving %s\n", what)
+	v, facts := buildVersion()
+	s.log.Info("serving "+what, "version", v, "build", strings.Trim(facts, "()"))
 	path := "" // a directory or a backend may have no /hello
 	if s.gateway == nil && o.dir == "" {
 		path = "hello"
 	}
+	proxyNote := ""
+	if o.proxyProtocol {
+		proxyNote = " behind the PROXY protocol"
+	}
 	if s.tlsLn != nil {
 		u := displayURL("https", s.tlsLn.Addr())
-		fmt.Fprintf(e.stdout, "spdymux: TLS (ALPN %s, http/1.1) on %s\n", strings.Join(c.protocols, ", "), u)
-		if o.cert == "" {
+		s.log.Info("listening for TLS"+proxyNote, "url", u, "alpn", strings.Join(append(slices.Clone(c.protocols), "http/1.1"), ","))
+		if o.cert == "" && !o.proxyProtocol {
 			// With -cert the URL's host may not be the certificate's.
-			printTry(e.stdout, c.protocols, u, path)
+			s.logTry(c.protocols, u, path)
 		}
 	}
 	if s.plainLn != nil {
 		u := displayURL("http", s.plainLn.Addr())
-		fmt.Fprintf(e.stdout, "spdymux: cleartext %s on %s\n", cleartextWhat(c.protocols, c.cleartextV3), u)
-		printTry(e.stdout, c.protocols, u, path)
+		s.log.Info("listening for cleartext"+proxyNote, "url", u, "protocols", cleartextWhat(c.protocols, c.cleartextV3))
+		if !o.proxyProtocol {
+			s.logTry(c.protocols, u, path)
+		}
+	}
+	if s.metricsLn != nil {
+		u := displayURL("http", s.metricsLn.Addr())
+		s.log.Info("metrics", "url", u+"metrics", "healthz", u+"healthz", "pprof", u+"debug/pprof/")
 	}
 	if s.gateway != nil {
 		s.probeBackend(c.backend.Backend.Host, c.backend.Backend.Scheme)
 	}
 	started = true
 	return s, nil
+}
+
+// openAccessLog opens (or creates) the -access-log file for appending.
+func openAccessLog(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("-access-log: %w", err)
+	}
+	return f, nil
+}
+
+// observeBackend is the gateway's Observe with -metrics: the metrics and
+// the access log's backend time.
+func (s *server) observeBackend(r *http.Request, d time.Duration, err error) {
+	s.metrics.observeBackend(r, d, err)
+	noteBackend(r, d, err)
+}
+
+// noteBackend gives the access log the backend's time to its response
+// header.
+func noteBackend(r *http.Request, d time.Duration, err error) {
+	if rec := recordOf(r.Context()); rec != nil && err == nil {
+		rec.backend, rec.backed = d, true
+	}
 }
 
 // cleartextWhat says which protocols a cleartext listener tells apart.
@@ -412,39 +570,32 @@ func cleartextWhat(protocols []string, v3 string) string {
 	return strings.Join(append(what, "HTTP/1.1"), ", ")
 }
 
-// printTry tells how to try the listener at base (ending in "/", with a
+// logTry tells how to try the listener at base (ending in "/", with a
 // self-signed certificate if https): a browser and curl speak HTTP/2,
 // spdymux get SPDY.
-func printTry(w io.Writer, protocols []string, base, path string) {
+func (s *server) logTry(protocols []string, base, path string) {
 	secure := strings.HasPrefix(base, "https:")
 	k := ""
 	if secure {
 		k = "-k "
 	}
-	var try []string
+	try := func(cmd, speaks string) { s.log.Info("try", "with", cmd, "speaks", speaks) }
 	if slices.Contains(protocols, spdymux.ProtoH2) {
 		if secure {
-			try = append(try, "a browser on "+base+"  (HTTP/2; accept the self-signed certificate)",
-				"curl -k --http2 "+base+path+"  (HTTP/2)")
+			try("a browser on "+base+" (accept the self-signed certificate)", "HTTP/2")
+			try("curl -k --http2 "+base+path, "HTTP/2")
 		} else {
-			try = append(try, "curl --http2-prior-knowledge "+base+path+"  (h2c)")
+			try("curl --http2-prior-knowledge "+base+path, "h2c")
 		}
 	}
 	for _, p := range protocols {
 		if p != spdymux.ProtoH2 {
-			try = append(try, "spdymux get "+k+"-v "+base+path+"  (SPDY)")
+			try("spdymux get "+k+"-v "+base+path, "SPDY")
 			break
 		}
 	}
 	if !slices.Contains(protocols, spdymux.ProtoH2) {
-		try = append(try, "curl "+k+base+path+"  (HTTP/1.1)")
-	}
-	for i, t := range try {
-		lead := "spdymux: try: "
-		if i > 0 {
-			lead = "spdymux:   or "
-		}
-		fmt.Fprintln(w, lead+t)
+		try("curl "+k+base+path, "HTTP/1.1")
 	}
 }
 
@@ -489,12 +640,43 @@ func (s *server) listeners() []*spdymux.Listener {
 	return ls
 }
 
-// run serves until ctx is done or a listener fails, then shuts down.
+// run serves until ctx is done or a listener fails, then shuts down. Each
+// SIGHUP (or value of e.hup) reloads.
 func (s *server) run(ctx context.Context) (int, error) {
+	hup := s.e.hup
+	if hup == nil {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGHUP)
+		defer signal.Stop(sig)
+		c := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-sig:
+					select {
+					case c <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+		hup = c
+	}
+
 	lns := s.listeners()
 	errc := make(chan error, len(lns))
 	for _, l := range lns {
 		go func() { errc <- s.srv.Serve(l) }()
+	}
+	if s.metricsSrv != nil {
+		go func() {
+			if err := s.metricsSrv.Serve(s.metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("metrics server failed", "err", err)
+			}
+		}()
 	}
 	if s.e.ready != nil {
 		var a listening
@@ -504,15 +686,25 @@ func (s *server) run(ctx context.Context) (int, error) {
 		if s.plainLn != nil {
 			a.plain = s.plainLn.Addr()
 		}
+		if s.metricsLn != nil {
+			a.metrics = s.metricsLn.Addr()
+		}
 		s.e.ready(a)
 	}
 
 	running := len(lns)
 	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-errc:
-		running--
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case serveErr = <-errc:
+			running--
+			break wait
+		case <-hup:
+			s.reload()
+		}
 	}
 	s.shutdown()
 	for range running {
@@ -522,15 +714,38 @@ func (s *server) run(ctx context.Context) (int, error) {
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return exitFailure, fmt.Errorf("serving: %w", serveErr)
 	}
-	fmt.Fprintln(s.e.stdout, "spdymux: stopped")
+	s.log.Info("stopped")
 	return exitOK, nil
 }
 
-// shutdown sends GOAWAY to every session and waits, up to
-// -shutdown-timeout, for their streams and then for the HTTP/1.x
-// connections to finish; what is left then is cut.
+// reload is SIGHUP's work: the certificate and key read again, the access
+// log file reopened.
+func (s *server) reload() {
+	s.log.Info("SIGHUP: reloading")
+	if s.certs != nil {
+		s.certs.reload()
+	}
+	if s.accessFile != nil {
+		f, err := openAccessLog(s.o.accessLog)
+		if err != nil {
+			s.log.Error("SIGHUP: reopening the access log failed; it goes on in the old file", "err", err)
+			return
+		}
+		s.access.setOutput(f)
+		s.accessFile.Close()
+		s.accessFile = f
+		s.log.Info("SIGHUP: access log reopened", "file", s.o.accessLog)
+	}
+}
+
+// shutdown turns /healthz unhealthy, sends GOAWAY to every session and
+// waits, up to -shutdown-timeout, for their streams and then for the
+// HTTP/1.x connections to finish; what is left then is cut.
 func (s *server) shutdown() {
-	fmt.Fprintf(s.e.stdout, "spdymux: shutting down: GOAWAY to every session, draining for up to %v\n", s.o.shutdownTimeout)
+	if s.metrics != nil {
+		s.metrics.draining.Store(true)
+	}
+	s.log.Info("shutting down: GOAWAY to every session, draining", "timeout", s.o.shutdownTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.shutdownTimeout)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -559,11 +774,16 @@ func (s *server) closeAll() {
 	for _, l := range s.listeners() {
 		l.Close()
 	}
+	if s.metricsSrv != nil {
+		s.metricsSrv.Close()
+	} else if s.metricsLn != nil {
+		s.metricsLn.Close()
+	}
 	if s.gateway != nil {
 		s.gateway.CloseIdleConnections()
 	}
-	if s.accessOut != nil {
-		s.accessOut.Close()
-		s.accessOut = nil
+	if s.accessFile != nil {
+		s.accessFile.Close()
+		s.accessFile = nil
 	}
 }

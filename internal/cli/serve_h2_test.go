@@ -17,34 +17,35 @@ import (
 // and `spdymux bench -proto h2` (golang.org/x/net/http2's client), by the
 // commands its banner suggests, and by net/http's own HTTP/2 client.
 
-// tryCommands returns the commands of serve's "try:" lines, without their
-// "(protocol)" note.
-func tryCommands(stdout string) []string {
+// tryCommands returns the commands of serve's "try" log records, without
+// a browser's note.
+func tryCommands(log string) []string {
 	var cmds []string
-	for line := range strings.Lines(stdout) {
-		rest, ok := strings.CutPrefix(line, "spdymux: try: ")
-		if !ok {
-			rest, ok = strings.CutPrefix(line, "spdymux:   or ")
-		}
-		if ok {
-			cmd, _, _ := strings.Cut(rest, "  (")
-			cmds = append(cmds, strings.TrimSpace(cmd))
+	for _, r := range logRecords(log) {
+		if r["msg"] == "try" {
+			cmd, _, _ := strings.Cut(r["with"], " (")
+			cmds = append(cmds, cmd)
 		}
 	}
 	return cmds
 }
 
-// checkBanner checks that serve's stdout has the lines want and suggests
-// the commands wantTry, which it then runs: each fetches /hello over
-// HTTP/2 unless it is spdymux get or h2 is not served.
-func checkBanner(t *testing.T, stdout string, want, wantTry []string, h2 bool) {
+// banner is one "listening" record of serve's log.
+type banner struct{ msg, url, what string }
+
+// checkBanner checks that serve's log has the listening records want and
+// suggests the commands wantTry, which it then runs: each fetches /hello
+// over HTTP/2 unless it is spdymux get or h2 is not served.
+func checkBanner(t *testing.T, log string, want []banner, wantTry []string, h2 bool) {
 	t.Helper()
+	recs := logRecords(log)
 	for _, w := range want {
-		if !strings.Contains(stdout, w) {
-			t.Errorf("banner lacks %q:\n%s", w, stdout)
+		r, ok := findRecord(recs, w.msg)
+		if !ok || r["url"] != w.url || r["alpn"]+r["protocols"] != w.what {
+			t.Errorf("log record %q: %v; want url %s and %s:\n%s", w.msg, r, w.url, w.what, log)
 		}
 	}
-	if got := tryCommands(stdout); strings.Join(got, "\n") != strings.Join(wantTry, "\n") {
+	if got := tryCommands(log); strings.Join(got, "\n") != strings.Join(wantTry, "\n") {
 		t.Errorf("suggested commands:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantTry, "\n"))
 	}
 	for _, cmd := range wantTry {
@@ -107,9 +108,9 @@ func TestServeH2(t *testing.T) {
 	tlsURL := "https://" + s.addrs.tls.String()
 	plainURL := "http://" + s.addrs.plain.String()
 
-	checkBanner(t, s.stdout.String(), []string{
-		"spdymux: TLS (ALPN h2, spdy/3.1, spdy/3, spdy/2, http/1.1) on " + tlsURL + "/\n",
-		"spdymux: cleartext HTTP/2 with prior knowledge (h2c), SPDY (spdy/2, version 3 as spdy/3.1), HTTP/1.1 on " + plainURL + "/\n",
+	checkBanner(t, s.stderr.String(), []banner{
+		{"listening for TLS", tlsURL + "/", "h2,spdy/3.1,spdy/3,spdy/2,http/1.1"},
+		{"listening for cleartext", plainURL + "/", "HTTP/2 with prior knowledge (h2c), SPDY (spdy/2, version 3 as spdy/3.1), HTTP/1.1"},
 	}, []string{
 		"a browser on " + tlsURL + "/",
 		"curl -k --http2 " + tlsURL + "/hello",
@@ -146,7 +147,8 @@ func TestServeH2(t *testing.T) {
 	}
 
 	s.shutdown(t, 5*time.Second)
-	if log := s.stdout.String(); !strings.Contains(log, `"GET /hello HTTP/2.0" 200 13`) || !strings.Contains(log, `"POST /echo HTTP/2.0" 200 2`) {
+	if log := s.stdout.String(); !strings.Contains(log, `"GET /hello HTTP/2.0" 200 13 "-" "Go-http-client/2.0" proto=h2 session=`) ||
+		!strings.Contains(log, `"POST /echo HTTP/2.0" 200 2 "-" "Go-http-client/2.0" proto=h2c session=`) {
 		t.Errorf("access log lacks the HTTP/2 requests:\n%s", log)
 	}
 }
@@ -158,10 +160,10 @@ func TestServeH2Gateway(t *testing.T) {
 		fmt.Fprintf(w, "%s %s %s", r.Proto, r.Header.Get("X-Forwarded-Proto"), r.URL.Path)
 	}))
 	defer backend.Close()
-	s := startServe(t, "-listen", "127.0.0.1:0", "-listen-plain", "127.0.0.1:0", "-backend", backend.URL, "-log-level", "error")
+	s := startServe(t, "-listen", "127.0.0.1:0", "-listen-plain", "127.0.0.1:0", "-backend", backend.URL)
 	tlsURL := "https://" + s.addrs.tls.String()
 	plainURL := "http://" + s.addrs.plain.String()
-	if got := tryCommands(s.stdout.String()); len(got) == 0 || !strings.HasSuffix(got[1], tlsURL+"/") {
+	if got := tryCommands(s.stderr.String()); len(got) < 2 || !strings.HasSuffix(got[1], tlsURL+"/") {
 		t.Errorf("gateway: suggested commands %q; want the site's root, which a backend has", got)
 	}
 	for _, tc := range []struct{ url, want string }{
@@ -194,12 +196,12 @@ func TestServeH2Gateway(t *testing.T) {
 // TestServeProtocols checks -protocols: what is left out is neither
 // offered nor suggested.
 func TestServeProtocols(t *testing.T) {
-	s := startServe(t, "-listen", "127.0.0.1:0", "-listen-plain", "127.0.0.1:0", "-protocols", "spdy/3.1,spdy/2", "-log-level", "error")
+	s := startServe(t, "-listen", "127.0.0.1:0", "-listen-plain", "127.0.0.1:0", "-protocols", "spdy/3.1,spdy/2")
 	tlsURL := "https://" + s.addrs.tls.String()
 	plainURL := "http://" + s.addrs.plain.String()
-	checkBanner(t, s.stdout.String(), []string{
-		"spdymux: TLS (ALPN spdy/3.1, spdy/2, http/1.1) on " + tlsURL + "/\n",
-		"spdymux: cleartext SPDY (spdy/2, version 3 as spdy/3.1), HTTP/1.1 on " + plainURL + "/\n",
+	checkBanner(t, s.stderr.String(), []banner{
+		{"listening for TLS", tlsURL + "/", "spdy/3.1,spdy/2,http/1.1"},
+		{"listening for cleartext", plainURL + "/", "SPDY (spdy/2, version 3 as spdy/3.1), HTTP/1.1"},
 	}, []string{
 		"spdymux get -k -v " + tlsURL + "/hello",
 		"curl -k " + tlsURL + "/hello",
@@ -215,10 +217,10 @@ func TestServeProtocols(t *testing.T) {
 	}
 
 	// HTTP/2 alone: SPDY is refused, HTTP/1.1 still served.
-	h := startServe(t, "-listen", "127.0.0.1:0", "-protocols", "h2", "-log-level", "error")
+	h := startServe(t, "-listen", "127.0.0.1:0", "-protocols", "h2")
 	tlsURL = "https://" + h.addrs.tls.String()
-	if !strings.Contains(h.stdout.String(), "spdymux: TLS (ALPN h2, http/1.1) on ") || strings.Contains(h.stdout.String(), "spdymux get") {
-		t.Errorf("-protocols h2: banner\n%s", h.stdout)
+	if r, _ := findRecord(logRecords(h.stderr.String()), "listening for TLS"); r["alpn"] != "h2,http/1.1" || strings.Contains(h.stderr.String(), "spdymux get") {
+		t.Errorf("-protocols h2: banner\n%s", h.stderr)
 	}
 	if code, _, stderr := runCmd(t, "get", "-k", tlsURL+"/hello"); code != 1 {
 		t.Errorf("SPDY to an h2-only server: exit %d, stderr %q; want 1", code, stderr)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -95,7 +96,15 @@ func TestUserErrors(t *testing.T) {
 		{[]string{"serve", "-workers", "many"}, 2, `invalid value "many" for flag -workers`},
 		{[]string{"serve", "stray"}, 2, `unexpected argument "stray"`},
 		{[]string{"serve", "-backend", "ftp://127.0.0.1:21"}, 2, "bad -backend"},
-		{[]string{"serve", "-backend", "127.0.0.1:8080"}, 2, "bad -backend"},
+		{[]string{"serve", "-backend", "127.0.0.1:8080"}, 2, `bad -backend "127.0.0.1:8080": want a URL, such as http://127.0.0.1:8080`},
+		{[]string{"serve", "-backend", "localhost:8080"}, 2, "such as http://localhost:8080"},
+		{[]string{"serve", "-demo-endpoints"}, 2, "-demo-endpoints goes with -dir"},
+		{[]string{"serve", "-log-format", "xml"}, 2, "bad -log-format"},
+		{[]string{"serve", "-metrics", "9090"}, 2, "bad -metrics"},
+		{[]string{"serve", "-proxy-protocol-from", "10.0.0.0/8"}, 2, "-proxy-protocol-from goes with -proxy-protocol"},
+		{[]string{"serve", "-proxy-protocol", "-proxy-protocol-from", "10.0.0.0/33"}, 2, "bad -proxy-protocol-from"},
+		{[]string{"serve", "-proxy-protocol", "-proxy-protocol-from", "balancer"}, 2, "bad -proxy-protocol-from"},
+		{[]string{"version", "x"}, 2, "unexpected argument"},
 		{[]string{"serve", "-backend", "http://"}, 2, "bad -backend"},
 		{[]string{"serve", "-backend", "http://127.0.0.1:1", "-backend-timeout", "0s"}, 2, "bad -backend-timeout"},
 		{[]string{"serve", "-backend", "http://127.0.0.1:1", "-dir", dir}, 2, "-dir and -backend"},
@@ -120,6 +129,8 @@ func TestUserErrors(t *testing.T) {
 		{[]string{"serve", "-listen", free, "-access-log", filepath.Join(dir, "no", "such", "log")}, 1, "-access-log"},
 		{[]string{"serve", "-listen", inUse}, 1, "address already in use"},
 		{[]string{"serve", "-listen", free, "-listen-plain", inUse}, 1, "-listen-plain: listen tcp " + inUse},
+		{[]string{"serve", "-listen", free, "-metrics", inUse}, 1, "-metrics: listen tcp " + inUse},
+		{[]string{"serve", "-log-format", "json", "-listen", inUse}, 1, `"level":"ERROR","msg":"-listen: listen tcp ` + inUse},
 	} {
 		// A cancelled context: should a case get past its error, it shuts
 		// down at once instead of serving.
@@ -137,9 +148,77 @@ func TestUserErrors(t *testing.T) {
 		if n := strings.Count(msg, "\n"); n != 1 || !strings.HasSuffix(msg, "\n") {
 			t.Errorf("%q: stderr has %d lines; want one: %q", tc.args, n, msg)
 		}
-		if !strings.HasPrefix(msg, "spdymux") || !strings.Contains(msg, tc.wantErr) {
-			t.Errorf("%q: stderr %q; want \"spdymux ...%s...\"", tc.args, msg, tc.wantErr)
+		// A usage error is one line of its own; the server's failures to
+		// start are in its log, as an error record.
+		prefix := "spdymux"
+		if tc.wantCode == 1 && tc.args[0] == "serve" {
+			prefix = "time="
+			if strings.Contains(strings.Join(tc.args, " "), "json") {
+				prefix = `{"time":`
+			} else if !strings.Contains(msg, " level=ERROR ") {
+				t.Errorf("%q: stderr %q; want a log record of level ERROR", tc.args, msg)
+			}
 		}
+		if !strings.HasPrefix(msg, prefix) || !strings.Contains(msg, tc.wantErr) {
+			t.Errorf("%q: stderr %q; want \"%s ...%s...\"", tc.args, msg, prefix, tc.wantErr)
+		}
+	}
+}
+
+// logRecord is one line of slog's text format, its keys to values.
+type logRecord map[string]string
+
+// logRecords parses the lines of slog's text format in s; other lines are
+// skipped.
+func logRecords(s string) []logRecord {
+	var recs []logRecord
+	for line := range strings.Lines(s) {
+		line = strings.TrimSuffix(line, "\n")
+		if !strings.HasPrefix(line, "time=") {
+			continue
+		}
+		r := logRecord{}
+		for line != "" {
+			k, rest, ok := strings.Cut(line, "=")
+			if !ok {
+				break
+			}
+			var v string
+			if strings.HasPrefix(rest, `"`) {
+				q, err := strconv.QuotedPrefix(rest)
+				if err != nil {
+					break
+				}
+				v, _ = strconv.Unquote(q)
+				rest = rest[len(q):]
+			} else {
+				v, rest, _ = strings.Cut(rest, " ")
+				rest = " " + rest
+			}
+			r[k] = v
+			line = strings.TrimPrefix(rest, " ")
+		}
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+// find returns the first record with msg, and whether there is one.
+func findRecord(recs []logRecord, msg string) (logRecord, bool) {
+	for _, r := range recs {
+		if r["msg"] == msg {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+func TestLogRecords(t *testing.T) {
+	recs := logRecords("time=2026-11-28T08:00:00Z level=INFO msg=\"serving the demo site\" version=devel\n" +
+		"not a record\ntime=x level=WARN msg=try with=\"curl -k \\\"x\\\"\" speaks=HTTP/2\n")
+	if len(recs) != 2 || recs[0]["msg"] != "serving the demo site" || recs[0]["version"] != "devel" ||
+		recs[1]["with"] != `curl -k "x"` || recs[1]["speaks"] != "HTTP/2" || recs[1]["level"] != "WARN" {
+		t.Errorf("logRecords: %q", recs)
 	}
 }
 
@@ -246,19 +325,40 @@ func TestServeDemoAndShutdown(t *testing.T) {
 
 	out := s.stdout.String()
 	for _, want := range []string{
-		"made a self-signed certificate for localhost, 127.0.0.1, ::1",
-		"SHA-256 fingerprint ",
-		"serving the demo site",
-		"on " + tlsURL + "/",
-		"on " + plainURL + "/",
-		`"GET /hello HTTP/1.1" 200 13`,
-		`"GET /slow?ms=500 HTTP/1.1" 200 13`,
-		"shutting down: GOAWAY",
-		"spdymux: stopped",
+		`"GET /hello HTTP/1.1" 200 13 "-" "Go-http-client/1.1" proto=http/1.1 session=- stream=- duration_ms=`,
+		`"GET /slow?ms=500 HTTP/1.1" 200 13 `,
 	} {
 		if !strings.Contains(out, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, out)
+			t.Errorf("access log on stdout lacks %q:\n%s", want, out)
 		}
+	}
+	// Everything else is the log on stderr, one record a line.
+	log := s.stderr.String()
+	for line := range strings.Lines(log) {
+		if !strings.HasPrefix(line, "time=") {
+			t.Errorf("stderr line not in the log's format: %q", line)
+		}
+	}
+	recs := logRecords(log)
+	for _, want := range []struct{ msg, key, value string }{
+		{"no -cert/-key: made a self-signed certificate for localhost, 127.0.0.1, ::1", "subject", "localhost"},
+		{"serving the demo site", "version", ""},
+		{"listening for TLS", "url", tlsURL + "/"},
+		{"listening for cleartext", "url", plainURL + "/"},
+		{"shutting down: GOAWAY to every session, draining", "timeout", "10s"},
+		{"stopped", "level", "INFO"},
+	} {
+		r, ok := findRecord(recs, want.msg)
+		if !ok {
+			t.Errorf("log lacks %q:\n%s", want.msg, log)
+			continue
+		}
+		if got, ok := r[want.key]; !ok || want.value != "" && got != want.value {
+			t.Errorf("log record %q: %s=%q; want %q", want.msg, want.key, got, want.value)
+		}
+	}
+	if r, _ := findRecord(recs, "no -cert/-key: made a self-signed certificate for localhost, 127.0.0.1, ::1"); len(r["sha256"]) != 64+31 {
+		t.Errorf("self-signed certificate: sha256=%q; want a colon-separated fingerprint", r["sha256"])
 	}
 	if _, err := net.DialTimeout("tcp", s.addrs.plain.String(), time.Second); err == nil {
 		t.Error("the cleartext port still takes connections after shutdown")
@@ -305,10 +405,26 @@ func TestServeFilesAndCert(t *testing.T) {
 	if code, body := get(t, c, base+"/page.html"); code != 200 || body != "<p>from dir" {
 		t.Errorf("/page.html: %d %q", code, body)
 	}
-	if code, body := get(t, c, base+"/hello"); code != 200 || body != "hello, world\n" {
-		t.Errorf("/hello beside the files: %d %q", code, body)
+	// -dir serves the directory and nothing else.
+	for _, p := range []string{"/hello", "/bytes/1000", "/slow?ms=1", "/echo"} {
+		if code, _ := get(t, c, base+p); code != 404 {
+			t.Errorf("-dir: %s: %d; want 404", p, code)
+		}
 	}
-	if strings.Contains(s.stdout.String(), "self-signed") {
-		t.Errorf("with -cert/-key, stdout mentions a self-signed certificate:\n%s", s.stdout)
+	if strings.Contains(s.stderr.String(), "self-signed") {
+		t.Errorf("with -cert/-key, the log mentions a self-signed certificate:\n%s", s.stderr)
+	}
+	if r, ok := findRecord(logRecords(s.stderr.String()), "certificate loaded"); !ok || r["cert"] != certFile || r["not_after"] == "" {
+		t.Errorf("log record of the certificate: %v\n%s", r, s.stderr)
+	}
+
+	// -demo-endpoints adds the diagnostics where no file answers.
+	d := startServe(t, "-listen", "127.0.0.1:0", "-dir", dir, "-demo-endpoints", "-cert", certFile, "-key", keyFile)
+	base = "https://" + d.addrs.tls.String()
+	if code, body := get(t, c, base+"/hello"); code != 200 || body != "hello, world\n" {
+		t.Errorf("-demo-endpoints: /hello beside the files: %d %q", code, body)
+	}
+	if code, body := get(t, c, base+"/page.html"); code != 200 || body != "<p>from dir" {
+		t.Errorf("-demo-endpoints: /page.html: %d %q", code, body)
 	}
 }

@@ -45,11 +45,12 @@
 //
 // # Serving files
 //
-// Files serves a directory with the diagnostic endpoints beside it: a GET or
-// HEAD for a path that names a file or directory under DIR is served from
-// DIR (a directory's index.html, or a listing), so a file shadows an
-// endpoint of the same path; any other request goes to the demo handler.
-// The demo index page is not shown then: "/" is DIR's.
+// Files serves a directory and nothing else: a GET or HEAD for a path that
+// names a file or directory under DIR is served from DIR (a directory's
+// index.html, or a listing); other paths get 404, other methods 405. Only
+// when asked (`spdymux serve -dir DIR -demo-endpoints`) are the diagnostic
+// endpoints served beside the files, for the paths no file answers; a file
+// shadows an endpoint of the same path, and "/" is DIR's.
 package demo
 
 import (
@@ -109,10 +110,10 @@ func Handler() http.Handler {
 	return mux
 }
 
-// Files returns a handler that serves the files under dir and, for the
-// requests no file answers, the demo site (see the package doc). It fails
-// if dir is not a readable directory.
-func Files(dir string) (http.Handler, error) {
+// Files returns a handler that serves the files under dir and, with
+// diagnostics, the diagnostic endpoints for the requests no file answers
+// (see the package doc). It fails if dir is not a readable directory.
+func Files(dir string, diagnostics bool) (http.Handler, error) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return nil, err
@@ -130,6 +131,16 @@ func Files(dir string) (http.Handler, error) {
 		return nil, err
 	}
 	files := http.FileServerFS(fsys)
+	if !diagnostics {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodGet && r.Method != http.MethodHead {
+				w.Header().Set("Allow", "GET, HEAD")
+				http.Error(w, "405 method not allowed", http.StatusMethodNotAllowed)
+				return
+			}
+			files.ServeHTTP(w, r)
+		}), nil
+	}
 	site := Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {

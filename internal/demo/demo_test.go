@@ -438,39 +438,51 @@ func TestFiles(t *testing.T) {
 	write("hello", "shadowed\n")
 	write("docs/a.txt", "a\n")
 
-	h, err := Files(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
-	defer srv.Close()
-	for _, tc := range []struct {
-		method, path, want string
-		status             int
-	}{
-		{"GET", "/", "<p>mine", 200},
-		{"GET", "/hello", "shadowed\n", 200},
-		{"GET", "/docs/a.txt", "a\n", 200},
-		{"GET", "/docs/../docs/a.txt", "a\n", 200},
-		{"GET", "/bytes/5", string(pattern(5)), 200},
-		{"POST", "/echo", "x", 200},
-		{"GET", "/status/201", "201 Created\n", 201},
-		{"GET", "/missing.txt", "", 404},
-	} {
-		var body io.Reader
-		if tc.method == "POST" {
-			body = strings.NewReader(tc.want)
+	for _, diagnostics := range []bool{false, true} {
+		h, err := Files(dir, diagnostics)
+		if err != nil {
+			t.Fatal(err)
 		}
-		resp, got := fetch(t, srv, tc.method, tc.path, body)
-		if resp.StatusCode != tc.status || (tc.want != "" && string(got) != tc.want) {
-			t.Errorf("%s %s: %d %q; want %d %q", tc.method, tc.path, resp.StatusCode, trim(got), tc.status, tc.want)
+		srv := httptest.NewServer(h)
+		// Without diagnostics, the directory and nothing else.
+		onlyDiag := func(status int) int {
+			if diagnostics {
+				return status
+			}
+			return 404
 		}
+		for _, tc := range []struct {
+			method, path, want string
+			status             int
+		}{
+			{"GET", "/", "<p>mine", 200},
+			{"GET", "/hello", "shadowed\n", 200},
+			{"GET", "/docs/a.txt", "a\n", 200},
+			{"GET", "/docs/../docs/a.txt", "a\n", 200},
+			{"GET", "/bytes/5", string(pattern(5)), onlyDiag(200)},
+			{"GET", "/slow?ms=1", "slept 1 ms\n", onlyDiag(200)},
+			{"GET", "/status/201", "201 Created\n", onlyDiag(201)},
+			{"GET", "/missing.txt", "", 404},
+		} {
+			resp, got := fetch(t, srv, tc.method, tc.path, nil)
+			if tc.status == 404 {
+				tc.want = ""
+			}
+			if resp.StatusCode != tc.status || (tc.want != "" && string(got) != tc.want) {
+				t.Errorf("diagnostics %v: %s %s: %d %q; want %d %q", diagnostics, tc.method, tc.path, resp.StatusCode, trim(got), tc.status, tc.want)
+			}
+		}
+		resp, got := fetch(t, srv, "POST", "/echo", strings.NewReader("x"))
+		if want := map[bool]int{false: 405, true: 200}[diagnostics]; resp.StatusCode != want {
+			t.Errorf("diagnostics %v: POST /echo: %d %q; want %d", diagnostics, resp.StatusCode, trim(got), want)
+		}
+		srv.Close()
 	}
 
-	if _, err := Files(filepath.Join(dir, "nope")); err == nil {
+	if _, err := Files(filepath.Join(dir, "nope"), false); err == nil {
 		t.Error("Files of a missing directory: no error")
 	}
-	if _, err := Files(filepath.Join(dir, "hello")); err == nil {
+	if _, err := Files(filepath.Join(dir, "hello"), false); err == nil {
 		t.Error("Files of a regular file: no error")
 	}
 }
