@@ -76,7 +76,7 @@ type StreamConn struct {
 
 // secondaryIdleTime is how long an idle secondary connection waits for
 // another stream of its session before it is closed.
-const secondaryIdleTime = time.Second
+const secondaryIdleTime = 100 * time.Millisecond
 
 func newStreamConn(s *session) *StreamConn {
 	return &StreamConn{s: s, id: connIDs.Add(1), wake: make(chan struct{}, 1), dl: newConnDeadlines()}
@@ -304,11 +304,7 @@ func (c *StreamConn) current(n int) (*stream, error) {
 			return nil, io.EOF
 		}
 		if !c.idle {
-			// A session keeps no more idle connections than the worker
-			// slots it holds (at least one): enough for its streams in
-			// flight to follow one another, never more goroutines than
-			// the pool lets run.
-			if len(s.idleConns) >= max(1, s.cfg.pool.held(s.poolOwner)) {
+			if len(s.idleConns) >= s.maxIdleConnsLocked() {
 				s.mu.Unlock()
 				return nil, io.EOF
 			}
@@ -357,11 +353,20 @@ func (c *StreamConn) offerLocked(st *stream) {
 		return
 	}
 	s := c.s
-	if len(s.idleConns) >= max(1, s.cfg.pool.held(s.poolOwner)) {
+	if len(s.idleConns) >= s.maxIdleConnsLocked() {
 		return
 	}
 	c.idle = true
 	s.idleConns = append(s.idleConns, c)
+}
+
+// maxIdleConnsLocked is how many idle secondary connections the session
+// keeps: as many as it may have streams (MaxConcurrentStreams). A
+// connection exists only because the session had that many requests in
+// its handlers at once, and one left idle for secondaryIdleTime is closed:
+// what the session holds follows its load within a tenth of a second.
+func (s *session) maxIdleConnsLocked() int {
+	return int(s.cfg.maxConcurrentStreams)
 }
 
 // unidleLocked takes c out of its session's idle connections.
