@@ -712,7 +712,8 @@ func (r *responseSink) Body(p []byte) error {
 }
 
 // End ends the response; its trailers go to the client in the last
-// HEADERS where the protocol has them (the protocol drops them otherwise).
+// HEADERS where the protocol has them (the protocol drops them otherwise,
+// and so is a block it could not send).
 func (r *responseSink) End(trailers []httpconv.HeaderField) error {
 	st := (*stream)(r)
 	st.s.mu.Lock()
@@ -720,7 +721,7 @@ func (r *responseSink) End(trailers []httpconv.HeaderField) error {
 	if st.err != nil {
 		return st.err
 	}
-	if len(trailers) > 0 {
+	if len(trailers) > 0 && st.s.w.checkHead(trailers) == nil {
 		st.trailers = trailers
 	}
 	if c := st.conn; c != nil {

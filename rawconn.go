@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
 // rawConn is a stream as a bare byte stream: Read yields the DATA the peer
@@ -75,11 +77,19 @@ func (c *rawConn) check(op string, d *deadline) error {
 }
 
 // CloseWrite sends FIN once the data written so far is out.
-func (c *rawConn) CloseWrite() error {
+func (c *rawConn) CloseWrite() error { return c.closeWriteTrailers(nil) }
+
+// closeWriteTrailers sends FIN once the data written so far is out, on a
+// HEADERS frame that carries trailers if there are any (and the protocol
+// takes them: spdyWire.writeTrailers).
+func (c *rawConn) closeWriteTrailers(trailers []httpconv.HeaderField) error {
 	st := c.st
 	st.s.mu.Lock()
 	defer st.s.mu.Unlock()
-	if st.err == nil && !st.sentFin {
+	if st.err == nil && !st.sentFin && !st.finQueued {
+		if len(trailers) > 0 && st.s.w.checkHead(trailers) == nil {
+			st.trailers = trailers
+		}
 		st.finQueued = true
 		st.s.scheduleLocked(st)
 	}

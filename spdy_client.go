@@ -47,6 +47,23 @@ func (w *spdyWire) onSynReply(f *spdy.SynReplyFrame) error {
 	return nil
 }
 
+// onReplyHeaders takes a HEADERS frame on st, a stream this side opened:
+// with FIN, the trailers that end the response (SPDY/3 §2.6.8); without,
+// headers that cannot join a response already handed over, dropped.
+func (w *spdyWire) onReplyHeaders(st *stream, f *spdy.HeadersFrame) error {
+	s := w.s
+	if !st.gotReply {
+		// HEADERS before SYN_REPLY (SPDY/3 §2.6.8: it augments the
+		// headers of a stream that has them).
+		return &streamErr{id: st.id, code: codeProtocol, reason: "HEADERS before SYN_REPLY"}
+	}
+	if f.Flags&spdy.FlagFin != 0 {
+		st.recvTrailers = f.Header
+		return s.receiveEndLocked(st)
+	}
+	return nil
+}
+
 func hasField(h []httpconv.HeaderField, name string) bool {
 	for _, f := range h {
 		if f.Name == name {

@@ -315,9 +315,16 @@ func (w *spdyWire) onHeaders(f *spdy.HeadersFrame) error {
 	if st.recvFin {
 		return &streamErr{id: id, code: codeStreamClosed, reason: "HEADERS after FIN"}
 	}
-	// Request trailers have no place in the HTTP/1.1 request of a stream
-	// whose head is already out; only FIN matters.
+	if s.client {
+		return w.onReplyHeaders(st, f)
+	}
+	// A HEADERS frame with FIN after the request's DATA holds its
+	// trailers (SPDY/3 §2.6.8): they reach the server in the last chunk of
+	// a chunked body, as mod_spdy did (a body with a content-length has no
+	// place for them); fields a trailer must not hold are dropped there.
+	// Headers without FIN cannot join a request already under way.
 	if f.Flags&spdy.FlagFin != 0 {
+		st.recvTrailers = f.Header
 		return s.receiveEndLocked(st)
 	}
 	return nil
@@ -385,11 +392,19 @@ func (w *spdyWire) writeData(st *stream, p []byte, fin bool) error {
 	return nil
 }
 
-// writeTrailers ends st. HTTP/1.1 servers rarely send trailers and SPDY
-// clients rarely read them: they are dropped, and FIN goes on an empty
-// DATA frame.
-func (w *spdyWire) writeTrailers(st *stream, _ []httpconv.HeaderField) error {
-	return w.writeData(st, nil, true)
+// writeTrailers ends st with a HEADERS frame with FIN that carries the
+// trailers (SPDY/3 §2.6.8), on SPDY/3 and 3.1. SPDY/2 drops them: FIN goes
+// on an empty DATA frame.
+func (w *spdyWire) writeTrailers(st *stream, trailers []httpconv.HeaderField) error {
+	if w.version == spdy.V2 {
+		return w.writeData(st, nil, true)
+	}
+	before := len(w.s.wbuf.b)
+	if err := w.fr.WriteHeaders(&spdy.HeadersFrame{StreamID: spdy.StreamID(st.id), Flags: spdy.FlagFin, Header: trailers}); err != nil {
+		return spdyWriteError(err)
+	}
+	w.traceOut(before, spdy.TypeHeaders, st.id, spdy.FlagFin)
+	return nil
 }
 
 // spdyWriteError marks the framer's refusals of a frame it checked whole

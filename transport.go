@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -510,6 +511,10 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 		closeBody()
 		return nil, err
 	}
+	if len(req.Trailer) > 0 && body != nil && req.Header.Get("Trailer") == "" {
+		// Announce the trailers, as net/http does over HTTP/1.1.
+		header = append(header, httpconv.HeaderField{Name: "trailer", Value: trailerNames(req.Trailer)})
+	}
 	st, err := s.openStream(ctx, header, priority, body == nil)
 	if err != nil {
 		if errors.Is(err, errGoingAway) || errors.Is(err, net.ErrClosed) {
@@ -525,7 +530,13 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 	}
 	cs := &clientStream{rc: newRawConn(st), ctx: ctx}
 	if body != nil {
-		go cs.writeBody(body, req.ContentLength, trace)
+		var trailer func() []httpconv.HeaderField
+		if len(req.Trailer) > 0 {
+			// Read once the body is sent: its values may be set while
+			// the body is read (net/http's contract for Request.Trailer).
+			trailer = func() []httpconv.HeaderField { return httpconv.TrailerFields(nil, s.dialect, req.Trailer) }
+		}
+		go cs.writeBody(body, req.ContentLength, trailer, trace)
 	} else if trace != nil && trace.WroteRequest != nil {
 		trace.WroteRequest(httptrace.WroteRequestInfo{})
 	}
@@ -571,6 +582,7 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 		return resp, nil
 	}
 	cs.stop = context.AfterFunc(ctx, func() { cs.rc.reset(codeCancel) })
+	cs.resp = resp
 	resp.Body = cs
 	if decode {
 		if ce := resp.Header.Get("Content-Encoding"); ce == "gzip" || ce == "deflate" {
@@ -602,7 +614,32 @@ func (cc *clientConn) response(req *http.Request, reply []httpconv.HeaderField) 
 	if cc.proto == ProtoSPDY31 {
 		resp.Proto, resp.ProtoMinor = "SPDY/3.1", 1
 	}
+	// The trailers the server announces, with nil values until the body
+	// has been read to its end (as net/http's Response.Trailer).
+	for _, v := range resp.Header["Trailer"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" && !httpconv.ForbiddenTrailer(name) {
+				if resp.Trailer == nil {
+					resp.Trailer = make(http.Header)
+				}
+				resp.Trailer[http.CanonicalHeaderKey(name)] = nil
+			}
+		}
+	}
 	return resp, nil
+}
+
+// trailerNames lists the names of a request's trailers for its Trailer
+// header.
+func trailerNames(t http.Header) string {
+	names := make([]string, 0, len(t))
+	for k := range t {
+		if !httpconv.ForbiddenTrailer(k) {
+			names = append(names, http.CanonicalHeaderKey(k))
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
 // clientStream is the client's side of one stream after SYN_STREAM: it
@@ -610,15 +647,18 @@ func (cc *clientConn) response(req *http.Request, reply []httpconv.HeaderField) 
 type clientStream struct {
 	rc      *rawConn
 	ctx     context.Context
-	stop    func() bool // stops the context's reset; nil if none
+	resp    *http.Response // its Trailer is filled at the end of the body; nil without a body
+	stop    func() bool    // stops the context's reset; nil if none
 	bodyErr atomic.Pointer[error]
 	closed  atomic.Bool
 }
 
-// writeBody sends body as DATA, then FIN; it closes body. A body that
-// fails to read, or whose length is not the content-length it was given,
-// resets the stream so the server never takes it for complete.
-func (cs *clientStream) writeBody(body io.ReadCloser, contentLength int64, trace *httptrace.ClientTrace) {
+// writeBody sends body as DATA, then FIN, on a HEADERS frame with the
+// fields trailer returns if it is not nil (SPDY/3 and 3.1: SPDY/2 drops
+// them); it closes body. A body that fails to read, or whose length is not
+// the content-length it was given, resets the stream so the server never
+// takes it for complete.
+func (cs *clientStream) writeBody(body io.ReadCloser, contentLength int64, trailer func() []httpconv.HeaderField, trace *httptrace.ClientTrace) {
 	defer body.Close()
 	w := &countingWriter{w: cs.rc}
 	n, err := io.Copy(w, body)
@@ -631,7 +671,11 @@ func (cs *clientStream) writeBody(body io.ReadCloser, contentLength int64, trace
 		cs.rc.reset(codeCancel)
 	}
 	if err == nil {
-		cs.rc.CloseWrite()
+		var fields []httpconv.HeaderField
+		if trailer != nil {
+			fields = trailer()
+		}
+		cs.rc.closeWriteTrailers(fields)
 	}
 	if trace != nil && trace.WroteRequest != nil {
 		trace.WroteRequest(httptrace.WroteRequestInfo{Err: err})
@@ -661,11 +705,15 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 
 var errBodyClosed = errors.New("spdymux: read on closed response body")
 
-// Read reads the response body.
+// Read reads the response body. At its end the response's trailers are
+// in resp.Trailer.
 func (cs *clientStream) Read(p []byte) (int, error) {
 	n, err := cs.rc.Read(p)
-	if err == io.EOF && cs.stop != nil {
-		cs.stop()
+	if err == io.EOF {
+		if cs.stop != nil {
+			cs.stop()
+		}
+		cs.takeTrailers()
 	}
 	if err != nil && err != io.EOF {
 		switch {
@@ -676,6 +724,19 @@ func (cs *clientStream) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// takeTrailers moves the trailers the server sent, if any, into
+// resp.Trailer.
+func (cs *clientStream) takeTrailers() {
+	fields := cs.rc.st.takeTrailers()
+	if len(fields) == 0 || cs.resp == nil {
+		return
+	}
+	if cs.resp.Trailer == nil {
+		cs.resp.Trailer = make(http.Header, len(fields))
+	}
+	maps.Copy(cs.resp.Trailer, httpconv.TrailerFromFields(fields))
 }
 
 // Close ends the response body. Before the end of the response it resets

@@ -368,8 +368,8 @@ func AppendChunkEnd(dst []byte) []byte {
 // AppendLastChunk appends the last chunk, the trailer section and the final
 // CRLF that end a chunked body. trailers come from a HEADERS frame after the
 // DATA; NUL-joined values become one line each. Fields that must not
-// appear in a trailer (pseudo-headers, connection-specific headers,
-// content-length, host) and fields that are not a valid name and value are
+// appear in a trailer (pseudo-headers, connection-specific headers, and
+// those ForbiddenTrailer names) and fields that are not a valid name and value are
 // dropped, so the trailer section can never carry injected lines. For
 // HTTP/2, check trailers with CheckTrailers first: there a malformed
 // trailer section resets the stream.
@@ -378,7 +378,7 @@ func AppendLastChunk(dst []byte, trailers []HeaderField) []byte {
 	for i := range trailers {
 		f := &trailers[i]
 		if !ValidToken(f.Name) || dropRequestHeader(&namesV3, f.Name) ||
-			equalFoldASCII(f.Name, "content-length") || !validValues(f.Value) {
+			ForbiddenTrailer(f.Name) || !validValues(f.Value) {
 			continue
 		}
 		for v := range strings.SplitSeq(f.Value, "\x00") {

@@ -51,8 +51,9 @@ type ResponseHandler interface {
 	Body(p []byte) error
 	// End is called once when the body is complete, at once after Head when
 	// noBody. trailers are the trailer fields of a chunked body in the form
-	// of Head's fields (without status and version), content-length
-	// dropped, or nil; the handler owns them.
+	// of Head's fields (without status and version), content-length and
+	// the fields ForbiddenTrailer names dropped, or nil; the handler owns
+	// them.
 	End(trailers []HeaderField) error
 }
 
@@ -516,7 +517,8 @@ func (p *ResponseParser) contentLength() (int64, bool) {
 // the connection-specific headers of SPDY/3 section 3.2.2 (on HTTP/2 also
 // upgrade and te, RFC 9113 section 8.2.2), those named by connection (RFC
 // 9110 section 7.6.1), and on SPDY/2 the names of its status fields.
-// Trailers also drop content-length.
+// Trailers also drop content-length and the fields ForbiddenTrailer names
+// (RFC 9110 section 6.5.1).
 func (p *ResponseParser) dropResponseHeader(name []byte, trailer bool) bool {
 	switch string(name) {
 	case "connection", "keep-alive", "proxy-connection", "transfer-encoding":
@@ -529,6 +531,9 @@ func (p *ResponseParser) dropResponseHeader(name []byte, trailer bool) bool {
 		return p.dialect == SPDY2
 	case "content-length":
 		return trailer
+	}
+	if trailer && ForbiddenTrailer(string(name)) {
+		return true
 	}
 	for _, l := range p.lines {
 		if string(p.name(l)) != "connection" {
