@@ -233,10 +233,16 @@ type serving struct {
 // startServe runs `spdymux serve args...` until the test stops it.
 func startServe(t *testing.T, args ...string) *serving {
 	t.Helper()
+	return startServeEnv(t, nil, args...)
+}
+
+// startServeEnv is startServe with the env's hup set.
+func startServeEnv(t *testing.T, hup <-chan struct{}, args ...string) *serving {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &serving{stdout: &syncBuffer{}, stderr: &syncBuffer{}, stop: cancel, exit: make(chan int, 1)}
 	ready := make(chan listening, 1)
-	e := &env{stdout: s.stdout, stderr: s.stderr, ready: func(a listening) { ready <- a }}
+	e := &env{stdout: s.stdout, stderr: s.stderr, ready: func(a listening) { ready <- a }, hup: hup}
 	go func() { s.exit <- run(ctx, e, append([]string{"serve"}, args...)) }()
 	select {
 	case s.addrs = <-ready:
