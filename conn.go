@@ -151,8 +151,8 @@ func (c *StreamConn) adoptLocked(st *stream) {
 	c.chunked = st.req.Chunked
 	c.bodyDone = !st.req.Chunked && st.req.ContentLength <= 0
 	c.chunkLeft, c.framing, c.lastChunk = 0, nil, false
-	c.dl.applyTo(st)
-	c.info.Store(&StreamInfo{
+	st.rdl, st.wdl = &c.dl.read, &c.dl.write
+	st.info = StreamInfo{
 		Protocol:   s.proto,
 		SessionID:  s.id,
 		StreamID:   st.id,
@@ -160,7 +160,8 @@ func (c *StreamConn) adoptLocked(st *stream) {
 		Priority:   st.priority,
 		TLS:        s.tls,
 		RemoteAddr: s.conn.RemoteAddr(),
-	})
+	}
+	c.info.Store(&st.info)
 	c.parser.Reset(s.dialect, st.req.Method, (*responseSink)(st))
 }
 
@@ -620,64 +621,24 @@ func (c *StreamConn) SetDeadline(t time.Time) error {
 
 // SetReadDeadline sets the read deadline, for every stream c serves.
 func (c *StreamConn) SetReadDeadline(t time.Time) error {
-	c.s.mu.Lock()
-	st := c.st
-	c.s.mu.Unlock()
-	c.dl.setRead(t, st)
+	c.dl.read.set(t)
 	return nil
 }
 
 // SetWriteDeadline sets the write deadline, for every stream c serves.
 func (c *StreamConn) SetWriteDeadline(t time.Time) error {
-	c.s.mu.Lock()
-	st := c.st
-	c.s.mu.Unlock()
-	c.dl.setWrite(t, st)
+	c.dl.write.set(t)
 	return nil
 }
 
-// connDeadlines are the deadlines a server set on a connection: each
-// stream it serves takes them over, and the read deadline also bounds
-// the wait for the next stream.
+// connDeadlines are the deadlines a server set on a connection: every
+// stream it serves waits on them, and the read deadline also bounds the
+// wait for the next stream.
 type connDeadlines struct {
-	mu     sync.Mutex
-	rt, wt time.Time
-	read   deadline
+	read, write deadline
 }
 
-func newConnDeadlines() connDeadlines { return connDeadlines{read: makeDeadline()} }
-
-func (d *connDeadlines) setRead(t time.Time, st *stream) {
-	d.mu.Lock()
-	d.rt = t
-	d.mu.Unlock()
-	d.read.set(t)
-	if st != nil {
-		st.rdl.set(t)
-	}
-}
-
-func (d *connDeadlines) setWrite(t time.Time, st *stream) {
-	d.mu.Lock()
-	d.wt = t
-	d.mu.Unlock()
-	if st != nil {
-		st.wdl.set(t)
-	}
-}
-
-// applyTo gives st the connection's deadlines.
-func (d *connDeadlines) applyTo(st *stream) {
-	d.mu.Lock()
-	rt, wt := d.rt, d.wt
-	d.mu.Unlock()
-	if !rt.IsZero() {
-		st.rdl.set(rt)
-	}
-	if !wt.IsZero() {
-		st.wdl.set(wt)
-	}
-}
+func newConnDeadlines() connDeadlines { return connDeadlines{} }
 
 // responseSink receives the parsed response of a stream and queues it on
 // the stream (a conversion of *stream: no allocation per response).

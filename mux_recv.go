@@ -38,7 +38,11 @@ func (s *session) acceptStreamLocked(id uint32, priority uint8, fin bool) *strea
 // with an HTTP error response, or for a malformed HTTP/2 request with a
 // stream error (RFC 9113 §8.1.1), which it returns.
 func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error {
-	head, req, err := httpconv.AppendRequestHead(nil, s.dialect, fields, st.recvFin)
+	size := 64 // request line, added fields, the blank line
+	for _, f := range fields {
+		size += len(f.Name) + len(f.Value) + 4
+	}
+	head, req, err := httpconv.AppendRequestHead(make([]byte, 0, size), s.dialect, fields, st.recvFin)
 	if err != nil {
 		var mal *httpconv.MalformedError
 		if errors.As(err, &mal) {

@@ -26,7 +26,7 @@ func newRawConn(st *stream) *rawConn { return &rawConn{st: st} }
 func (c *rawConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	if err := c.check("read", &c.st.rdl); err != nil {
+	if err := c.check("read", c.st.rdl); err != nil {
 		return 0, err
 	}
 	n, err := c.st.readPayload(p)
@@ -39,7 +39,7 @@ func (c *rawConn) Read(p []byte) (int, error) {
 func (c *rawConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.check("write", &c.st.wdl); err != nil {
+	if err := c.check("write", c.st.wdl); err != nil {
 		return 0, err
 	}
 	st := c.st

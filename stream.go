@@ -27,7 +27,10 @@ type stream struct {
 	// side of the connection, serialised by StreamConn's locks).
 	readWake  chan struct{}
 	writeWake chan struct{}
-	rdl, wdl  deadline
+	// rdl and wdl are the read and write deadlines: the stream's own
+	// (dls), or those of the secondary connection serving it.
+	rdl, wdl *deadline
+	dls      [2]deadline
 
 	// Guarded by s.mu:
 
@@ -64,6 +67,8 @@ type stream struct {
 	resetAfterFin bool
 	connClosed    bool // the connection on the stream was closed
 
+	info StreamInfo // the facts handlers see, once a connection serves it
+
 	// The request for the inner server, from startRequest until a
 	// secondary connection takes it up; the worker slot it waits for.
 	reqHead  []byte
@@ -82,18 +87,18 @@ type stream struct {
 }
 
 func newStream(s *session, id uint32, priority uint8) *stream {
-	return &stream{
+	st := &stream{
 		s:          s,
 		id:         id,
 		priority:   priority,
 		readWake:   make(chan struct{}, 1),
 		writeWake:  make(chan struct{}, 1),
-		rdl:        makeDeadline(),
-		wdl:        makeDeadline(),
 		recvFlow:   inflow{avail: s.cfg.initialWindowSize},
 		sendFlow:   outflow{n: s.peerInitWindow},
 		wantLength: -1,
 	}
+	st.rdl, st.wdl = &st.dls[0], &st.dls[1]
+	return st
 }
 
 // unread is the received payload not yet read.
@@ -358,46 +363,60 @@ func (e *streamError) Error() string {
 func (e *streamError) Is(target error) bool { return target == net.ErrClosed }
 
 // deadline is a settable deadline whose wait channel is closed when it
-// passes, as in net.Pipe.
+// passes, as in net.Pipe. Setting it allocates nothing once its timer
+// exists: the channel is made only for a waiter, and the timer is reused.
 type deadline struct {
 	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{}
+	timer  *time.Timer   // fires at the deadline; made once, then Reset
+	t      time.Time     // the deadline, or zero
+	passed bool          // t has passed
+	cancel chan struct{} // closed once passed; nil until a waiter needs it
 }
 
-// makeDeadline returns a deadline that is not set. Its channel is made
-// when first needed: most streams never wait on one.
+// makeDeadline returns a deadline that is not set.
 func makeDeadline() deadline { return deadline{} }
 
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cancel == nil {
-		if t.IsZero() {
-			return
-		}
-		d.cancel = make(chan struct{})
+	if d.timer != nil {
+		d.timer.Stop()
 	}
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait for it to close cancel
+	d.t = t
+	if d.passed {
+		// A new deadline: a closed channel is dropped, made anew if a
+		// waiter comes.
+		d.passed = false
+		d.cancel = nil
 	}
-	d.timer = nil
-	closed := isClosedChan(d.cancel)
 	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
 		return
 	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		c := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(c) })
+	dur := time.Until(t)
+	if dur <= 0 {
+		d.passLocked()
 		return
 	}
-	if !closed {
+	if d.timer == nil {
+		d.timer = time.AfterFunc(dur, d.fire)
+		return
+	}
+	d.timer.Reset(dur)
+}
+
+// fire passes the deadline if it is due: a firing that Stop could not
+// prevent finds a deadline set since, later or cleared, and leaves it.
+func (d *deadline) fire() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.passed && !d.t.IsZero() && !time.Now().Before(d.t) {
+		d.passLocked()
+	}
+}
+
+func (d *deadline) passLocked() {
+	d.passed = true
+	if d.cancel != nil {
 		close(d.cancel)
 	}
 }
@@ -406,7 +425,7 @@ func (d *deadline) set(t time.Time) {
 func (d *deadline) expired() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cancel != nil && isClosedChan(d.cancel)
+	return d.passed
 }
 
 func (d *deadline) wait() chan struct{} {
@@ -414,6 +433,9 @@ func (d *deadline) wait() chan struct{} {
 	defer d.mu.Unlock()
 	if d.cancel == nil {
 		d.cancel = make(chan struct{})
+		if d.passed {
+			close(d.cancel)
+		}
 	}
 	return d.cancel
 }
