@@ -56,8 +56,9 @@ type StreamConn struct {
 	lastChunk bool // framing holds the last chunk
 	bodyDone  bool
 
-	wmu    sync.Mutex // serialises Write and the parser
-	parser httpconv.ResponseParser
+	wmu       sync.Mutex // serialises Write and the parser
+	parser    httpconv.ResponseParser
+	parserFor *stream // the stream the parser was last reset for
 
 	closeOnce sync.Once
 	wake      chan struct{} // cap 1: a stream was handed over, or c was closed
@@ -141,7 +142,8 @@ func (s *session) releaseSlot(release bool) {
 }
 
 // adoptLocked makes st the stream c serves. Read's state is reset here:
-// the caller holds c.rmu, or c is new and unseen.
+// the caller holds c.rmu, or c is new and unseen; the parser is reset by
+// the first Write for st (parserLocked).
 func (c *StreamConn) adoptLocked(st *stream) {
 	s := c.s
 	c.st, st.conn = st, c
@@ -162,7 +164,16 @@ func (c *StreamConn) adoptLocked(st *stream) {
 		RemoteAddr: s.conn.RemoteAddr(),
 	}
 	c.info.Store(&st.info)
-	c.parser.Reset(s.dialect, st.req.Method, (*responseSink)(st))
+}
+
+// parserLocked readies the response parser for st, the stream c serves;
+// c.wmu is held. The parser is reset here rather than when c takes st up,
+// so that taking a stream up needs only the session's lock.
+func (c *StreamConn) parserLocked(st *stream) {
+	if c.parserFor != st {
+		c.parserFor = st
+		c.parser.Reset(c.s.dialect, st.req.Method, (*responseSink)(st))
+	}
 }
 
 // accepted reports whether c should go to the inner server; a stream that
@@ -294,9 +305,7 @@ func (c *StreamConn) current(n int) (*stream, error) {
 				s.releaseSlot(release)
 				continue
 			}
-			c.wmu.Lock()
 			c.adoptLocked(next)
-			c.wmu.Unlock()
 			s.mu.Unlock()
 			continue
 		}
@@ -524,6 +533,7 @@ func (c *StreamConn) Write(p []byte) (int, error) {
 	case st.wdl.expired():
 		return 0, c.opError("write", os.ErrDeadlineExceeded)
 	}
+	c.parserLocked(st)
 	if _, err := c.parser.Write(p); err != nil {
 		s.log.Info("spdymux: malformed response from the server", "stream", st.id, "err", err)
 		s.mu.Lock()
@@ -583,6 +593,7 @@ func (c *StreamConn) close() {
 
 	if st != nil {
 		c.wmu.Lock()
+		c.parserLocked(st)
 		perr := c.parser.Close()
 		c.wmu.Unlock()
 		s.mu.Lock()
