@@ -200,7 +200,8 @@ func serveSpdymux(t *testing.T) string {
 	var stdout, stderr syncBuffer
 	exited := make(chan int, 1)
 	go func() {
-		code := cli.Main([]string{"serve", "-listen", "127.0.0.1:0", "-log-level", "warn", "-shutdown-timeout", "5s"}, pw, &stderr)
+		// The log (stderr) names the listener's URL at level info.
+		code := cli.Main([]string{"serve", "-listen", "127.0.0.1:0", "-log-level", "info", "-shutdown-timeout", "5s"}, &stdout, pw)
 		pw.Close()
 		exited <- code
 	}()
@@ -209,12 +210,12 @@ func serveSpdymux(t *testing.T) string {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			line := sc.Text()
-			stdout.Write([]byte(line + "\n"))
-			if !strings.HasPrefix(line, "spdymux: TLS ") {
+			stderr.Write([]byte(line + "\n"))
+			if !strings.Contains(line, `msg="listening for TLS"`) {
 				continue
 			}
 			for _, f := range strings.Fields(line) {
-				if strings.HasPrefix(f, "https://") {
+				if f, ok := strings.CutPrefix(f, "url="); ok && strings.HasPrefix(f, "https://") {
 					select {
 					case urls <- f:
 					default:
