@@ -1,17 +1,21 @@
 // Package gateway forwards HTTP requests to one HTTP/1.1 backend, such as
-// an unmodified Apache httpd, over a bounded pool of keep-alive connections.
-// It is what `spdymux serve -backend URL` puts behind the SPDY listener:
-// every SPDY stream reaches the gateway as one request, and the gateway
-// makes it one HTTP/1.1 exchange with the backend.
+// an unmodified Apache httpd, over a bounded pool of keep-alive connections
+// shared fairly between the clients. It is what `spdymux serve -backend
+// URL` puts behind the listener: every HTTP/2 or SPDY stream reaches the
+// gateway as one request, and the gateway makes it one HTTP/1.1 exchange
+// with the backend.
 //
 // Contract of the Gateway handler:
 //
 //   - Bodies stream both ways. The request body is sent to the backend as the
-//     client sends it; the response body is flushed to the client as each
-//     read from the backend returns. Neither is ever buffered whole.
+//     client sends it; the response body is flushed to the client as it
+//     comes from the backend. Neither is ever buffered whole, except a
+//     response of known length up to ResponseBuffer, read whole before it
+//     is sent.
 //   - Hop-by-hop headers (RFC 9110 §7.6.1: Connection and the fields it
 //     names, Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding,
-//     Upgrade) are removed in both directions.
+//     Upgrade) are removed in both directions, and Expect is not
+//     forwarded (the gateway asks for the body itself).
 //   - The backend learns who the client is: a Forwarded element (RFC 7239)
 //     "for=IP;host=HOST;proto=http|https" is appended to any Forwarded
 //     fields the client sent, the client IP is appended to X-Forwarded-For,
@@ -24,16 +28,42 @@
 //     Forwarded's host parameter.
 //   - A path in the backend URL is a prefix: a request for /a/b to the
 //     backend http://host/app goes to /app/a/b.
-//   - A backend that cannot be reached or breaks the exchange before the
-//     response header gets 502 with a short text body. A backend that does
-//     not send its response header within Config.ResponseHeaderTimeout gets
-//     504. Either way only that request fails.
+//   - Backend connections are shared fairly (docs/limits.md, "The gateway"):
+//     at most MaxConns are open; one client connection (an HTTP/2 or SPDY
+//     session, or an HTTP/1.x connection) holds at most MaxConnsPerSession
+//     of them at once; a request that finds none it may take waits, and a
+//     connection that comes free goes to the waiting request whose session
+//     holds the fewest, then to the one that waited longest.
+//   - A client slower than the backend does not hold a backend connection
+//     for long: up to ResponseBuffer bytes of the response are read ahead of
+//     it, so a response that fits frees its connection as soon as the
+//     backend has sent it; when the buffer is full and the client takes
+//     less than half of it within StallTimeout, or when a request body
+//     brings no byte for StallTimeout, the exchange is cut: the backend
+//     connection is closed and the stream reset.
+//   - A backend that cannot be reached, breaks the exchange before the
+//     response header, or answers something that is not an HTTP/1.x
+//     response (garbage, a bad status line, a header over
+//     MaxResponseHeaderBytes) gets 502 with a short text body, logged. A
+//     backend that does not answer within ResponseHeaderTimeout (waiting
+//     for a connection included), or keeps silent that long in the middle
+//     of a body, gets 504 (or, once the response has begun, a reset).
+//     Either way only that request fails.
+//   - A kept-alive connection the backend closed while it was idle is not
+//     used: it is checked when taken; and an idempotent request without a
+//     body (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) that fails on a
+//     kept-alive connection before any byte of answer came is sent once
+//     more, on a new connection.
+//   - A response body the backend breaks off (the connection closed before
+//     its Content-Length, or a chunked body without its last chunk) is not
+//     passed on as a shorter body: the client sees the stream reset
+//     (RST_STREAM; on HTTP/1.1 the connection cut).
 //   - When the request's context is cancelled (the client went away; for a
-//     SPDY stream, the client sent RST_STREAM), the backend exchange is
+//     stream, the client sent RST_STREAM), the backend exchange is
 //     aborted and its connection is closed, never returned to the pool.
 //
 // It is not a general proxy: there is one backend, no load balancing, no
-// caching and no retries.
+// caching, no protocol upgrade (WebSocket) and no retry but the one above.
 package gateway
 
 import (
@@ -44,22 +74,23 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // Defaults for the Config fields.
 const (
-	DefaultResponseHeaderTimeout = 30 * time.Second
-	DefaultMaxConns              = 256
-	DefaultMaxIdleConns          = 64
-	DefaultDialTimeout           = 10 * time.Second
-	DefaultIdleConnTimeout       = 90 * time.Second
+	DefaultResponseHeaderTimeout  = 30 * time.Second
+	DefaultMaxConns               = 256
+	DefaultMaxIdleConns           = 64
+	DefaultDialTimeout            = 10 * time.Second
+	DefaultIdleConnTimeout        = 90 * time.Second
+	DefaultResponseBuffer         = 64 << 10
+	DefaultStallTimeout           = 10 * time.Second
+	DefaultMaxResponseHeaderBytes = 1 << 20
 )
 
 // Config configures a Gateway. Zero fields take the defaults above.
@@ -73,21 +104,53 @@ type Config struct {
 	RewriteHost bool
 
 	// ResponseHeaderTimeout bounds the wait for the backend's response
-	// header once the request has been written; past it the client gets
-	// 504. It does not bound the body. Default 30 s.
+	// header, from the request's arrival (the wait for a connection
+	// included) or from the last byte of request body sent; past it the
+	// client gets 504. It also bounds how long the backend may keep
+	// silent in the middle of a response body, and take to accept a write.
+	// Default 30 s.
 	ResponseHeaderTimeout time.Duration
 
-	// MaxConns caps the connections open to the backend at once; requests
-	// over it wait for a connection. Default 256.
+	// MaxConns caps the connections open to the backend at once, idle
+	// ones included; requests over it wait for a connection. Default 256.
 	MaxConns int
+
+	// MaxConnsPerSession caps the connections one client connection (an
+	// HTTP/2 or SPDY session, or an HTTP/1.x connection) holds at once;
+	// its other requests wait for one of its own. Default MaxConns / 8
+	// (32 with the default MaxConns), at least 1.
+	MaxConnsPerSession int
 
 	// MaxIdleConns caps the idle keep-alive connections kept for reuse.
 	// Default 64.
 	MaxIdleConns int
 
-	// DialTimeout bounds connecting to the backend; past it the client
-	// gets 504. Default 10 s.
+	// DialTimeout bounds connecting to the backend. Default 10 s.
 	DialTimeout time.Duration
+
+	// ResponseBuffer is how many bytes of a response body are read from
+	// the backend ahead of a slower client, per request. A response of
+	// known length up to this size is read whole, and its connection
+	// freed, before it is sent. Default 64 KiB.
+	ResponseBuffer int
+
+	// StallTimeout bounds how long a client may keep its backend
+	// connection waiting: with the response buffer full, the client must
+	// take half of it within StallTimeout; a request body must bring a
+	// byte within StallTimeout. Past it the exchange is cut: the backend
+	// connection is closed and the stream reset (a request whose response
+	// has not begun gets 408). Default 10 s.
+	StallTimeout time.Duration
+
+	// MaxResponseHeaderBytes caps the backend's response header; a longer
+	// one gets 502. Default 1 MiB.
+	MaxResponseHeaderBytes int
+
+	// Session returns the client connection a request came on, for
+	// MaxConnsPerSession and the order of waiting requests. Default the
+	// request's RemoteAddr: every stream of an HTTP/2 or SPDY session
+	// comes from the client address of its connection.
+	Session func(*http.Request) string
 
 	// Secure reports whether the client's request came over TLS, for the
 	// proto parameter of Forwarded and X-Forwarded-Proto. Default: the
@@ -113,13 +176,33 @@ type Config struct {
 type Gateway struct {
 	backend     *url.URL
 	rewriteHost bool
-	transport   *http.Transport
-	proxy       *httputil.ReverseProxy
-	secure      func(*http.Request) bool
-	log         *slog.Logger
-	observe     func(*http.Request, time.Duration, error)
+	pool        *connPool
+	dialer      net.Dialer
+	tls         *tls.Config // nil for an http backend
+	addr        string      // host:port to dial
 
-	open, busy atomic.Int64 // backend connections open; exchanges holding one
+	timeout, stall, dialTimeout time.Duration
+	bufSize, maxHead            int
+
+	session func(*http.Request) string
+	secure  func(*http.Request) bool
+	log     *slog.Logger
+	observe func(*http.Request, time.Duration, error)
+
+	retries, stalled, failed atomic.Uint64
+}
+
+// Stats is a snapshot of a Gateway's backend connections and counters.
+type Stats struct {
+	PoolStats
+	Retries uint64 // requests sent again on a new connection after a kept-alive one failed
+	Stalled uint64 // exchanges cut because the client kept the backend waiting past StallTimeout
+	Failed  uint64 // requests answered 502, 504 or 408 by the gateway
+}
+
+// Stats returns the gateway's backend connections and counters now.
+func (g *Gateway) Stats() Stats {
+	return Stats{PoolStats: g.pool.stats(), Retries: g.retries.Load(), Stalled: g.stalled.Load(), Failed: g.failed.Load()}
 }
 
 // ParseBackend parses and checks a backend URL: the scheme must be http or
@@ -158,14 +241,28 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	setDefault(&cfg.ResponseHeaderTimeout, DefaultResponseHeaderTimeout)
 	setDefault(&cfg.MaxConns, DefaultMaxConns)
+	setDefault(&cfg.MaxConnsPerSession, max(1, cfg.MaxConns/8))
 	setDefault(&cfg.MaxIdleConns, DefaultMaxIdleConns)
 	setDefault(&cfg.DialTimeout, DefaultDialTimeout)
+	setDefault(&cfg.ResponseBuffer, DefaultResponseBuffer)
+	setDefault(&cfg.StallTimeout, DefaultStallTimeout)
+	setDefault(&cfg.MaxResponseHeaderBytes, DefaultMaxResponseHeaderBytes)
 	g := &Gateway{
 		backend:     cfg.Backend,
 		rewriteHost: cfg.RewriteHost,
+		observe:     cfg.Observe,
+		timeout:     cfg.ResponseHeaderTimeout,
+		stall:       cfg.StallTimeout,
+		dialTimeout: cfg.DialTimeout,
+		bufSize:     max(cfg.ResponseBuffer, 2),
+		maxHead:     cfg.MaxResponseHeaderBytes,
+		session:     cfg.Session,
 		secure:      cfg.Secure,
 		log:         cfg.Logger,
-		observe:     cfg.Observe,
+		dialer:      net.Dialer{KeepAlive: 30 * time.Second},
+	}
+	if g.session == nil {
+		g.session = func(r *http.Request) string { return r.RemoteAddr }
 	}
 	if g.secure == nil {
 		g.secure = func(r *http.Request) bool { return r.TLS != nil }
@@ -173,30 +270,39 @@ func New(cfg Config) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
-	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
-	g.transport = &http.Transport{
-		// No Proxy: the backend is reached directly, whatever the
-		// environment says.
-		DialContext:           g.dialer(dialer),
-		MaxConnsPerHost:       cfg.MaxConns,
-		MaxIdleConns:          cfg.MaxIdleConns,
-		MaxIdleConnsPerHost:   cfg.MaxIdleConns,
-		IdleConnTimeout:       DefaultIdleConnTimeout,
-		ResponseHeaderTimeout: cfg.ResponseHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		TLSHandshakeTimeout:   cfg.DialTimeout,
-		// Bodies pass through as the backend encoded them.
-		DisableCompression: true,
+	port := cfg.Backend.Port()
+	if port == "" {
+		port = "80"
+		if cfg.Backend.Scheme == "https" {
+			port = "443"
+		}
 	}
-	g.proxy = &httputil.ReverseProxy{
-		Rewrite:        g.rewrite,
-		Transport:      g.transport,
-		FlushInterval:  -1, // flush after every read from the backend
-		ErrorHandler:   g.fail,
-		ModifyResponse: g.answered,
-		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	g.addr = net.JoinHostPort(cfg.Backend.Hostname(), port)
+	if cfg.Backend.Scheme == "https" {
+		// No proxy from the environment: the backend is reached directly.
+		g.tls = &tls.Config{ServerName: cfg.Backend.Hostname(), NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
+	g.pool = newConnPool(g.dial, cfg.MaxConns, cfg.MaxIdleConns, cfg.MaxConnsPerSession, DefaultIdleConnTimeout)
 	return g, nil
+}
+
+// dial opens a new connection to the backend.
+func (g *Gateway) dial(ctx context.Context) (*backendConn, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.dialTimeout)
+	defer cancel()
+	conn, err := g.dialer.DialContext(ctx, "tcp", g.addr)
+	if err != nil {
+		return nil, err
+	}
+	if g.tls != nil {
+		tc := tls.Client(conn, g.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		conn = tc
+	}
+	return newBackendConn(conn, g.timeout), nil
 }
 
 func setDefault[T int | time.Duration](p *T, v T) {
@@ -207,83 +313,53 @@ func setDefault[T int | time.Duration](p *T, v T) {
 
 // ServeHTTP forwards r to the backend and streams the answer back.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rc := http.NewResponseController(w)
 	// An HTTP/1.x handler may not read the request body once it has
 	// written the response unless full duplex is on; the backend may well
 	// answer before the upload ends.
-	_ = http.NewResponseController(w).EnableFullDuplex()
-	ex := &exchange{start: time.Now()}
-	ctx := context.WithValue(r.Context(), exchangeKey{}, ex)
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) {
-		if ex.gotConn.CompareAndSwap(false, true) {
-			g.busy.Add(1)
-		}
-	}})
-	g.proxy.ServeHTTP(w, r.WithContext(ctx))
-	// The body is copied and closed: the connection is back in the pool,
-	// or closed.
-	if ex.gotConn.Load() {
-		g.busy.Add(-1)
-	}
+	_ = rc.EnableFullDuplex()
+	x := &exchange{g: g, start: time.Now(), w: w, rc: rc, in: r, out: g.outRequest(r), session: g.session(r)}
+	x.serve()
 }
 
-// exchange is one request's backend exchange, in its context.
-type exchange struct {
-	start   time.Time
-	gotConn atomic.Bool // it took a backend connection
-}
-
-type exchangeKey struct{}
-
-// answered tells Observe of a response header from the backend.
-func (g *Gateway) answered(resp *http.Response) error {
-	if g.observe != nil {
-		if ex, ok := resp.Request.Context().Value(exchangeKey{}).(*exchange); ok {
-			g.observe(resp.Request, time.Since(ex.start), nil)
+// outRequest returns the request the backend gets: r's method, URL and
+// header, less the hop-by-hop and forwarding fields, rewritten.
+func (g *Gateway) outRequest(r *http.Request) *http.Request {
+	out := r.Clone(r.Context())
+	out.Body = nil
+	h := out.Header
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				h.Del(f)
+			}
 		}
 	}
-	return nil
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+	for _, k := range []string{"Expect", "Content-Length", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		h.Del(k)
+	}
+	g.rewrite(&httputil.ProxyRequest{In: r, Out: out})
+	return out
 }
 
 // CloseIdleConnections closes the idle connections to the backend.
-func (g *Gateway) CloseIdleConnections() { g.transport.CloseIdleConnections() }
+func (g *Gateway) CloseIdleConnections() { g.pool.closeIdle(false) }
 
 // Conns returns the connections open to the backend: busy with an
-// exchange, and idle in the keep-alive pool. The two are read one after
-// the other: a snapshot for a gauge, not an invariant.
+// exchange, and idle in the keep-alive pool.
 func (g *Gateway) Conns() (busy, idle int) {
-	b, open := g.busy.Load(), g.open.Load()
-	return int(b), int(max(open-b, 0))
-}
-
-// dialer wraps d's DialContext to count the connections open.
-func (g *Gateway) dialer(d *net.Dialer) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := d.DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		g.open.Add(1)
-		return &countedConn{Conn: c, open: &g.open}, nil
-	}
-}
-
-// countedConn takes itself off the count of open connections when closed.
-type countedConn struct {
-	net.Conn
-	open *atomic.Int64
-	once sync.Once
-}
-
-func (c *countedConn) Close() error {
-	c.once.Do(func() { c.open.Add(-1) })
-	return c.Conn.Close()
+	st := g.pool.stats()
+	return st.Busy, st.Idle
 }
 
 // Kinds of failed backend exchanges, as ErrorKind names them.
 const (
 	ErrConnect  = "connect"  // the backend could not be reached: 502
 	ErrTimeout  = "timeout"  // no connection or no response header in time: 504
-	ErrBroken   = "broken"   // the connection broke before the response header: 502
+	ErrBroken   = "broken"   // the connection broke before the response header, or the answer was not HTTP: 502
 	ErrCanceled = "canceled" // the client went away first
 )
 
@@ -304,7 +380,7 @@ func ErrorKind(r *http.Request, err error) string {
 	return ErrBroken
 }
 
-// rewrite turns the client's request into the backend's. ReverseProxy has
+// rewrite turns the client's request into the backend's. outRequest has
 // already removed the hop-by-hop headers and every Forwarded and
 // X-Forwarded-* header from pr.Out.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
@@ -419,19 +495,21 @@ func isTokenByte(c byte) bool {
 }
 
 // fail answers a request whose backend exchange failed before the response
-// header arrived.
+// header was passed on: 504 for a backend that did not answer in time, 408
+// for a client whose request body stalled, 502 for the rest.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if g.observe != nil {
-		if ex, ok := r.Context().Value(exchangeKey{}).(*exchange); ok {
-			g.observe(r, time.Since(ex.start), err)
-		}
+	if r.Context().Err() != nil {
+		// The client went away; nobody reads this answer.
+		g.log.Debug("gateway: client went away", "path", r.URL.Path, "err", err)
+		return
 	}
+	g.failed.Add(1)
 	status, msg := http.StatusBadGateway, "spdymux: the backend is unavailable\n"
 	var ne net.Error
 	switch {
-	case r.Context().Err() != nil:
-		// The client went away; nobody reads this answer.
-		g.log.Debug("gateway: client went away", "path", r.URL.Path, "err", err)
+	case errors.Is(err, errStalled):
+		status, msg = http.StatusRequestTimeout, "spdymux: the request body stalled\n"
+		g.log.Info("gateway: request body stalled", "backend", g.backend.Host, "path", r.URL.Path, "err", err)
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
 		status, msg = http.StatusGatewayTimeout, "spdymux: the backend did not answer in time\n"
 		g.log.Warn("gateway: backend timeout", "backend", g.backend.Host, "path", r.URL.Path, "err", err)

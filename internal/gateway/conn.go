@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"bufio"
+	"errors"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// backendConn is one HTTP/1.1 connection to the backend. It is used by one
+// exchange at a time: the goroutine that reads the response owns br and
+// limit; the one that writes the request owns bw.
+type backendConn struct {
+	conn      net.Conn
+	br        *bufio.Reader // reads conn through the backendConn
+	bw        *bufio.Writer // writes conn through the backendConn
+	timeout   time.Duration // the longest the backend may keep silent
+	reused    bool          // taken idle from the pool
+	idleSince time.Time     // guarded by the pool's mu
+
+	limit int64 // bytes Read may still take (the response head's limit), or -1 for no limit
+
+	progress atomic.Int64 // when a byte last went to or came from the backend, in Unix nanoseconds
+	read     atomic.Int64 // bytes read from the backend in this exchange
+}
+
+func newBackendConn(conn net.Conn, timeout time.Duration) *backendConn {
+	c := &backendConn{conn: conn, timeout: timeout, limit: -1}
+	c.br = bufio.NewReaderSize(backendReader{c}, 16<<10)
+	c.bw = bufio.NewWriterSize(backendWriter{c}, 16<<10)
+	return c
+}
+
+// errHeadTooLarge is what reading the response head returns past the
+// gateway's MaxResponseHeaderBytes.
+var errHeadTooLarge = errors.New("gateway: the backend's response header is too large")
+
+// start readies the connection for a new exchange.
+func (c *backendConn) start() {
+	c.read.Store(0)
+	c.touch()
+	c.conn.SetReadDeadline(time.Now().Add(c.timeout))
+}
+
+func (c *backendConn) touch() { c.progress.Store(time.Now().UnixNano()) }
+
+// backendReader reads the connection for br. A read fails with a timeout
+// only once the backend has been silent for the connection's timeout:
+// neither sent a byte nor taken one (an upload going out is the backend
+// at work too).
+type backendReader struct{ c *backendConn }
+
+func (r backendReader) Read(p []byte) (int, error) {
+	c := r.c
+	if c.limit == 0 {
+		return 0, errHeadTooLarge
+	}
+	if c.limit > 0 && int64(len(p)) > c.limit {
+		p = p[:c.limit]
+	}
+	for {
+		n, err := c.conn.Read(p)
+		if n > 0 {
+			c.touch()
+			c.read.Add(int64(n))
+			if c.limit > 0 {
+				c.limit -= int64(n)
+			}
+			return n, err
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The deadline is moved lazily, when it passes.
+			if next := time.Unix(0, c.progress.Load()).Add(c.timeout); time.Until(next) > 0 {
+				c.conn.SetReadDeadline(next)
+				continue
+			}
+		}
+		return n, err
+	}
+}
+
+// backendWriter writes the connection for bw; the backend must take every
+// write within the connection's timeout.
+type backendWriter struct{ c *backendConn }
+
+func (w backendWriter) Write(p []byte) (int, error) {
+	c := w.c
+	c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	n, err := c.conn.Write(p)
+	if n > 0 {
+		c.touch()
+	}
+	return n, err
+}
+
+// alive reports whether an idle connection is still open: the backend
+// has neither closed it nor sent anything unasked.
+func (c *backendConn) alive() bool {
+	if c.br.Buffered() > 0 {
+		return false
+	}
+	conn := c.conn
+	if nc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+		conn = nc.NetConn() // TLS: a close_notify is bytes on the socket
+	}
+	return peekAlive(conn)
+}

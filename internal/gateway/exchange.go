@@ -1,0 +1,684 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// exchange is one request forwarded to the backend and its response
+// forwarded back. Up to three goroutines take part:
+//
+//   - the handler's, which writes the request head, reads the response
+//     head, and writes the response to the client;
+//   - sendBody's, while there is a request body: it copies the body from
+//     the client to the backend;
+//   - readAhead's, for a response body of unknown length or longer than
+//     the response buffer: it reads the body from the backend into the
+//     buffer as fast as the backend sends it, so that a client slower than
+//     the backend does not hold the backend connection for long.
+type exchange struct {
+	g       *Gateway
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	in      *http.Request // the client's request
+	out     *http.Request // the request as the backend sees it
+	session string
+
+	start time.Time // when the gateway took the request
+
+	hasBody bool // a request body goes to the backend
+	chunked bool // ... in chunks: its length is unknown, or it has trailers
+
+	c       *backendConn
+	unwatch func() bool // stops the watch that closes c when the client goes away
+
+	bodyDone  chan struct{} // closed when sendBody returns
+	bodyState atomic.Int32  // bodySending, then bodySent or bodyFailed
+	bodyErr   error         // why the body failed; read after bodyDone
+
+	mu       sync.Mutex
+	released bool // c went back to the pool
+}
+
+const (
+	bodySending int32 = iota
+	bodySent
+	bodyFailed
+)
+
+// errStalled ends an exchange whose client kept the backend waiting for
+// longer than StallTimeout: it read too little of the response, or sent
+// nothing of its request body.
+var errStalled = errors.New("gateway: the client kept the backend connection waiting too long")
+
+// errClientGone ends the reading of a response nobody can send on.
+var errClientGone = errors.New("gateway: the client went away")
+
+// backendError is a failure of the backend exchange before the response
+// head was forwarded: it becomes 502 or 504.
+type backendError struct {
+	what string // what failed, for the log
+	err  error
+	// retryable: nothing came back on a connection that had served
+	// before, which the backend may have closed as the request went out.
+	retryable bool
+}
+
+func (e *backendError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *backendError) Unwrap() error { return e.err }
+
+// serve forwards the request and its response.
+func (x *exchange) serve() {
+	g, r := x.g, x.in
+	ctx := r.Context()
+	x.hasBody = r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	x.chunked = x.hasBody && (r.ContentLength < 0 || len(r.Trailer) > 0)
+	head := x.head()
+	// Waiting for a connection, dialing, writing the head and waiting for
+	// the response head all count against the timeout.
+	deadline := x.start.Add(g.timeout)
+	var resp *http.Response
+	for attempt := 0; ; attempt++ {
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		c, err := g.pool.get(wctx, x.session, attempt > 0)
+		cancel()
+		if err != nil {
+			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+				err = &backendError{what: "waiting for a backend connection", err: os.ErrDeadlineExceeded}
+			} else {
+				err = &backendError{what: "connecting", err: err}
+			}
+			x.fail(err)
+			return
+		}
+		x.c = c
+		resp, err = x.roundTrip(head)
+		if err == nil {
+			break
+		}
+		x.release(false)
+		if be := (*backendError)(nil); errors.As(err, &be) && be.retryable && attempt == 0 && x.replayable() && ctx.Err() == nil {
+			g.retries.Add(1)
+			g.log.Debug("gateway: retrying on a new connection", "backend", g.backend.Host, "path", r.URL.Path, "err", err)
+			x.mu.Lock()
+			x.released = false
+			x.mu.Unlock()
+			continue
+		}
+		x.stopBody()
+		if errors.Is(x.bodyErr, errStalled) {
+			g.stalled.Add(1)
+			err = x.bodyErr
+		}
+		if errors.Is(err, errStalled) || ctx.Err() != nil {
+			// Kept the backend waiting, or reset the stream before its
+			// answer: the session's limit may drop.
+			g.pool.annoyed(x.session)
+		}
+		x.fail(err)
+		return
+	}
+	if g.observe != nil {
+		g.observe(x.out, time.Since(x.start), nil)
+	}
+	x.respond(resp)
+}
+
+// fail tells Observe of a failed exchange and answers the client.
+func (x *exchange) fail(err error) {
+	if x.g.observe != nil {
+		x.g.observe(x.out, time.Since(x.start), err)
+	}
+	x.g.fail(x.w, x.in, err)
+}
+
+// replayable reports whether the request may be sent again: an idempotent
+// method (RFC 9110 §9.2.2) without a body.
+func (x *exchange) replayable() bool {
+	if x.hasBody {
+		return false
+	}
+	switch x.out.Method {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
+// head returns the request line and header the backend gets.
+func (x *exchange) head() []byte {
+	out := x.out
+	var b strings.Builder
+	target := out.URL.RequestURI()
+	if x.in.RequestURI == "*" {
+		target = "*"
+	}
+	host := out.Host
+	if host == "" {
+		host = out.URL.Host
+	}
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", out.Method, target, host)
+	out.Header.Write(&b)
+	switch {
+	case x.chunked:
+		b.WriteString("Transfer-Encoding: chunked\r\n")
+		if len(x.in.Trailer) > 0 {
+			names := make([]string, 0, len(x.in.Trailer))
+			for k := range x.in.Trailer {
+				names = append(names, k)
+			}
+			b.WriteString("Trailer: " + strings.Join(names, ", ") + "\r\n")
+		}
+	case x.hasBody:
+		b.WriteString("Content-Length: " + strconv.FormatInt(x.in.ContentLength, 10) + "\r\n")
+	case out.Method == "POST" || out.Method == "PUT" || out.Method == "PATCH":
+		b.WriteString("Content-Length: 0\r\n")
+	}
+	b.WriteString("\r\n")
+	return []byte(b.String())
+}
+
+// roundTrip sends the request on x.c and returns the response head; 1xx
+// responses other than 100 are passed on to the client.
+func (x *exchange) roundTrip(head []byte) (*http.Response, error) {
+	c, g := x.c, x.g
+	c.start()
+	x.unwatch = context.AfterFunc(x.in.Context(), func() { c.conn.Close() })
+	fail := func(what string, err error) (*http.Response, error) {
+		return nil, &backendError{what: what, err: err, retryable: c.reused && c.read.Load() == 0}
+	}
+	if _, err := c.bw.Write(head); err != nil {
+		return fail("writing the request", err)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return fail("writing the request", err)
+	}
+	if x.hasBody {
+		x.bodyDone = make(chan struct{})
+		go x.sendBody()
+	}
+	c.limit = int64(g.maxHead)
+	for {
+		resp, err := http.ReadResponse(c.br, x.out)
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) && c.read.Load() == 0 {
+				err = io.EOF
+			}
+			what := "reading the response header"
+			var ne net.Error
+			switch {
+			case errors.Is(err, errHeadTooLarge):
+				what = fmt.Sprintf("the response header is over %d bytes", g.maxHead)
+			case errors.Is(err, io.EOF):
+				what = "the backend closed the connection before answering"
+			case errors.As(err, &ne):
+			default:
+				what = "a malformed response"
+			}
+			return fail(what, err)
+		}
+		switch code := resp.StatusCode; {
+		case code == http.StatusSwitchingProtocols:
+			// The gateway forwards no Upgrade: a backend that switches
+			// anyway speaks what nobody asked for.
+			return fail("a malformed response", errors.New("101 Switching Protocols without an Upgrade"))
+		case code == http.StatusContinue:
+			// Never asked for (Expect is not forwarded): skip it.
+			continue
+		case code >= 100 && code < 200:
+			h := x.w.Header()
+			copyResponseHeader(h, resp.Header)
+			x.w.WriteHeader(code)
+			clear(h)
+			continue
+		}
+		c.limit = -1
+		return resp, nil
+	}
+}
+
+// sendBody copies the request body from the client to the backend. Each
+// read of the body must bring bytes within StallTimeout; each write to the
+// backend must be taken within its timeout.
+func (x *exchange) sendBody() {
+	defer close(x.bodyDone)
+	c, g := x.c, x.g
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	buf := *bufp
+	fail := func(err error) {
+		x.bodyErr = err
+		x.bodyState.Store(bodyFailed)
+		c.conn.Close() // the exchange cannot go on
+	}
+	for {
+		x.rc.SetReadDeadline(time.Now().Add(g.stall))
+		n, err := x.in.Body.Read(buf)
+		if n > 0 {
+			if x.chunked {
+				fmt.Fprintf(c.bw, "%x\r\n", n)
+			}
+			c.bw.Write(buf[:n])
+			if x.chunked {
+				c.bw.WriteString("\r\n")
+			}
+			if werr := c.bw.Flush(); werr != nil {
+				x.bodyErr = werr
+				x.bodyState.Store(bodyFailed)
+				return // the backend stopped reading; its answer may say why
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("%w: no request body bytes for %v", errStalled, g.stall)
+			}
+			fail(err)
+			return
+		}
+	}
+	x.rc.SetReadDeadline(time.Time{})
+	if x.chunked {
+		c.bw.WriteString("0\r\n")
+		for k, vv := range x.in.Trailer {
+			for _, v := range vv {
+				c.bw.WriteString(k + ": " + v + "\r\n")
+			}
+		}
+		c.bw.WriteString("\r\n")
+		if err := c.bw.Flush(); err != nil {
+			x.bodyErr = err
+			x.bodyState.Store(bodyFailed)
+			return
+		}
+	}
+	x.bodyState.Store(bodySent)
+}
+
+// stopBody ends sendBody, if it runs, and waits for it.
+func (x *exchange) stopBody() {
+	if x.bodyDone == nil {
+		return
+	}
+	select {
+	case <-x.bodyDone:
+		return
+	default:
+	}
+	x.rc.SetReadDeadline(time.Now())
+	x.c.conn.Close()
+	<-x.bodyDone
+}
+
+// release gives x.c back to the pool, for reuse if reusable and nothing
+// stands in the way: the client went away, the request body was not all
+// sent, or the backend said it would close. It is done once.
+func (x *exchange) release(reusable bool) {
+	x.mu.Lock()
+	done := x.released
+	x.released = true
+	x.mu.Unlock()
+	if done {
+		return
+	}
+	if x.unwatch != nil && !x.unwatch() {
+		reusable = false // the watch is closing the connection
+	}
+	if x.hasBody && x.bodyState.Load() != bodySent {
+		reusable = false
+	}
+	x.g.pool.put(x.session, x.c, reusable && x.c.br.Buffered() == 0)
+}
+
+// respond forwards the response head and body to the client.
+func (x *exchange) respond(resp *http.Response) {
+	g, w, c := x.g, x.w, x.c
+	h := w.Header()
+	copyResponseHeader(h, resp.Header)
+	if len(resp.Trailer) > 0 {
+		names := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			names = append(names, k)
+		}
+		h.Add("Trailer", strings.Join(names, ", "))
+	}
+	announced := len(resp.Trailer)
+
+	if resp.Body == http.NoBody || resp.ContentLength == 0 {
+		// Nothing more to read: the connection is free now.
+		x.finishBody(!resp.Close)
+		w.WriteHeader(resp.StatusCode)
+		x.stopBody()
+		g.pool.happy(x.session, x.start)
+		return
+	}
+	if n := resp.ContentLength; n > 0 && n <= int64(c.br.Buffered()) {
+		// Short, of known length and already here (it came with the
+		// head): take it, free the connection, then send it at the
+		// client's pace.
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			x.release(false)
+			x.stopBody()
+			x.abort(fmt.Errorf("reading the response body: %w", err))
+		}
+		x.finishBody(!resp.Close)
+		w.WriteHeader(resp.StatusCode)
+		_, werr := w.Write(buf)
+		x.stopBody()
+		if werr == nil {
+			g.pool.happy(x.session, x.start)
+		}
+		return
+	}
+
+	w.WriteHeader(resp.StatusCode)
+	x.rc.Flush()
+	ra := newReadAhead(g.bufSize)
+	go x.readAhead(resp, ra)
+	written, werr := ra.writeTo(w, x.rc)
+	if werr != nil {
+		// The client is gone, or stalled: stop reading the backend.
+		close(ra.quit)
+		c.conn.Close()
+	}
+	rerr := ra.wait()
+	ra.free()
+	x.stopBody()
+	if werr == nil && rerr == nil {
+		g.pool.happy(x.session, x.start)
+		if len(resp.Trailer) > 0 {
+			x.rc.Flush() // trailers force chunking on HTTP/1.1
+		}
+		if len(resp.Trailer) == announced {
+			copyHeaderInto(h, resp.Trailer)
+		} else {
+			for k, vv := range resp.Trailer {
+				for _, v := range vv {
+					h.Add(http.TrailerPrefix+k, v)
+				}
+			}
+		}
+		return
+	}
+	if errors.Is(rerr, errStalled) || werr != nil && written == 0 {
+		// Kept the backend waiting, or reset the stream before its
+		// body began: the session's limit may drop.
+		g.pool.annoyed(x.session)
+	}
+	if errors.Is(rerr, errStalled) {
+		g.stalled.Add(1)
+		g.log.Info("gateway: client too slow; backend connection released, stream reset",
+			"backend", g.backend.Host, "path", x.in.URL.Path, "session", x.session, "err", rerr)
+	}
+	if werr != nil && rerr == nil {
+		return // the client went away: nobody to tell
+	}
+	if x.in.Context().Err() != nil {
+		return
+	}
+	x.abort(rerr)
+}
+
+// finishBody ends the exchange once the whole response is read: the
+// connection goes back to the pool, kept if keep is set and the request
+// body was all sent.
+func (x *exchange) finishBody(keep bool) {
+	if x.hasBody {
+		select {
+		case <-x.bodyDone:
+		default:
+			keep = false // the backend answered before taking the whole body
+		}
+	}
+	x.release(keep)
+}
+
+// abort ends a response whose body cannot be completed: the client must
+// see it fail (RST_STREAM; on HTTP/1.1 a cut connection), never a short
+// body that looks whole.
+func (x *exchange) abort(err error) {
+	x.g.log.Warn("gateway: response cut short", "backend", x.g.backend.Host, "path", x.in.URL.Path, "err", err)
+	panic(http.ErrAbortHandler)
+}
+
+// readAhead reads the response body into ra as fast as the backend sends
+// it and as ra has room, then gives the connection back. When ra is full
+// and the client does not take half of it within StallTimeout, it gives
+// up: the connection is closed and the client's write made to fail.
+func (x *exchange) readAhead(resp *http.Response, ra *readAhead) {
+	g := x.g
+	var err error
+	for {
+		p, ok := ra.space(g.stall)
+		if !ok && isClosed(ra.quit) {
+			err = errClientGone
+			break
+		}
+		if !ok {
+			err = fmt.Errorf("%w: it took less than %d bytes of the response in %v", errStalled, g.bufSize/2, g.stall)
+			x.c.conn.Close()
+			x.rc.SetWriteDeadline(time.Now()) // the client's write fails: the stream is reset
+			break
+		}
+		n, rerr := resp.Body.Read(p)
+		ra.filled(n)
+		if rerr == io.EOF {
+			x.finishBody(!resp.Close)
+			break
+		}
+		if rerr != nil {
+			if errors.Is(rerr, io.ErrUnexpectedEOF) {
+				rerr = fmt.Errorf("the backend closed the connection in the middle of the body: %w", rerr)
+			}
+			err = rerr
+			break
+		}
+	}
+	if err != nil {
+		x.release(false)
+	}
+	ra.end(err)
+}
+
+// copyResponseHeader copies src into dst less the hop-by-hop fields (RFC
+// 9110 §7.6.1): those Connection names, and the usual ones.
+func copyResponseHeader(dst, src http.Header) {
+	var named []string
+	for _, v := range src["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				named = append(named, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+outer:
+	for k, vv := range src {
+		for _, h := range hopHeaders {
+			if k == h {
+				continue outer
+			}
+		}
+		for _, n := range named {
+			if k == n {
+				continue outer
+			}
+		}
+		dst[k] = append(dst[k], vv...)
+	}
+}
+
+func copyHeaderInto(dst, src http.Header) {
+	for k, vv := range src {
+		dst[k] = append(dst[k], vv...)
+	}
+}
+
+// hopHeaders are the hop-by-hop fields, as httputil.ReverseProxy lists
+// them.
+var hopHeaders = []string{
+	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+}
+
+// copyBufs are the buffers request bodies are copied through.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// readAhead is the ring buffer between the goroutine that reads a
+// response body from the backend (the producer) and the handler that
+// writes it to the client (the consumer).
+type readAhead struct {
+	buf []byte
+
+	mu     sync.Mutex
+	r, w   int64 // bytes taken by the consumer, put by the producer
+	err    error // set by end: nil for the whole body
+	ended  bool
+	toCons chan struct{} // producer → consumer: bytes or the end; room for one
+	toProd chan struct{} // consumer → producer: room; room for one
+	quit   chan struct{} // closed by the consumer when it gives up
+	done   chan struct{} // closed by end
+}
+
+// ringBufs holds the rings of the default size.
+var ringBufs = sync.Pool{New: func() any { b := make([]byte, DefaultResponseBuffer); return &b }}
+
+func newReadAhead(size int) *readAhead {
+	ra := &readAhead{toCons: make(chan struct{}, 1), toProd: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	if size == DefaultResponseBuffer {
+		ra.buf = *ringBufs.Get().(*[]byte)
+	} else {
+		ra.buf = make([]byte, size)
+	}
+	return ra
+}
+
+func (ra *readAhead) free() {
+	if len(ra.buf) == DefaultResponseBuffer {
+		b := ra.buf
+		ringBufs.Put(&b)
+	}
+	ra.buf = nil
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// space returns the free bytes the producer may read into next. When the
+// ring is full it waits until the consumer has taken half of it, for at
+// most stall; ok is false if it did not, or if the consumer gave up.
+func (ra *readAhead) space(stall time.Duration) (p []byte, ok bool) {
+	size := int64(len(ra.buf))
+	ra.mu.Lock()
+	used := ra.w - ra.r
+	ra.mu.Unlock()
+	if used == size {
+		t := time.NewTimer(stall)
+		defer t.Stop()
+		for used > size/2 {
+			select {
+			case <-ra.toProd:
+			case <-t.C:
+				return nil, false
+			case <-ra.quit:
+				return nil, false
+			}
+			ra.mu.Lock()
+			used = ra.w - ra.r
+			ra.mu.Unlock()
+		}
+	}
+	ra.mu.Lock()
+	start := ra.w % size
+	end := min(size, start+size-(ra.w-ra.r))
+	ra.mu.Unlock()
+	return ra.buf[start:end], true
+}
+
+// filled records n bytes put by the producer.
+func (ra *readAhead) filled(n int) {
+	if n == 0 {
+		return
+	}
+	ra.mu.Lock()
+	ra.w += int64(n)
+	ra.mu.Unlock()
+	signal(ra.toCons)
+}
+
+// end records the producer's end: err nil for the whole body.
+func (ra *readAhead) end(err error) {
+	ra.mu.Lock()
+	ra.err, ra.ended = err, true
+	ra.mu.Unlock()
+	close(ra.done)
+	signal(ra.toCons)
+}
+
+// wait waits for the producer's end and returns its error.
+func (ra *readAhead) wait() error {
+	<-ra.done
+	return ra.err
+}
+
+// writeTo writes the bytes put into the ring to w as they come, flushing
+// whenever it has written all there is, until the producer ends. It
+// returns the bytes written and the first write error.
+func (ra *readAhead) writeTo(w io.Writer, rc *http.ResponseController) (written int64, err error) {
+	size := int64(len(ra.buf))
+	for {
+		ra.mu.Lock()
+		r, avail, ended := ra.r, ra.w-ra.r, ra.ended
+		ra.mu.Unlock()
+		if avail == 0 {
+			if ended {
+				return written, nil
+			}
+			<-ra.toCons
+			continue
+		}
+		start := r % size
+		chunk := ra.buf[start:min(size, start+avail)]
+		n, err := w.Write(chunk)
+		written += int64(n)
+		ra.mu.Lock()
+		ra.r += int64(n)
+		more := ra.w > ra.r
+		ra.mu.Unlock()
+		signal(ra.toProd)
+		if err != nil {
+			return written, err
+		}
+		if !more {
+			if err := rc.Flush(); err != nil {
+				return written, err
+			}
+		}
+	}
+}

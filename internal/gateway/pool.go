@@ -1,0 +1,396 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// connPool holds the connections to the backend and hands them out
+// fairly between client sessions, as spdymux's worker pool hands out its
+// slots, and as Apache mod_http2 hands its workers to a connection:
+//
+//   - at most maxConns connections are open at once, idle ones included;
+//   - one session holds at most its limit of them at once. The limit
+//     starts at sessionStartConns and moves with the session's conduct,
+//     as mod_http2's "mood" moves a connection's worker limit: it doubles,
+//     up to perSession, when an exchange that began after the last change
+//     delivers its whole response (at most every moodInterval); it drops
+//     to 16, 8, 4, then 2 when the session keeps the backend waiting (a
+//     stalled exchange) or resets a stream whose response is under way;
+//   - a request that finds none it may take waits; a connection that comes
+//     free goes to the waiting request whose session holds the fewest,
+//     then to the one that has waited longest.
+//
+// A session's state lives while it holds or waits for a connection. The
+// pool runs no goroutine: an idle connection is checked when it is taken,
+// and idle connections are closed past idleTimeout by a timer.
+type connPool struct {
+	dial        func(ctx context.Context) (*backendConn, error)
+	maxConns    int
+	maxIdle     int
+	perSession  int
+	idleTimeout time.Duration
+
+	dials, reuses, stale atomic.Uint64
+
+	mu       sync.Mutex
+	open     int                      // connections open or being dialed, idle ones included
+	idle     []*backendConn           // least recently used first
+	sessions map[string]*poolSession  // sessions holding or waiting for connections
+	taken    int                      // connections taken, in all
+	waiting  map[*poolWaiter]struct{} // requests waiting for a connection
+	seq      uint64                   // arrival order of waiters
+	prune    *time.Timer              // closes idle connections past idleTimeout
+	closed   bool
+}
+
+// sessionStartConns is a session's limit at first: the parallel
+// connections of an HTTP/1.1 browser, as mod_http2 starts a connection.
+const sessionStartConns = 6
+
+// moodInterval is the least time between two raises of a session's limit,
+// or two cuts, unless the session insists (mod_http2's 100 ms).
+const moodInterval = 100 * time.Millisecond
+
+// poolSession is what the pool knows of one client session.
+type poolSession struct {
+	held        int       // connections taken
+	waiting     int       // requests waiting
+	limit       int       // connections it may hold at once
+	changed     time.Time // when limit last changed
+	irritations int       // annoyances since, less happy ends
+}
+
+// poolWaiter is a request waiting for a connection.
+type poolWaiter struct {
+	session string
+	seq     uint64
+	fresh   bool          // a new connection only: the request is a retry
+	grant   chan poolGive // sent one grant; has room for it
+}
+
+// poolGive grants a connection: an idle one, or when c is nil leave to
+// dial one, already counted in open.
+type poolGive struct{ c *backendConn }
+
+func newConnPool(dial func(context.Context) (*backendConn, error), maxConns, maxIdle, perSession int, idleTimeout time.Duration) *connPool {
+	return &connPool{
+		dial:        dial,
+		maxConns:    maxConns,
+		maxIdle:     min(maxIdle, maxConns),
+		perSession:  min(perSession, maxConns),
+		idleTimeout: idleTimeout,
+		sessions:    make(map[string]*poolSession),
+		waiting:     make(map[*poolWaiter]struct{}),
+	}
+}
+
+// errPoolClosed is what get returns once the pool is closed.
+var errPoolClosed = errors.New("gateway: closed")
+
+// get returns a connection to the backend for a request of session: an
+// idle one still open, or a new one (always a new one with fresh set). It
+// waits while the pool or the session has none to give, until ctx is done.
+// The caller gives the connection back with put.
+func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backendConn, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, errPoolClosed
+	}
+	if g, ok := p.giveLocked(session, fresh); ok {
+		p.mu.Unlock()
+		return p.use(ctx, session, g)
+	}
+	w := &poolWaiter{session: session, seq: p.seq, fresh: fresh, grant: make(chan poolGive, 1)}
+	p.seq++
+	p.waiting[w] = struct{}{}
+	p.sessionLocked(session).waiting++
+	p.mu.Unlock()
+
+	select {
+	case g := <-w.grant:
+		return p.use(ctx, session, g)
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	_, still := p.waiting[w]
+	if still {
+		delete(p.waiting, w)
+		p.unwaitLocked(session)
+	}
+	p.mu.Unlock()
+	if !still {
+		// Granted as ctx ended: give it back.
+		g := <-w.grant
+		if g.c != nil {
+			p.put(session, g.c, true)
+		} else {
+			p.abandon(session)
+		}
+	}
+	return nil, ctx.Err()
+}
+
+// use turns a grant into a connection: an idle one if it is still open,
+// else a new one dialed under the same grant.
+func (p *connPool) use(ctx context.Context, session string, g poolGive) (*backendConn, error) {
+	if c := g.c; c != nil {
+		if c.alive() {
+			p.reuses.Add(1)
+			c.reused = true
+			return c, nil
+		}
+		// The backend closed it while it was idle (its keep-alive
+		// timeout): dial instead, under the same grant.
+		p.stale.Add(1)
+		c.conn.Close()
+	}
+	if err := ctx.Err(); err != nil {
+		p.abandon(session)
+		return nil, err
+	}
+	p.dials.Add(1)
+	c, err := p.dial(ctx)
+	if err != nil {
+		p.abandon(session)
+		return nil, err
+	}
+	return c, nil
+}
+
+// sessionLocked returns the state of session, made if need be.
+func (p *connPool) sessionLocked(session string) *poolSession {
+	ps := p.sessions[session]
+	if ps == nil {
+		ps = &poolSession{limit: min(sessionStartConns, p.perSession), changed: time.Now()}
+		p.sessions[session] = ps
+	}
+	return ps
+}
+
+// forgetLocked drops the state of a session that neither holds nor waits.
+func (p *connPool) forgetLocked(session string, ps *poolSession) {
+	if ps.held == 0 && ps.waiting == 0 {
+		delete(p.sessions, session)
+	}
+}
+
+func (p *connPool) unwaitLocked(session string) {
+	ps := p.sessions[session]
+	ps.waiting--
+	p.forgetLocked(session, ps)
+}
+
+// happy records an exchange of session, begun at start, that delivered
+// its whole response: the session's limit may double.
+func (p *connPool) happy(session string, start time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps := p.sessions[session]
+	if ps == nil || ps.limit >= p.perSession || !start.After(ps.changed) {
+		return
+	}
+	ps.irritations--
+	if now := time.Now(); now.Sub(ps.changed) >= moodInterval || ps.irritations < -ps.limit {
+		ps.limit = min(2*ps.limit, p.perSession)
+		ps.changed, ps.irritations = now, 0
+		p.serveWaitersLocked()
+	}
+}
+
+// annoyed records an exchange of session that kept the backend waiting
+// on its client, or that its client cut short: the session's limit may
+// drop.
+func (p *connPool) annoyed(session string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps := p.sessions[session]
+	if ps == nil || ps.limit <= 2 {
+		return
+	}
+	ps.irritations++
+	if now := time.Now(); now.Sub(ps.changed) >= moodInterval || ps.irritations >= ps.limit {
+		switch {
+		case ps.limit > 16:
+			ps.limit = 16
+		case ps.limit > 8:
+			ps.limit = 8
+		case ps.limit > 4:
+			ps.limit = 4
+		default:
+			ps.limit = 2
+		}
+		ps.changed, ps.irritations = now, 0
+	}
+}
+
+// giveLocked grants session a connection if it may have one now.
+func (p *connPool) giveLocked(session string, fresh bool) (poolGive, bool) {
+	ps := p.sessionLocked(session)
+	if ps.held >= ps.limit {
+		p.forgetLocked(session, ps)
+		return poolGive{}, false
+	}
+	var g poolGive
+	switch {
+	case !fresh && len(p.idle) > 0:
+		// The most recently used: the least likely to have been closed.
+		g.c = p.idle[len(p.idle)-1]
+		p.idle[len(p.idle)-1] = nil
+		p.idle = p.idle[:len(p.idle)-1]
+	case p.open < p.maxConns:
+		p.open++
+	case len(p.idle) > 0:
+		// Full, and a retry wants a new connection: close an idle one
+		// for it.
+		old := p.idle[0]
+		p.idle = p.idle[1:]
+		go old.conn.Close()
+	default:
+		p.forgetLocked(session, ps)
+		return poolGive{}, false
+	}
+	ps.held++
+	p.taken++
+	return g, true
+}
+
+// put gives back a connection taken by session: kept for reuse if
+// reusable and the pool has room, else closed.
+func (p *connPool) put(session string, c *backendConn, reusable bool) {
+	p.mu.Lock()
+	p.dropLocked(session)
+	var closeIt *backendConn
+	if reusable && !p.closed {
+		c.idleSince = time.Now()
+		p.idle = append(p.idle, c)
+		if len(p.idle) > p.maxIdle {
+			closeIt = p.idle[0]
+			p.idle = p.idle[1:]
+			p.open--
+		}
+		if p.prune == nil && p.idleTimeout > 0 {
+			p.prune = time.AfterFunc(p.idleTimeout, p.pruneIdle)
+		}
+	} else {
+		closeIt = c
+		p.open--
+	}
+	p.serveWaitersLocked()
+	p.mu.Unlock()
+	if closeIt != nil {
+		closeIt.conn.Close()
+	}
+}
+
+// abandon gives back a grant that got no connection: the dial failed, or
+// the request ended first.
+func (p *connPool) abandon(session string) {
+	p.mu.Lock()
+	p.dropLocked(session)
+	p.open--
+	p.serveWaitersLocked()
+	p.mu.Unlock()
+}
+
+func (p *connPool) dropLocked(session string) {
+	p.taken--
+	ps := p.sessions[session]
+	ps.held--
+	p.forgetLocked(session, ps)
+}
+
+// serveWaitersLocked grants connections to waiting requests while there
+// are connections to grant: first to the request whose session holds the
+// fewest, then to the one that has waited longest.
+func (p *connPool) serveWaitersLocked() {
+	for len(p.waiting) > 0 && (p.open < p.maxConns || len(p.idle) > 0) {
+		var best *poolWaiter
+		var bestHeld int
+		for w := range p.waiting {
+			ps := p.sessions[w.session]
+			if ps.held >= ps.limit {
+				continue
+			}
+			if best == nil || ps.held < bestHeld || ps.held == bestHeld && w.seq < best.seq {
+				best, bestHeld = w, ps.held
+			}
+		}
+		if best == nil {
+			return
+		}
+		g, ok := p.giveLocked(best.session, best.fresh)
+		if !ok {
+			return
+		}
+		delete(p.waiting, best)
+		p.sessions[best.session].waiting--
+		best.grant <- g
+	}
+}
+
+// pruneIdle closes the connections idle for longer than idleTimeout.
+func (p *connPool) pruneIdle() {
+	now := time.Now()
+	p.mu.Lock()
+	var old []*backendConn
+	for len(p.idle) > 0 && now.Sub(p.idle[0].idleSince) >= p.idleTimeout {
+		old = append(old, p.idle[0])
+		p.idle[0] = nil
+		p.idle = p.idle[1:]
+		p.open--
+	}
+	p.prune = nil
+	if len(p.idle) > 0 && !p.closed {
+		p.prune = time.AfterFunc(p.idle[0].idleSince.Add(p.idleTimeout).Sub(now), p.pruneIdle)
+	}
+	p.serveWaitersLocked()
+	p.mu.Unlock()
+	for _, c := range old {
+		c.conn.Close()
+	}
+}
+
+// closeIdle closes the idle connections. With shut set, the pool is
+// closed for good: no connection is kept or granted after it, and waiting
+// requests fail when their context ends.
+func (p *connPool) closeIdle(shut bool) {
+	p.mu.Lock()
+	old := p.idle
+	p.idle = nil
+	p.open -= len(old)
+	if shut {
+		p.closed = true
+	}
+	p.serveWaitersLocked()
+	p.mu.Unlock()
+	for _, c := range old {
+		c.conn.Close()
+	}
+}
+
+// PoolStats is a snapshot of the connections to the backend.
+type PoolStats struct {
+	Open     int // connections open or being dialed, idle ones included
+	Idle     int // connections kept for reuse
+	Busy     int // connections taken by requests
+	Waiting  int // requests waiting for a connection
+	Sessions int // sessions holding or waiting for connections
+
+	Dials  uint64 // connections dialed
+	Reuses uint64 // idle connections reused
+	Stale  uint64 // idle connections found closed by the backend when taken
+}
+
+func (p *connPool) stats() PoolStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return PoolStats{
+		Open: p.open, Idle: len(p.idle), Busy: p.taken, Waiting: len(p.waiting), Sessions: len(p.sessions),
+		Dials: p.dials.Load(), Reuses: p.reuses.Load(), Stale: p.stale.Load(),
+	}
+}

@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testPool is a connPool whose dials make one end of a net.Pipe.
+func testPool(t *testing.T, maxConns, maxIdle, perSession int) *connPool {
+	t.Helper()
+	var mu sync.Mutex
+	var peers []net.Conn
+	p := newConnPool(func(context.Context) (*backendConn, error) {
+		a, b := net.Pipe()
+		mu.Lock()
+		peers = append(peers, b)
+		mu.Unlock()
+		return newBackendConn(a, time.Second), nil
+	}, maxConns, maxIdle, perSession, time.Minute)
+	t.Cleanup(func() {
+		p.closeIdle(true)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range peers {
+			c.Close()
+		}
+	})
+	return p
+}
+
+// getAsync asks for a connection in the background; the channel gets it
+// (nil and the error on failure).
+func getAsync(p *connPool, ctx context.Context, session string) chan *backendConn {
+	ch := make(chan *backendConn, 1)
+	go func() {
+		c, _ := p.get(ctx, session, false)
+		ch <- c
+	}()
+	return ch
+}
+
+func waitWaiting(t *testing.T, p *connPool, n int) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for p.stats().Waiting != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests waiting; want %d", p.stats().Waiting, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// A session starts at sessionStartConns connections; its other requests
+// wait even though the pool has room, while another session's get one at
+// once.
+func TestPoolSessionLimit(t *testing.T) {
+	p := testPool(t, 64, 64, 32)
+	ctx := context.Background()
+	var held []*backendConn
+	for range sessionStartConns {
+		c, err := p.get(ctx, "a", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	over := getAsync(p, ctx, "a")
+	waitWaiting(t, p, 1)
+	c, err := p.get(ctx, "b", false)
+	if err != nil {
+		t.Fatalf("another session: %v", err)
+	}
+	p.put("b", c, true)
+	if st := p.stats(); st.Busy != sessionStartConns || st.Waiting != 1 || st.Sessions != 1 {
+		t.Errorf("stats %+v; want %d busy, 1 waiting, 1 session", st, sessionStartConns)
+	}
+	// One of a's own comes back: the waiting request gets it.
+	p.put("a", held[0], true)
+	if c := <-over; c == nil {
+		t.Fatal("the waiting request got no connection")
+	} else {
+		p.put("a", c, true)
+	}
+	for _, c := range held[1:] {
+		p.put("a", c, true)
+	}
+	if st := p.stats(); st.Busy != 0 || st.Waiting != 0 || st.Sessions != 0 || st.Open != st.Idle {
+		t.Errorf("after all came back: %+v; want nothing busy, waiting or known", st)
+	}
+}
+
+// When the pool is full, a freed connection goes to the waiting session
+// that holds the fewest, whatever the order of arrival.
+func TestPoolFairOrder(t *testing.T) {
+	p := testPool(t, 4, 4, 4)
+	ctx := context.Background()
+	var a []*backendConn
+	for range 4 {
+		c, err := p.get(ctx, "a", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a = append(a, c)
+	}
+	aMore := getAsync(p, ctx, "a") // first in line, but a holds 4
+	waitWaiting(t, p, 1)
+	b := getAsync(p, ctx, "b")
+	waitWaiting(t, p, 2)
+	p.put("a", a[0], true)
+	select {
+	case c := <-b:
+		p.put("b", c, true)
+	case <-aMore:
+		t.Fatal("the connection went to the session holding 3, not to the one holding none")
+	case <-time.After(2 * time.Second):
+		t.Fatal("nobody got the freed connection")
+	}
+	p.put("a", a[1], true)
+	if c := <-aMore; c == nil {
+		t.Fatal("a's request got nothing")
+	} else {
+		p.put("a", c, true)
+	}
+	for _, c := range a[2:] {
+		p.put("a", c, true)
+	}
+}
+
+// A request that waits past its context gets nothing and leaves the line.
+func TestPoolWaitTimeout(t *testing.T) {
+	p := testPool(t, 1, 1, 1)
+	c, err := p.get(context.Background(), "a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := p.get(ctx, "b", false); err == nil {
+		t.Fatal("got a connection from a full pool")
+	}
+	if st := p.stats(); st.Waiting != 0 || st.Sessions != 1 {
+		t.Errorf("after the timeout: %+v; want no waiter and a's session only", st)
+	}
+	p.put("a", c, false)
+	if st := p.stats(); st.Open != 0 || st.Busy != 0 || st.Sessions != 0 {
+		t.Errorf("after a closed its connection: %+v; want nothing open", st)
+	}
+}
+
+// The limit doubles as exchanges end well, up to perSession, and drops
+// when the session annoys.
+func TestPoolMood(t *testing.T) {
+	p := testPool(t, 64, 64, 32)
+	ctx := context.Background()
+	c, err := p.get(ctx, "a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := func() int {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.sessions["a"].limit
+	}
+	if got := limit(); got != sessionStartConns {
+		t.Fatalf("limit %d at first; want %d", got, sessionStartConns)
+	}
+	for _, want := range []int{12, 24, 32, 32} {
+		p.mu.Lock()
+		p.sessions["a"].changed = time.Now().Add(-time.Second)
+		p.mu.Unlock()
+		p.happy("a", time.Now())
+		if got := limit(); got != want {
+			t.Fatalf("after a happy end: limit %d; want %d", got, want)
+		}
+	}
+	for _, want := range []int{16, 8, 4, 2, 2} {
+		p.mu.Lock()
+		p.sessions["a"].changed = time.Now().Add(-time.Second)
+		p.mu.Unlock()
+		p.annoyed("a")
+		if got := limit(); got != want {
+			t.Fatalf("after an annoyance: limit %d; want %d", got, want)
+		}
+	}
+	// An exchange begun before the last change does not count.
+	p.happy("a", time.Now().Add(-time.Hour))
+	if got := limit(); got != 2 {
+		t.Fatalf("after a happy end of an old exchange: limit %d; want 2", got)
+	}
+	p.put("a", c, true)
+}
