@@ -156,7 +156,10 @@ func TestSignals(t *testing.T) {
 		t.Skip("builds the command")
 	}
 	bin := filepath.Join(t.TempDir(), "spdymux")
+	// CGO_ENABLED=0 as deploy's test and the Dockerfile: one more build
+	// of the dependencies, shared.
 	build := exec.Command("go", "build", "-o", bin, "-ldflags", "-X github.com/spdymux/spdymux/internal/cli.version=v9.8.7", "github.com/spdymux/spdymux/cmd/spdymux")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
