@@ -237,222 +237,240 @@ func (p *h2peer) response(id uint32) (head h2frame, body []byte, trailers h2fram
 }
 
 func TestH2InitialFrames(t *testing.T) {
-	ts := newTestServer(t, ProtoH2C, nil)
-	p := ts.dialH2(t)
-	settings := p.expect("SETTINGS", func(f h2frame) bool { return f.typ == http2.FrameSettings && !f.flags.Has(http2.FlagSettingsAck) })
-	want := map[http2.SettingID]uint32{
-		http2.SettingMaxConcurrentStreams: DefaultMaxConcurrentStreams,
-		http2.SettingInitialWindowSize:    DefaultInitialWindowSize,
-		http2.SettingMaxHeaderListSize:    DefaultMaxHeaderBytes,
-		0x9:                               1, // SETTINGS_NO_RFC7540_PRIORITIES
-	}
-	for _, s := range settings.sets {
-		if w, ok := want[s.ID]; ok && s.Val != w {
-			t.Errorf("SETTINGS %v = %d; want %d", s.ID, s.Val, w)
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoH2C, nil)
+		p := ts.dialH2(t)
+		settings := p.expect("SETTINGS", func(f h2frame) bool { return f.typ == http2.FrameSettings && !f.flags.Has(http2.FlagSettingsAck) })
+		want := map[http2.SettingID]uint32{
+			http2.SettingMaxConcurrentStreams: DefaultMaxConcurrentStreams,
+			http2.SettingInitialWindowSize:    DefaultInitialWindowSize,
+			http2.SettingMaxHeaderListSize:    DefaultMaxHeaderBytes,
+			0x9:                               1, // SETTINGS_NO_RFC7540_PRIORITIES
 		}
-		delete(want, s.ID)
-	}
-	if len(want) > 0 {
-		t.Errorf("SETTINGS lacks %v: %v", want, settings.sets)
-	}
-	wu := p.expect("WINDOW_UPDATE", func(f h2frame) bool { return f.typ == http2.FrameWindowUpdate })
-	if wu.id != 0 || wu.incr != DefaultSessionWindowSize-65535 {
-		t.Errorf("WINDOW_UPDATE stream %d increment %d; want stream 0, %d", wu.id, wu.incr, DefaultSessionWindowSize-65535)
-	}
-	p.expect("SETTINGS ACK", func(f h2frame) bool { return f.typ == http2.FrameSettings && f.flags.Has(http2.FlagSettingsAck) })
+		for _, s := range settings.sets {
+			if w, ok := want[s.ID]; ok && s.Val != w {
+				t.Errorf("SETTINGS %v = %d; want %d", s.ID, s.Val, w)
+			}
+			delete(want, s.ID)
+		}
+		if len(want) > 0 {
+			t.Errorf("SETTINGS lacks %v: %v", want, settings.sets)
+		}
+		wu := p.expect("WINDOW_UPDATE", func(f h2frame) bool { return f.typ == http2.FrameWindowUpdate })
+		if wu.id != 0 || wu.incr != DefaultSessionWindowSize-65535 {
+			t.Errorf("WINDOW_UPDATE stream %d increment %d; want stream 0, %d", wu.id, wu.incr, DefaultSessionWindowSize-65535)
+		}
+		p.expect("SETTINGS ACK", func(f h2frame) bool { return f.typ == http2.FrameSettings && f.flags.Has(http2.FlagSettingsAck) })
+	})
 }
 
 func TestH2GET(t *testing.T) {
-	ts := newTestServer(t, ProtoH2C, nil)
-	p := ts.dialH2(t)
-	p.request(1, "GET", "/hello", true)
-	head, body, _ := p.response(1)
-	if head.field(":status") != "200" || string(body) != "hello, world\n" {
-		t.Errorf("GET /hello: %v %q", head.fields, body)
-	}
-	for _, f := range head.fields {
-		if f.Name == "connection" || f.Name == "transfer-encoding" || f.Name == ":version" {
-			t.Errorf("response carries %q", f.Name)
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoH2C, nil)
+		p := ts.dialH2(t)
+		p.request(1, "GET", "/hello", true)
+		head, body, _ := p.response(1)
+		if head.field(":status") != "200" || string(body) != "hello, world\n" {
+			t.Errorf("GET /hello: %v %q", head.fields, body)
 		}
-	}
-	p.request(3, "GET", "/info", true, hpack.HeaderField{Name: "priority", Value: "u=1"})
-	_, body, _ = p.response(3)
-	var info struct {
-		Protocol string
-		StreamID uint32
-		Priority uint8
-	}
-	if err := json.Unmarshal(body, &info); err != nil {
-		t.Fatalf("/info: %q: %v", body, err)
-	}
-	if info.Protocol != ProtoH2C || info.StreamID != 3 || info.Priority != 1 {
-		t.Errorf("StreamInfo %+v; want h2c, stream 3, priority 1 (urgency from the priority field)", info)
-	}
+		for _, f := range head.fields {
+			if f.Name == "connection" || f.Name == "transfer-encoding" || f.Name == ":version" {
+				t.Errorf("response carries %q", f.Name)
+			}
+		}
+		p.request(3, "GET", "/info", true, hpack.HeaderField{Name: "priority", Value: "u=1"})
+		_, body, _ = p.response(3)
+		var info struct {
+			Protocol string
+			StreamID uint32
+			Priority uint8
+		}
+		if err := json.Unmarshal(body, &info); err != nil {
+			t.Fatalf("/info: %q: %v", body, err)
+		}
+		if info.Protocol != ProtoH2C || info.StreamID != 3 || info.Priority != 1 {
+			t.Errorf("StreamInfo %+v; want h2c, stream 3, priority 1 (urgency from the priority field)", info)
+		}
+	})
 }
 
 // Request trailers reach the server as chunked trailers; response
 // trailers go to the client as a last HEADERS with END_STREAM.
 func TestH2Trailers(t *testing.T) {
-	ts := newTestServer(t, ProtoH2C, nil)
-	p := ts.dialH2(t)
-	p.request(1, "POST", "/trailers", false)
-	p.write(func() error { return p.fr.WriteData(1, false, []byte("some body")) })
-	p.headers(1, true, hpack.HeaderField{Name: "x-in", Value: "sent after the body"})
-	head, body, trailers := p.response(1)
-	if head.field(":status") != "200" || string(body) != "some body" {
-		t.Fatalf("POST /trailers: %v %q", head.fields, body)
-	}
-	if got := trailers.field("x-out"); got != "sent after the body" {
-		t.Errorf("response trailer x-out %q; want the request trailer back (trailers %v)", got, trailers.fields)
-	}
-	if got := trailers.field("x-len"); got != "9" {
-		t.Errorf("response trailer x-len %q; want 9", got)
-	}
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoH2C, nil)
+		p := ts.dialH2(t)
+		p.request(1, "POST", "/trailers", false)
+		p.write(func() error { return p.fr.WriteData(1, false, []byte("some body")) })
+		p.headers(1, true, hpack.HeaderField{Name: "x-in", Value: "sent after the body"})
+		head, body, trailers := p.response(1)
+		if head.field(":status") != "200" || string(body) != "some body" {
+			t.Fatalf("POST /trailers: %v %q", head.fields, body)
+		}
+		if got := trailers.field("x-out"); got != "sent after the body" {
+			t.Errorf("response trailer x-out %q; want the request trailer back (trailers %v)", got, trailers.fields)
+		}
+		if got := trailers.field("x-len"); got != "9" {
+			t.Errorf("response trailer x-len %q; want 9", got)
+		}
+	})
 }
 
 // A handler's 103 Early Hints goes to the client as an interim HEADERS
 // before the final response.
 func TestH2EarlyHints(t *testing.T) {
-	ts := newTestServer(t, ProtoH2C, nil)
-	p := ts.dialH2(t)
-	p.request(1, "GET", "/hints", true)
-	hints := p.expect("HEADERS 103", func(f h2frame) bool { return f.typ == http2.FrameHeaders && f.id == 1 })
-	if hints.field(":status") != "103" || hints.field("link") == "" || hints.flags.Has(http2.FlagHeadersEndStream) {
-		t.Errorf("first HEADERS: %v; want 103 with link, no END_STREAM", hints)
-	}
-	head, body, _ := p.response(1)
-	if head.field(":status") != "200" || string(body) != "after hints\n" {
-		t.Errorf("final response: %v %q", head.fields, body)
-	}
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoH2C, nil)
+		p := ts.dialH2(t)
+		p.request(1, "GET", "/hints", true)
+		hints := p.expect("HEADERS 103", func(f h2frame) bool { return f.typ == http2.FrameHeaders && f.id == 1 })
+		if hints.field(":status") != "103" || hints.field("link") == "" || hints.flags.Has(http2.FlagHeadersEndStream) {
+			t.Errorf("first HEADERS: %v; want 103 with link, no END_STREAM", hints)
+		}
+		head, body, _ := p.response(1)
+		if head.field(":status") != "200" || string(body) != "after hints\n" {
+			t.Errorf("final response: %v %q", head.fields, body)
+		}
+	})
 }
 
 // A malformed request is a stream error (RFC 9113 §8.1.1); the connection
 // goes on.
 func TestH2MalformedRequest(t *testing.T) {
-	ts := newTestServer(t, ProtoH2C, nil)
-	p := ts.dialH2(t)
-	for i, extra := range []hpack.HeaderField{
-		{Name: "X-Upper", Value: "1"},
-		{Name: "connection", Value: "close"},
-		{Name: "te", Value: "gzip"},
-	} {
-		id := uint32(1 + 2*i)
-		p.request(id, "GET", "/hello", true, extra)
-		f := p.expect(fmt.Sprintf("RST_STREAM of stream %d", id), func(f h2frame) bool { return f.id == id })
-		if f.typ != http2.FrameRSTStream || f.code != http2.ErrCodeProtocol {
-			t.Errorf("request with %q: got %v; want RST_STREAM PROTOCOL_ERROR", extra.Name, f)
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoH2C, nil)
+		p := ts.dialH2(t)
+		for i, extra := range []hpack.HeaderField{
+			{Name: "X-Upper", Value: "1"},
+			{Name: "connection", Value: "close"},
+			{Name: "te", Value: "gzip"},
+		} {
+			id := uint32(1 + 2*i)
+			p.request(id, "GET", "/hello", true, extra)
+			f := p.expect(fmt.Sprintf("RST_STREAM of stream %d", id), func(f h2frame) bool { return f.id == id })
+			if f.typ != http2.FrameRSTStream || f.code != http2.ErrCodeProtocol {
+				t.Errorf("request with %q: got %v; want RST_STREAM PROTOCOL_ERROR", extra.Name, f)
+			}
 		}
-	}
-	p.request(7, "GET", "/hello", true)
-	if head, body, _ := p.response(7); head.field(":status") != "200" || string(body) != "hello, world\n" {
-		t.Errorf("after the malformed requests: %v %q", head.fields, body)
-	}
+		p.request(7, "GET", "/hello", true)
+		if head, body, _ := p.response(7); head.field(":status") != "200" || string(body) != "hello, world\n" {
+			t.Errorf("after the malformed requests: %v %q", head.fields, body)
+		}
+	})
 }
 
 // The server sends no more than the client's stream window before a
 // WINDOW_UPDATE.
 func TestH2SendWindow(t *testing.T) {
-	ts := newTestServer(t, ProtoH2C, nil)
-	p := ts.dialH2(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
-	p.request(1, "GET", "/bytes/5000", true)
-	got := 0
-	for got < 1000 {
-		f := p.expect("DATA", func(f h2frame) bool { return f.typ == http2.FrameData && f.id == 1 })
-		got += len(f.data)
-	}
-	p.sync()
-	for _, f := range p.pending {
-		if f.typ == http2.FrameData && len(f.data) > 0 {
-			t.Fatalf("DATA beyond the stream window of 1000: %v", f)
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoH2C, nil)
+		p := ts.dialH2(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
+		p.request(1, "GET", "/bytes/5000", true)
+		got := 0
+		for got < 1000 {
+			f := p.expect("DATA", func(f h2frame) bool { return f.typ == http2.FrameData && f.id == 1 })
+			got += len(f.data)
 		}
-	}
-	p.write(func() error { return p.fr.WriteWindowUpdate(1, 4000) })
-	for got < 5000 {
-		f := p.expect("DATA", func(f h2frame) bool { return f.typ == http2.FrameData && f.id == 1 })
-		got += len(f.data)
-	}
-	if got != 5000 {
-		t.Errorf("got %d bytes; want 5000", got)
-	}
+		p.sync()
+		for _, f := range p.pending {
+			if f.typ == http2.FrameData && len(f.data) > 0 {
+				t.Fatalf("DATA beyond the stream window of 1000: %v", f)
+			}
+		}
+		p.write(func() error { return p.fr.WriteWindowUpdate(1, 4000) })
+		for got < 5000 {
+			f := p.expect("DATA", func(f h2frame) bool { return f.typ == http2.FrameData && f.id == 1 })
+			got += len(f.data)
+		}
+		if got != 5000 {
+			t.Errorf("got %d bytes; want 5000", got)
+		}
+	})
 }
 
 // Handlers waiting for a worker slot run by RFC 9218 urgency.
 func TestH2PoolUrgency(t *testing.T) {
-	pool := NewPool(1)
-	ts := newTestServer(t, ProtoH2C, &Config{Pool: pool})
-	p := ts.dialH2(t)
-	p.request(1, "GET", "/wait", true)
-	ts.waitEvent(t, "start", 1)
-	urgencies := []uint8{7, 3, 0, 5}
-	for i, u := range urgencies {
-		p.request(uint32(3+2*i), "GET", "/info", true, hpack.HeaderField{Name: "priority", Value: "u=" + strconv.Itoa(int(u))})
-	}
-	waitPool(t, pool, 1, len(urgencies))
-	// A PRIORITY_UPDATE moves the last one ahead of all.
-	p.write(func() error { return p.fr.WritePriorityUpdate(9, "u=0, i") })
-	p.sync()
-	ts.unblock()
-	p.response(1)
-	for i := range urgencies {
-		p.response(uint32(3 + 2*i))
-	}
-	var order []uint32
-	for _, e := range ts.drainEvents() {
-		if e.kind == "start" && e.path == "/info" {
-			order = append(order, e.stream)
+	bubble(t, func(t *testing.T) {
+		pool := NewPool(1)
+		ts := newTestServer(t, ProtoH2C, &Config{Pool: pool})
+		p := ts.dialH2(t)
+		p.request(1, "GET", "/wait", true)
+		ts.waitEvent(t, "start", 1)
+		urgencies := []uint8{7, 3, 0, 5}
+		for i, u := range urgencies {
+			p.request(uint32(3+2*i), "GET", "/info", true, hpack.HeaderField{Name: "priority", Value: "u=" + strconv.Itoa(int(u))})
 		}
-	}
-	if want := []uint32{7, 9, 5, 3}; !slices.Equal(order, want) {
-		t.Errorf("handlers ran for streams %v; want %v (urgency 0, 0 updated later, 3, 7)", order, want)
-	}
+		ts.waitPool(t, 1, len(urgencies))
+		// A PRIORITY_UPDATE moves the last one ahead of all.
+		p.write(func() error { return p.fr.WritePriorityUpdate(9, "u=0, i") })
+		p.sync()
+		ts.unblock()
+		p.response(1)
+		for i := range urgencies {
+			p.response(uint32(3 + 2*i))
+		}
+		var order []uint32
+		for _, e := range ts.drainEvents() {
+			if e.kind == "start" && e.path == "/info" {
+				order = append(order, e.stream)
+			}
+		}
+		if want := []uint32{7, 9, 5, 3}; !slices.Equal(order, want) {
+			t.Errorf("handlers ran for streams %v; want %v (urgency 0, 0 updated later, 3, 7)", order, want)
+		}
+	})
 }
 
 // Output dropped at the server's write deadline resets the stream with
 // INTERNAL_ERROR, as on SPDY, never an END_STREAM after a short body.
 func TestH2DroppedOutputResets(t *testing.T) {
-	ts := newTestServerWith(t, ProtoH2C, nil, func(srv *http.Server) { srv.WriteTimeout = 300 * time.Millisecond })
-	p := ts.dialH2(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
-	p.request(1, "GET", "/bytes/3000", true)
-	f := p.expect("RST_STREAM", func(f h2frame) bool { return f.typ == http2.FrameRSTStream && f.id == 1 })
-	if f.code != http2.ErrCodeInternal {
-		t.Errorf("RST_STREAM %v; want INTERNAL_ERROR", f.code)
-	}
-	p.write(func() error { return p.fr.WriteWindowUpdate(1, 4000) })
-	p.sync()
-	for _, f := range p.pending {
-		if f.typ == http2.FrameData && f.flags.Has(http2.FlagDataEndStream) {
-			t.Errorf("stream ended after the reset: %v", f)
+	bubble(t, func(t *testing.T) {
+		ts := newTestServerWith(t, ProtoH2C, nil, func(srv *http.Server) { srv.WriteTimeout = 300 * time.Millisecond })
+		p := ts.dialH2(t, http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1000})
+		p.request(1, "GET", "/bytes/3000", true)
+		f := p.expect("RST_STREAM", func(f h2frame) bool { return f.typ == http2.FrameRSTStream && f.id == 1 })
+		if f.code != http2.ErrCodeInternal {
+			t.Errorf("RST_STREAM %v; want INTERNAL_ERROR", f.code)
 		}
-	}
-	ts.waitNoStreams(t)
+		p.write(func() error { return p.fr.WriteWindowUpdate(1, 4000) })
+		p.sync()
+		for _, f := range p.pending {
+			if f.typ == http2.FrameData && f.flags.Has(http2.FlagDataEndStream) {
+				t.Errorf("stream ended after the reset: %v", f)
+			}
+		}
+		ts.waitNoStreams(t)
+	})
 }
 
 // A secondary connection lives on across streams: net/http keeps it
 // alive, and the next stream of the session is served on it (the same
 // ConnID), with each handler seeing its own stream's facts.
 func TestSecondaryConnReuse(t *testing.T) {
-	ts := newTestServer(t, ProtoH2C, nil)
-	p := ts.dialH2(t)
-	var conns []uint64
-	for i := range 3 {
-		id := uint32(1 + 2*i)
-		p.request(id, "GET", "/info", true)
-		_, body, _ := p.response(id)
-		var info struct {
-			StreamID uint32
-			ConnID   uint64
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoH2C, nil)
+		p := ts.dialH2(t)
+		var conns []uint64
+		for i := range 3 {
+			id := uint32(1 + 2*i)
+			p.request(id, "GET", "/info", true)
+			_, body, _ := p.response(id)
+			var info struct {
+				StreamID uint32
+				ConnID   uint64
+			}
+			if err := json.Unmarshal(body, &info); err != nil {
+				t.Fatalf("/info: %q: %v", body, err)
+			}
+			if info.StreamID != id {
+				t.Errorf("stream %d: the handler saw StreamID %d", id, info.StreamID)
+			}
+			conns = append(conns, info.ConnID)
 		}
-		if err := json.Unmarshal(body, &info); err != nil {
-			t.Fatalf("/info: %q: %v", body, err)
+		if conns[0] != conns[1] || conns[1] != conns[2] {
+			t.Errorf("ConnIDs %v for three streams one after another; want one connection reused", conns)
 		}
-		if info.StreamID != id {
-			t.Errorf("stream %d: the handler saw StreamID %d", id, info.StreamID)
-		}
-		conns = append(conns, info.ConnID)
-	}
-	if conns[0] != conns[1] || conns[1] != conns[2] {
-		t.Errorf("ConnIDs %v for three streams one after another; want one connection reused", conns)
-	}
+	})
 }
 
 // While a stream of higher priority starts, the writer holds back the

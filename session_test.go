@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ import (
 // the SPDY/2 and SPDY/3.1 drafts and from mod_spdy's frame handling.
 
 func TestInitialFrames(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, &Config{MaxConcurrentStreams: 7})
 		p := ts.dial(t)
 		got := p.opening
@@ -67,7 +68,7 @@ func TestInitialFrames(t *testing.T) {
 }
 
 func TestGET(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/hello")
@@ -104,7 +105,7 @@ func TestGET(t *testing.T) {
 
 func TestConcurrentStreams(t *testing.T) {
 	sizes := []int{0, 1, 4096, 20000, 150000}
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		var frames []spdy.Frame
@@ -138,7 +139,7 @@ func TestPOSTEcho(t *testing.T) {
 		{"expect 100-continue", 5000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEach(t, versions, func(t *testing.T, proto string) {
+			forEachBubble(t, versions, func(t *testing.T, proto string) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				body := pattern(tc.size)
@@ -183,7 +184,7 @@ func TestNoBodyResponses(t *testing.T) {
 		{"GET", "/status/304", "304"},
 	} {
 		t.Run(tc.method+tc.path, func(t *testing.T) {
-			forEach(t, versions, func(t *testing.T, proto string) {
+			forEachBubble(t, versions, func(t *testing.T, proto string) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				p.send(t, p.syn(1, 0, true, p.request(tc.method, tc.path)))
@@ -206,7 +207,7 @@ func TestNoBodyResponses(t *testing.T) {
 
 // Repeated response headers are one NUL-joined value (SPDY/3 §3.2.2).
 func TestResponseMultiValues(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/cookies")
@@ -236,7 +237,7 @@ func countNames(names []string, name string) int {
 // NUL-joined request values reach the server as separate header lines;
 // connection-specific headers do not reach it.
 func TestRequestHeaders(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/hello") // a first block, so the next uses the shared deflate state
@@ -269,7 +270,7 @@ func TestRequestHeaders(t *testing.T) {
 // A request missing a required header gets HTTP 400, not RST_STREAM
 // (SPDY/3 §3.2.1; PROTOCOL.md §4.4, checklist 11).
 func TestMissingRequestHeaders(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		required := []string{":method", ":path", ":version", ":host", ":scheme"}
@@ -322,7 +323,7 @@ func TestContentLengthMismatch(t *testing.T) {
 		{"too long after response", "/noread", 20, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEach(t, versions, func(t *testing.T, proto string) {
+			forEachBubble(t, versions, func(t *testing.T, proto string) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				p.send(t, p.syn(1, 0, false, p.request("POST", tc.path, spdy.HeaderField{Name: "content-length", Value: "10"})))
@@ -359,7 +360,7 @@ func TestContentLengthMismatch(t *testing.T) {
 // A PING with an odd id is echoed; an even one, which would be the
 // server's, is ignored (SPDY/3 §2.6.5).
 func TestPing(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, &spdy.PingFrame{ID: 2}, &spdy.PingFrame{ID: 0x7ffffffd}, &spdy.PingFrame{ID: 4}, &spdy.PingFrame{ID: 5})
@@ -380,7 +381,7 @@ func TestPing(t *testing.T) {
 
 // After the client's GOAWAY the server finishes the open streams.
 func TestClientGoAway(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/bytes/100000")
@@ -401,7 +402,7 @@ func TestClientGoAway(t *testing.T) {
 // open streams finish, ignores new ones and then closes the session
 // (SPDY/3 §2.6.6).
 func TestShutdown(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/wait")
@@ -450,7 +451,7 @@ func TestShutdown(t *testing.T) {
 
 func TestStreamIDRules(t *testing.T) {
 	t.Run("even id", func(t *testing.T) {
-		forEach(t, versions, func(t *testing.T, proto string) {
+		forEachBubble(t, versions, func(t *testing.T, proto string) {
 			ts := newTestServer(t, proto, nil)
 			p := ts.dial(t)
 			p.get(t, 1, "/hello")
@@ -463,7 +464,7 @@ func TestStreamIDRules(t *testing.T) {
 		})
 	})
 	t.Run("decreasing id", func(t *testing.T) {
-		forEach(t, versions, func(t *testing.T, proto string) {
+		forEachBubble(t, versions, func(t *testing.T, proto string) {
 			ts := newTestServer(t, proto, nil)
 			p := ts.dial(t)
 			p.get(t, 5, "/hello")
@@ -476,7 +477,7 @@ func TestStreamIDRules(t *testing.T) {
 		})
 	})
 	t.Run("id 0", func(t *testing.T) {
-		forEach(t, versions, func(t *testing.T, proto string) {
+		forEachBubble(t, versions, func(t *testing.T, proto string) {
 			ts := newTestServer(t, proto, nil)
 			p := ts.dial(t)
 			p.get(t, 0, "/hello")
@@ -485,7 +486,7 @@ func TestStreamIDRules(t *testing.T) {
 		})
 	})
 	t.Run("unidirectional from the client", func(t *testing.T) {
-		forEach(t, versions, func(t *testing.T, proto string) {
+		forEachBubble(t, versions, func(t *testing.T, proto string) {
 			ts := newTestServer(t, proto, nil)
 			p := ts.dial(t)
 			f := p.syn(1, 0, true, p.request("GET", "/hello"))
@@ -497,7 +498,7 @@ func TestStreamIDRules(t *testing.T) {
 		})
 	})
 	t.Run("duplicate open id", func(t *testing.T) {
-		forEach(t, versions, func(t *testing.T, proto string) {
+		forEachBubble(t, versions, func(t *testing.T, proto string) {
 			ts := newTestServer(t, proto, nil)
 			p := ts.dial(t)
 			p.get(t, 1, "/wait")
@@ -513,7 +514,7 @@ func TestStreamIDRules(t *testing.T) {
 // Streams over MaxConcurrentStreams are refused; DATA the client sent
 // before it learned is dropped without an error (PROTOCOL.md §4.11).
 func TestRefusedStream(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, &Config{MaxConcurrentStreams: 2})
 		p := ts.dial(t)
 		p.send(t, p.syn(1, 0, false, p.request("POST", "/wait")), p.syn(3, 0, false, p.request("POST", "/wait")))
@@ -533,7 +534,7 @@ func TestRefusedStream(t *testing.T) {
 
 // DATA for a stream that never was gets INVALID_STREAM (SPDY/3 §2.2.2).
 func TestDataUnknownStream(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, &spdy.DataFrame{StreamID: 7, Data: []byte("stray")})
@@ -555,7 +556,7 @@ func TestFrameAfterFin(t *testing.T) {
 		{"HEADERS", &spdy.HeadersFrame{StreamID: 1, Header: []spdy.HeaderField{{Name: "x-late", Value: "1"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEach(t, versions, func(t *testing.T, proto string) {
+			forEachBubble(t, versions, func(t *testing.T, proto string) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				p.get(t, 1, "/wait")
@@ -580,7 +581,7 @@ func TestFrameAfterFin(t *testing.T) {
 
 // DATA beyond the stream window advertised gets FLOW_CONTROL_ERROR.
 func TestDataOverStreamWindow(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, &Config{InitialWindowSize: 1024})
 		p := ts.dial(t)
 		p.send(t, p.syn(1, 0, false, p.request("POST", "/wait", spdy.HeaderField{Name: "content-length", Value: "5000"})))
@@ -601,29 +602,31 @@ func TestDataOverStreamWindow(t *testing.T) {
 // while it buffers at most 64 KiB, so a handler that reads nothing lets
 // the client send 64 KiB plus the 64 KiB credited: 128 KiB in all.
 func TestDataOverSessionWindow(t *testing.T) {
-	ts := newTestServer(t, ProtoSPDY31, &Config{SessionWindowSize: 64 << 10, InitialWindowSize: 1 << 20})
-	p := ts.dial(t)
-	p.send(t, p.syn(1, 0, false, p.request("POST", "/wait", spdy.HeaderField{Name: "content-length", Value: "1000000"})))
-	ts.waitEvent(t, "start", 1)
-	p.sendBody(t, 1, pattern(128<<10), false)
-	p.sync(t)
-	if fs := p.takeAll(); slices.ContainsFunc(fs, isType[*spdy.GoAwayFrame]) {
-		t.Fatalf("GOAWAY within the session window: %s", describeAll(fs))
-	}
-	p.flowMu.Lock()
-	sess := p.sessWin
-	p.flowMu.Unlock()
-	if sess != 0 {
-		t.Fatalf("client session window %d after 128 KiB; want 0 (64 KiB initial + 64 KiB credited)", sess)
-	}
-	p.send(t, &spdy.DataFrame{StreamID: 1, Data: []byte{1}})
-	p.expectGoAway(t, spdy.GoAwayProtocolError)
-	p.expectEnd(t)
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoSPDY31, &Config{SessionWindowSize: 64 << 10, InitialWindowSize: 1 << 20})
+		p := ts.dial(t)
+		p.send(t, p.syn(1, 0, false, p.request("POST", "/wait", spdy.HeaderField{Name: "content-length", Value: "1000000"})))
+		ts.waitEvent(t, "start", 1)
+		p.sendBody(t, 1, pattern(128<<10), false)
+		p.sync(t)
+		if fs := p.takeAll(); slices.ContainsFunc(fs, isType[*spdy.GoAwayFrame]) {
+			t.Fatalf("GOAWAY within the session window: %s", describeAll(fs))
+		}
+		p.flowMu.Lock()
+		sess := p.sessWin
+		p.flowMu.Unlock()
+		if sess != 0 {
+			t.Fatalf("client session window %d after 128 KiB; want 0 (64 KiB initial + 64 KiB credited)", sess)
+		}
+		p.send(t, &spdy.DataFrame{StreamID: 1, Data: []byte{1}})
+		p.expectGoAway(t, spdy.GoAwayProtocolError)
+		p.expectEnd(t)
+	})
 }
 
 func TestWindowUpdateOverflow(t *testing.T) {
 	t.Run("stream", func(t *testing.T) {
-		forEach(t, v3versions, func(t *testing.T, proto string) {
+		forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 			ts := newTestServer(t, proto, nil)
 			p := ts.dial(t)
 			p.get(t, 1, "/wait")
@@ -635,22 +638,26 @@ func TestWindowUpdateOverflow(t *testing.T) {
 		})
 	})
 	t.Run("session", func(t *testing.T) {
-		ts := newTestServer(t, ProtoSPDY31, nil)
-		p := ts.dial(t)
-		p.send(t, &spdy.WindowUpdateFrame{StreamID: 0, Delta: 1<<31 - 1})
-		p.expectGoAway(t, spdy.GoAwayProtocolError)
-		p.expectEnd(t)
+		bubble(t, func(t *testing.T) {
+			ts := newTestServer(t, ProtoSPDY31, nil)
+			p := ts.dial(t)
+			p.send(t, &spdy.WindowUpdateFrame{StreamID: 0, Delta: 1<<31 - 1})
+			p.expectGoAway(t, spdy.GoAwayProtocolError)
+			p.expectEnd(t)
+		})
 	})
 }
 
 // SPDY/3 has no session window: WINDOW_UPDATE for stream 0 is a session
 // error (mod_spdy: GOAWAY).
 func TestWindowUpdateStreamZeroSPDY3(t *testing.T) {
-	ts := newTestServer(t, ProtoSPDY3, nil)
-	p := ts.dial(t)
-	p.send(t, &spdy.WindowUpdateFrame{StreamID: 0, Delta: 1000})
-	p.expectGoAway(t, spdy.GoAwayProtocolError)
-	p.expectEnd(t)
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoSPDY3, nil)
+		p := ts.dial(t)
+		p.send(t, &spdy.WindowUpdateFrame{StreamID: 0, Delta: 1000})
+		p.expectGoAway(t, spdy.GoAwayProtocolError)
+		p.expectEnd(t)
+	})
 }
 
 // dataTotal takes DATA frames of the given streams until n payload bytes
@@ -686,7 +693,7 @@ func (p *peer) noData(t *testing.T, why string, ids ...spdy.StreamID) {
 // The server sends no more DATA than the client's stream window (its
 // SETTINGS INITIAL_WINDOW_SIZE) before a WINDOW_UPDATE.
 func TestSendStreamWindow(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.setAutoCredit(false)
@@ -720,32 +727,34 @@ func (p *peer) readReply(t *testing.T, id spdy.StreamID) *spdy.SynReplyFrame {
 // Under SPDY/3.1 the server sends at most the 64 KiB session window over
 // all streams before a WINDOW_UPDATE for stream 0.
 func TestSendSessionWindow(t *testing.T) {
-	ts := newTestServer(t, ProtoSPDY31, nil)
-	p := ts.dial(t)
-	p.setAutoCredit(false)
-	p.send(t, &spdy.SettingsFrame{Settings: []spdy.Setting{{ID: spdy.SettingInitialWindowSize, Value: 1 << 20}}})
-	p.get(t, 1, "/bytes/100000")
-	p.get(t, 3, "/bytes/100000")
-	p.readReply(t, 1)
-	p.readReply(t, 3)
-	got := p.dataTotal(t, 65536, 1, 3)
-	p.sync(t)
-	p.noData(t, "DATA beyond the session window of 65536", 1, 3)
-	p.send(t, &spdy.WindowUpdateFrame{StreamID: 0, Delta: 200000 - 65536})
-	for id, b := range p.dataTotal(t, 200000-65536, 1, 3) {
-		got[id] = append(got[id], b...)
-	}
-	for _, id := range []spdy.StreamID{1, 3} {
-		if !bytes.Equal(got[id], pattern(100000)) {
-			t.Errorf("stream %d: %d bytes, not /bytes/100000", id, len(got[id]))
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoSPDY31, nil)
+		p := ts.dial(t)
+		p.setAutoCredit(false)
+		p.send(t, &spdy.SettingsFrame{Settings: []spdy.Setting{{ID: spdy.SettingInitialWindowSize, Value: 1 << 20}}})
+		p.get(t, 1, "/bytes/100000")
+		p.get(t, 3, "/bytes/100000")
+		p.readReply(t, 1)
+		p.readReply(t, 3)
+		got := p.dataTotal(t, 65536, 1, 3)
+		p.sync(t)
+		p.noData(t, "DATA beyond the session window of 65536", 1, 3)
+		p.send(t, &spdy.WindowUpdateFrame{StreamID: 0, Delta: 200000 - 65536})
+		for id, b := range p.dataTotal(t, 200000-65536, 1, 3) {
+			got[id] = append(got[id], b...)
 		}
-	}
+		for _, id := range []spdy.StreamID{1, 3} {
+			if !bytes.Equal(got[id], pattern(100000)) {
+				t.Errorf("stream %d: %d bytes, not /bytes/100000", id, len(got[id]))
+			}
+		}
+	})
 }
 
 // A change of SETTINGS INITIAL_WINDOW_SIZE applies the difference to open
 // streams, and a window may go negative (SPDY/3 §2.6.8).
 func TestSettingsWindowDelta(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.setAutoCredit(false)
@@ -771,24 +780,26 @@ func TestSettingsWindowDelta(t *testing.T) {
 // reads nothing: the session window is credited when data is buffered,
 // not when a handler reads it (PROTOCOL.md §4.6, §1.8).
 func TestUploadWhileOtherStreamStalls(t *testing.T) {
-	ts := newTestServer(t, ProtoSPDY31, &Config{SessionWindowSize: 64 << 10})
-	p := ts.dial(t)
-	p.send(t, p.syn(1, 0, false, p.request("POST", "/wait", spdy.HeaderField{Name: "content-length", Value: "65536"})))
-	ts.waitEvent(t, "start", 1)
-	p.sendBody(t, 1, pattern(65536), true) // the whole session window, never read
-	body := pattern(50000)
-	p.send(t, p.syn(3, 0, false, p.request("POST", "/echo", spdy.HeaderField{Name: "content-length", Value: "50000"})))
-	p.sendBody(t, 3, body, true)
-	r := p.readResponse(t, 3)
-	if !bytes.Equal(r.body, body) {
-		t.Errorf("echo on stream 3: %d bytes back; want the 50000 sent", len(r.body))
-	}
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoSPDY31, &Config{SessionWindowSize: 64 << 10})
+		p := ts.dial(t)
+		p.send(t, p.syn(1, 0, false, p.request("POST", "/wait", spdy.HeaderField{Name: "content-length", Value: "65536"})))
+		ts.waitEvent(t, "start", 1)
+		p.sendBody(t, 1, pattern(65536), true) // the whole session window, never read
+		body := pattern(50000)
+		p.send(t, p.syn(3, 0, false, p.request("POST", "/echo", spdy.HeaderField{Name: "content-length", Value: "50000"})))
+		p.sendBody(t, 3, body, true)
+		r := p.readResponse(t, 3)
+		if !bytes.Equal(r.body, body) {
+			t.Errorf("echo on stream 3: %d bytes back; want the 50000 sent", len(r.body))
+		}
+	})
 }
 
 // A client's RST_STREAM cancels the handler's context; the server sends
 // nothing more on that stream and the session goes on.
 func TestClientReset(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/block?pre=1000")
@@ -808,16 +819,16 @@ func TestClientReset(t *testing.T) {
 
 // A stream reset while it waits for a worker slot never runs.
 func TestResetWhileQueued(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		pool := NewPool(1)
 		ts := newTestServer(t, proto, &Config{Pool: pool})
 		p := ts.dial(t)
 		p.get(t, 1, "/wait")
 		ts.waitEvent(t, "start", 1)
 		p.get(t, 3, "/hello")
-		waitPool(t, pool, 1, 1)
+		ts.waitPool(t, 1, 1)
 		p.send(t, &spdy.RstStreamFrame{StreamID: 3, Status: spdy.Cancel})
-		waitPool(t, pool, 1, 0)
+		ts.waitPool(t, 1, 0)
 		ts.unblock()
 		p.readResponse(t, 1)
 		p.get(t, 5, "/hello")
@@ -832,26 +843,9 @@ func TestResetWhileQueued(t *testing.T) {
 	})
 }
 
-// waitPool polls the pool until it has busy slots in use and waiting
-// entries queued.
-func waitPool(t *testing.T, pool *Pool, busy, waiting int) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		b, w := pool.Stats()
-		if b == busy && w == waiting {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pool: %d busy, %d waiting; want %d, %d", b, w, busy, waiting)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // The pool grants slots by priority (0 first), as the handler sees.
 func TestPoolPriority(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		prios := []uint8{7, 3, 0, 5}
 		if proto == ProtoSPDY2 {
 			prios = []uint8{3, 1, 0, 2}
@@ -864,7 +858,7 @@ func TestPoolPriority(t *testing.T) {
 		for i, prio := range prios {
 			p.send(t, p.syn(spdy.StreamID(3+2*i), prio, true, p.request("GET", "/info")))
 		}
-		waitPool(t, pool, 1, len(prios))
+		ts.waitPool(t, 1, len(prios))
 		ts.unblock()
 		p.readResponse(t, 1)
 		var order []uint8
@@ -895,7 +889,7 @@ func TestPoolPriority(t *testing.T) {
 // response back (one byte out shows its data is queued), then one
 // SETTINGS opens every window at once.
 func TestWriterPriority(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.setAutoCredit(false)
@@ -932,7 +926,7 @@ func TestWriterPriority(t *testing.T) {
 
 // A header block that inflates past MaxHeaderBytes ends the session.
 func TestHeaderBlockTooLarge(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, &Config{MaxHeaderBytes: 4096})
 		p := ts.dial(t)
 		p.send(t, p.syn(1, 0, true, p.request("GET", "/hello", spdy.HeaderField{Name: "x-big", Value: strings.Repeat("a", 10000)})))
@@ -943,7 +937,7 @@ func TestHeaderBlockTooLarge(t *testing.T) {
 
 // A control frame longer than MaxControlFrameSize ends the session.
 func TestControlFrameTooLarge(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, &Config{MaxControlFrameSize: 8192})
 		p := ts.dial(t)
 		settings := make([]spdy.Setting, 1100) // 4 + 8*1100 bytes
@@ -958,9 +952,13 @@ func TestControlFrameTooLarge(t *testing.T) {
 
 // Handlers see the stream's facts through StreamInfoFromContext.
 func TestStreamInfo(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
-		p := ts.dialTCP(t)
+		// A pipe with a TCP connection's addresses, so that the client's
+		// address differs from the server's.
+		client := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 10), Port: 43210}
+		server := &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 443}
+		p := ts.dialAddrs(t, client, server)
 		p.send(t, p.syn(1, 2, true, p.request("GET", "/info")), p.syn(3, 1, true, p.request("GET", "/info")))
 		type info struct {
 			Protocol   string
@@ -1015,7 +1013,7 @@ func TestIncompleteResponse(t *testing.T) {
 		{"short body", "/short", 100},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEach(t, versions, func(t *testing.T, proto string) {
+			forEachBubble(t, versions, func(t *testing.T, proto string) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				p.get(t, 1, tc.path)
@@ -1042,17 +1040,19 @@ func TestIncompleteResponse(t *testing.T) {
 
 // A session idle for IdleTimeout ends with GOAWAY(OK).
 func TestIdleTimeout(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, &Config{IdleTimeout: 100 * time.Millisecond})
 		p := ts.dial(t)
-		start := time.Now() // the session is idle from some time after this
+		start := time.Now()
 		p.get(t, 1, "/hello")
 		p.readResponse(t, 1)
 		if last := p.expectGoAway(t, spdy.GoAwayOK); last != 1 {
 			t.Errorf("GOAWAY last-good-stream-id %d; want 1", last)
 		}
-		if d := time.Since(start); d < 100*time.Millisecond {
-			t.Errorf("idle GOAWAY %v after the request; want at least the 100ms idle timeout", d)
+		// Time is fake: the request took none, so the session has been
+		// idle since start.
+		if d := time.Since(start); d != 100*time.Millisecond {
+			t.Errorf("idle GOAWAY %v after the request; want the 100ms idle timeout exactly", d)
 		}
 		p.expectEnd(t)
 	})
@@ -1078,7 +1078,7 @@ func TestMalformedFrame(t *testing.T) {
 			if tc.v3 {
 				protos = v3versions
 			}
-			forEach(t, protos, func(t *testing.T, proto string) {
+			forEachBubble(t, protos, func(t *testing.T, proto string) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				p.sendRaw(tc.raw(byte(p.version)))
@@ -1104,7 +1104,7 @@ func TestHeaderBlockStreamErrors(t *testing.T) {
 		{"leading NUL", spdy.HeaderField{Name: "x-bad", Value: "\x00a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			forEach(t, versions, func(t *testing.T, proto string) {
+			forEachBubble(t, versions, func(t *testing.T, proto string) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				h := p.request("GET", "/hello", spdy.HeaderField{Name: "accept", Value: "*/*"}, tc.field)
@@ -1119,7 +1119,7 @@ func TestHeaderBlockStreamErrors(t *testing.T) {
 
 // HEADERS for a stream that never was gets INVALID_STREAM (mod_spdy).
 func TestHeadersUnknownStream(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, &spdy.HeadersFrame{StreamID: 9, Header: []spdy.HeaderField{{Name: "x-a", Value: "1"}}})
@@ -1132,7 +1132,7 @@ func TestHeadersUnknownStream(t *testing.T) {
 // Settings a server has no use for, unknown ids and the persistence flags
 // are ignored, not answered with GOAWAY (PROTOCOL.md §4.7, §1.7).
 func TestSettingsIgnored(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		var set []spdy.Setting
@@ -1154,7 +1154,7 @@ func TestSettingsIgnored(t *testing.T) {
 
 // SETTINGS INITIAL_WINDOW_SIZE over 2^31-1 ends the session.
 func TestSettingsWindowTooLarge(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, &spdy.SettingsFrame{Settings: []spdy.Setting{{ID: spdy.SettingInitialWindowSize, Value: 1 << 31}}})
@@ -1166,7 +1166,7 @@ func TestSettingsWindowTooLarge(t *testing.T) {
 // Control frames of a type the version does not define are ignored
 // (SPDY/3 §2.2.1), as are NOOP (SPDY/2) and CREDENTIAL (deprecated).
 func TestIgnoredControlFrames(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		v := byte(p.version)
@@ -1199,7 +1199,7 @@ func TestIgnoredControlFrames(t *testing.T) {
 // WINDOW_UPDATE for a closed stream is ignored; a delta of 0 is a stream
 // error, or a session error on stream 0 (SPDY/3 §2.6.8).
 func TestWindowUpdateEdges(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/hello")
@@ -1222,7 +1222,7 @@ func TestWindowUpdateEdges(t *testing.T) {
 // Shutting down an idle session sends GOAWAY(OK) with last-good-stream-id
 // 0 and closes it.
 func TestShutdownIdle(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
@@ -1242,7 +1242,7 @@ func TestShutdownIdle(t *testing.T) {
 // When the client connection drops, running handlers see their request
 // context cancelled and their slots come back.
 func TestConnectionDrop(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, "/block")
@@ -1258,42 +1258,46 @@ func TestConnectionDrop(t *testing.T) {
 // A SPDY/2 upload larger than V2StreamBuffer goes through: the session
 // stops reading until the handler catches up, and no byte is lost.
 func TestV2UploadBackpressure(t *testing.T) {
-	ts := newTestServer(t, ProtoSPDY2, &Config{V2StreamBuffer: 4096})
-	p := ts.dial(t)
-	body := pattern(200000)
-	p.send(t, p.syn(1, 0, false, p.request("POST", "/echo", spdy.HeaderField{Name: "content-length", Value: "200000"})))
-	p.sendBody(t, 1, body, true)
-	r := p.readResponse(t, 1)
-	if !bytes.Equal(r.body, body) {
-		t.Errorf("echo of 200000 bytes: %d bytes back, equal prefix %d", len(r.body), commonPrefix(r.body, body))
-	}
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoSPDY2, &Config{V2StreamBuffer: 4096})
+		p := ts.dial(t)
+		body := pattern(200000)
+		p.send(t, p.syn(1, 0, false, p.request("POST", "/echo", spdy.HeaderField{Name: "content-length", Value: "200000"})))
+		p.sendBody(t, 1, body, true)
+		r := p.readResponse(t, 1)
+		if !bytes.Equal(r.body, body) {
+			t.Errorf("echo of 200000 bytes: %d bytes back, equal prefix %d", len(r.body), commonPrefix(r.body, body))
+		}
+	})
 }
 
 // DATA the server drops (for a refused stream) still counts against the
 // SPDY/3.1 session window and must be credited back, or the client's
 // window shrinks for good (PROTOCOL.md §4.6).
 func TestSessionWindowCreditsDroppedData(t *testing.T) {
-	ts := newTestServer(t, ProtoSPDY31, &Config{SessionWindowSize: 64 << 10, MaxConcurrentStreams: 1})
-	p := ts.dial(t)
-	p.get(t, 1, "/wait")
-	ts.waitEvent(t, "start", 1)
-	p.send(t, p.syn(3, 0, false, p.request("POST", "/echo")))
-	p.expectRst(t, 3, spdy.RefusedStream)
-	p.sendBody(t, 3, pattern(65536), true) // sent "before it learned": dropped
-	ts.unblock()
-	p.readResponse(t, 1)
-	body := pattern(30000)
-	p.send(t, p.syn(5, 0, false, p.request("POST", "/echo", spdy.HeaderField{Name: "content-length", Value: "30000"})))
-	p.sendBody(t, 5, body, true)
-	if r := p.readResponse(t, 5); !bytes.Equal(r.body, body) {
-		t.Errorf("echo on stream 5: %d bytes back; want the 30000 sent", len(r.body))
-	}
+	bubble(t, func(t *testing.T) {
+		ts := newTestServer(t, ProtoSPDY31, &Config{SessionWindowSize: 64 << 10, MaxConcurrentStreams: 1})
+		p := ts.dial(t)
+		p.get(t, 1, "/wait")
+		ts.waitEvent(t, "start", 1)
+		p.send(t, p.syn(3, 0, false, p.request("POST", "/echo")))
+		p.expectRst(t, 3, spdy.RefusedStream)
+		p.sendBody(t, 3, pattern(65536), true) // sent "before it learned": dropped
+		ts.unblock()
+		p.readResponse(t, 1)
+		body := pattern(30000)
+		p.send(t, p.syn(5, 0, false, p.request("POST", "/echo", spdy.HeaderField{Name: "content-length", Value: "30000"})))
+		p.sendBody(t, 5, body, true)
+		if r := p.readResponse(t, 5); !bytes.Equal(r.body, body) {
+			t.Errorf("echo on stream 5: %d bytes back; want the 30000 sent", len(r.body))
+		}
+	})
 }
 
 // RST_STREAM is never answered with RST_STREAM (SPDY/3 §2.4.2), even for
 // a stream the server does not know.
 func TestRstNotAnswered(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, &spdy.RstStreamFrame{StreamID: 99, Status: spdy.Cancel})
@@ -1312,7 +1316,7 @@ func TestRstNotAnswered(t *testing.T) {
 // session ends: net/http alone would notice only after the body. Until
 // then it would hold its worker slot.
 func TestResetCancelsHandlerNotReadingBody(t *testing.T) {
-	forEach(t, versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		// POSTs whose bodies never come (no FIN, no DATA).
@@ -1335,7 +1339,7 @@ func TestResetCancelsHandlerNotReadingBody(t *testing.T) {
 // leave it open.
 func TestDroppedOutputResets(t *testing.T) {
 	for _, path := range []string{"/bytes/3000", "/chunked/3000"} {
-		forEach(t, v3versions, func(t *testing.T, proto string) {
+		forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 			ts := newTestServerWith(t, proto, nil, func(srv *http.Server) {
 				srv.WriteTimeout = 300 * time.Millisecond
 			})
@@ -1358,7 +1362,7 @@ func TestDroppedOutputResets(t *testing.T) {
 // session: the client sees the connection end, never a FIN for the
 // unfinished stream.
 func TestServerCloseDuringWrite(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newTestServer(t, proto, nil)
 		p := ts.dial(t)
 		p.setAutoCredit(false)

@@ -10,12 +10,14 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/spdymux/spdymux/spdy"
@@ -32,8 +34,20 @@ import (
 // for stream 3") are made after sync, a PING round trip: the server
 // handles frames in order, so everything it did in answer to earlier
 // frames is on the wire before the PING echo, or at least queued.
+//
+// The session tests run in testing/synctest bubbles (bubble,
+// forEachBubble): the server, its sessions, the handlers and the peer are
+// all goroutines of the bubble, talking over net.Pipe, and time is fake.
+// A wait for a frame or an event that must come is then bounded by
+// waitTimeout of fake time, which passes at once when nothing in the
+// bubble can act any more. A state the server must reach without time
+// passing (no open stream, a pool slot taken, a handler started or
+// cancelled, no goroutine left after shutdown) is checked once
+// synctest.Wait says every goroutine of the bubble is blocked, with no
+// polling.
 
-// waitTimeout bounds every wait for a frame or an event that must come.
+// waitTimeout bounds every wait for a frame or an event that must come: in
+// a bubble, fake time.
 const waitTimeout = 5 * time.Second
 
 // versions lists the protocols the tests run under.
@@ -41,6 +55,90 @@ var versions = []string{ProtoSPDY31, ProtoSPDY3, ProtoSPDY2}
 
 // v3versions lists the protocols with flow control.
 var v3versions = []string{ProtoSPDY31, ProtoSPDY3}
+
+// bubbled holds the *testing.T of each test running in a bubble, for the
+// helpers that wait differently there.
+var bubbled sync.Map
+
+// bubble runs f in a synctest bubble. f may not call t.Run.
+func bubble(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		bubbled.Store(t, true)
+		t.Cleanup(func() { bubbled.Delete(t) }) // runs after every later cleanup
+		f(t)
+	})
+}
+
+// inBubble reports whether t runs in a bubble.
+func inBubble(t *testing.T) bool {
+	_, ok := bubbled.Load(t)
+	return ok
+}
+
+// waitState waits until ok holds and fails the test with what (and, in a
+// bubble, the stacks of its goroutines) if it does not. In a bubble it
+// checks once every goroutine of the bubble is blocked: nothing can change
+// the state any more without fake time passing. Elsewhere it polls for
+// waitTimeout.
+func waitState(t *testing.T, ok func() bool, what func() string) bool {
+	t.Helper()
+	if inBubble(t) {
+		synctest.Wait()
+		if ok() {
+			return true
+		}
+		_, stacks := bubbleGoroutines()
+		t.Errorf("%s\n%s", what(), stacks)
+		return false
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("%s\n%s", what(), buf)
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+// goroutineBubble finds the synctest bubble of a goroutine in the first
+// line of its stack dump: "goroutine 7 [select (durable), synctest bubble 1]:".
+var goroutineBubble = regexp.MustCompile(`^goroutine \d+ \[[^\n]*, synctest bubble (\d+)\b`)
+
+// bubbleGoroutines returns the number of goroutines in the caller's bubble,
+// the caller included, and their stacks. It must be called in a bubble.
+func bubbleGoroutines() (int, string) {
+	self := make([]byte, 256)
+	self = self[:runtime.Stack(self, false)]
+	m := goroutineBubble.FindSubmatch(self)
+	if m == nil {
+		panic(fmt.Sprintf("bubbleGoroutines: no synctest bubble in %q", self))
+	}
+	id := string(m[1])
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	var stacks strings.Builder
+	count := 0
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		if m := goroutineBubble.FindStringSubmatch(g); m != nil && m[1] == id {
+			count++
+			stacks.WriteString(g)
+			stacks.WriteString("\n\n")
+		}
+	}
+	return count, stacks.String()
+}
 
 // pipeListener is a net.Listener whose connections are pushed by the test.
 type pipeListener struct {
@@ -95,7 +193,8 @@ type testServer struct {
 	seen    []event       // events passed over by waitEvent; test goroutine only
 	release chan struct{} // closed to let /wait handlers answer
 	relOnce sync.Once
-	baseG   int
+	bubble  bool          // the test runs in a synctest bubble
+	baseG   int           // goroutines before the server started: of the bubble, or of the process
 	served  chan struct{} // closed when srv.Serve returns
 
 	mu    sync.Mutex
@@ -105,7 +204,8 @@ type testServer struct {
 // newTestServer starts a server for proto. cfg may be nil; its Pool
 // defaults to a pool of its own, its Logger to a discarding one. The
 // server is shut down when the test ends, and the test fails if a
-// goroutine outlives it or a pool slot stays taken.
+// goroutine outlives it or a pool slot stays taken. In a bubble, only the
+// bubble's goroutines count.
 func newTestServer(t *testing.T, proto string, cfg *Config) *testServer {
 	t.Helper()
 	return newTestServerWith(t, proto, cfg, nil)
@@ -121,9 +221,10 @@ func newTestServerWith(t *testing.T, proto string, cfg *Config, configure func(*
 		ln:      newPipeListener(),
 		events:  make(chan event, 1000),
 		release: make(chan struct{}),
-		baseG:   runtime.NumGoroutine(),
+		bubble:  inBubble(t),
 		served:  make(chan struct{}),
 	}
+	ts.baseG = ts.goroutines()
 	var c Config
 	if cfg != nil {
 		c = *cfg
@@ -167,39 +268,55 @@ func (ts *testServer) close() {
 	ts.srv.Close()
 	ts.sl.Close()
 	<-ts.served
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		n := runtime.NumGoroutine()
-		busy, waiting := ts.pool.Stats()
-		st := ts.sl.Stats()
-		if n <= ts.baseG && busy == 0 && waiting == 0 && st.ActiveSessions == 0 && st.ActiveStreams == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("after shutdown: %d goroutines (want <= %d), pool busy %d waiting %d, sessions %d, streams %d\n%s",
-				n, ts.baseG, busy, waiting, st.ActiveSessions, st.ActiveStreams, buf)
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var n, busy, waiting int
+	var st Stats
+	waitState(t, func() bool {
+		n = ts.goroutines()
+		busy, waiting = ts.pool.Stats()
+		st = ts.sl.Stats()
+		return n <= ts.baseG && busy == 0 && waiting == 0 && st.ActiveSessions == 0 && st.ActiveStreams == 0
+	}, func() string {
+		return fmt.Sprintf("after shutdown: %d goroutines (want <= %d), pool busy %d waiting %d, sessions %d, streams %d",
+			n, ts.baseG, busy, waiting, st.ActiveSessions, st.ActiveStreams)
+	})
 }
 
-// waitNoStreams polls until the server has no open stream while the
+// goroutines counts the goroutines of the bubble, or of the process.
+func (ts *testServer) goroutines() int {
+	if ts.bubble {
+		n, _ := bubbleGoroutines()
+		return n
+	}
+	return runtime.NumGoroutine()
+}
+
+// waitNoStreams checks that the server has no open stream while the
 // session is still up: every stream the test finished is forgotten.
 func (ts *testServer) waitNoStreams(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		n := ts.sl.Stats().ActiveStreams
-		if n == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d streams still open on the server after every stream ended", n)
-		}
-		time.Sleep(time.Millisecond)
+	var n int
+	if !waitState(t, func() bool {
+		n = ts.sl.Stats().ActiveStreams
+		return n == 0
+	}, func() string {
+		return fmt.Sprintf("%d streams still open on the server after every stream ended", n)
+	}) {
+		t.FailNow()
+	}
+}
+
+// waitPool checks that the pool has busy slots in use and waiting entries
+// queued.
+func (ts *testServer) waitPool(t *testing.T, busy, waiting int) {
+	t.Helper()
+	var b, w int
+	if !waitState(t, func() bool {
+		b, w = ts.pool.Stats()
+		return b == busy && w == waiting
+	}, func() string {
+		return fmt.Sprintf("pool: %d busy, %d waiting; want %d, %d", b, w, busy, waiting)
+	}) {
+		t.FailNow()
 	}
 }
 
@@ -238,14 +355,6 @@ func (ts *testServer) handler() http.Handler {
 	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
 		http.NewResponseController(w).EnableFullDuplex()
 		io.Copy(w, r.Body)
-	})
-	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
-		for i := range 5 {
-			fmt.Fprintf(w, "part %d\n", i)
-			rc.Flush()
-			time.Sleep(5 * time.Millisecond)
-		}
 	})
 	mux.HandleFunc("/block", func(w http.ResponseWriter, r *http.Request) {
 		if n, _ := strconv.Atoi(r.URL.Query().Get("pre")); n > 0 {
@@ -331,7 +440,9 @@ func (ts *testServer) record(r *http.Request, kind string) {
 }
 
 // waitEvent returns the first event of kind for stream, pending or new;
-// the events it passes over stay pending.
+// the events it passes over stay pending. In a bubble the event must have
+// come once every goroutine of the bubble is blocked: handlers start and
+// see their cancellation without time passing.
 func (ts *testServer) waitEvent(t *testing.T, kind string, stream uint32) event {
 	t.Helper()
 	match := func(e event) bool { return e.kind == kind && e.stream == stream }
@@ -339,6 +450,21 @@ func (ts *testServer) waitEvent(t *testing.T, kind string, stream uint32) event 
 		e := ts.seen[i]
 		ts.seen = slices.Delete(ts.seen, i, i+1)
 		return e
+	}
+	if ts.bubble {
+		synctest.Wait()
+		for {
+			select {
+			case e := <-ts.events:
+				if match(e) {
+					return e
+				}
+				ts.seen = append(ts.seen, e)
+			default:
+				_, stacks := bubbleGoroutines()
+				t.Fatalf("no %q event for stream %d once the bubble had nothing left to do; other events: %v\n%s", kind, stream, ts.seen, stacks)
+			}
+		}
 	}
 	timer := time.NewTimer(waitTimeout)
 	defer timer.Stop()
@@ -448,24 +574,23 @@ func (ts *testServer) dial(t *testing.T) *peer {
 	return ts.dialConn(t, client, server)
 }
 
-// dialTCP connects a new peer over loopback TCP.
-func (ts *testServer) dialTCP(t *testing.T) *peer {
+// dialAddrs connects a new peer over net.Pipe whose ends carry the
+// addresses of a TCP connection from client to server, for tests that
+// check what the server reports of them.
+func (ts *testServer) dialAddrs(t *testing.T, client, server net.Addr) *peer {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ts.dialConn(t, client, server)
+	c, s := net.Pipe()
+	return ts.dialConn(t, addrConn{c, client, server}, addrConn{s, server, client})
 }
+
+// addrConn is a connection with the addresses given.
+type addrConn struct {
+	net.Conn
+	local, remote net.Addr
+}
+
+func (c addrConn) LocalAddr() net.Addr  { return c.local }
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
 
 // dialConn hands server to the listener and starts a peer on client. It
 // sends PING 1 and waits for its echo, so the session is running and the
@@ -1024,4 +1149,12 @@ func forEach(t *testing.T, protos []string, f func(t *testing.T, proto string)) 
 	for _, proto := range protos {
 		t.Run(proto, func(t *testing.T) { f(t, proto) })
 	}
+}
+
+// forEachBubble runs f as a subtest for each protocol, each in a bubble of
+// its own.
+func forEachBubble(t *testing.T, protos []string, f func(t *testing.T, proto string)) {
+	forEach(t, protos, func(t *testing.T, proto string) {
+		bubble(t, func(t *testing.T) { f(t, proto) })
+	})
 }
