@@ -46,6 +46,9 @@ const (
 	DefaultGlitchRate             = 33   // per second, as nghttp2
 	DefaultWindowTimeout          = 30 * time.Second
 	DefaultMaxContinuationFrames  = 32
+	DefaultMaxPushesPerStream     = 100
+	DefaultMaxPushesPerSession    = 1000
+	DefaultMaxPushBytes           = 1 << 20
 )
 
 // Config configures a Listener. The zero value (or a nil *Config) is a
@@ -170,6 +173,38 @@ type Config struct {
 	// negative disables it.
 	WindowTimeout time.Duration
 
+	// DisableSPDYPush turns off server push on SPDY/3 and 3.1. Push is on
+	// by default there, as mod_spdy had it: SPDY clients were built
+	// around it and take it (Chromium used pushed resources, node's
+	// spdy-transport emits them), and the server pushes only what the
+	// unmodified server asks for (X-Associated-Content, Link
+	// rel=preload). SPDY/2 never pushes (mod_spdy: push is ill-defined
+	// there). docs/push.md has the rules.
+	DisableSPDYPush bool
+
+	// EnableH2Push turns on server push on HTTP/2 (PUSH_PROMISE), off by
+	// default: browsers dropped it (Chrome 106, Firefox 132), so a push
+	// would mostly be bytes a browser throws away, but other clients
+	// still take it. A client that sends SETTINGS_ENABLE_PUSH 0 is never
+	// pushed to.
+	EnableH2Push bool
+
+	// MaxPushesPerStream caps the pushes one response may start; the
+	// rest of what it asks for is not pushed. Default 100.
+	MaxPushesPerStream int
+
+	// MaxPushesPerSession caps the pushes over a session's life; it also
+	// bounds the memory of the URLs pushed, which are not pushed twice on
+	// a session. Default 1000.
+	MaxPushesPerSession int
+
+	// MaxPushBytes caps the pushed bytes in flight on a session: DATA of
+	// open pushes written to the client and not yet credited back by its
+	// WINDOW_UPDATE. Pushes wait while it is reached, and the responses
+	// the client asked for are not held back by pushes it does not read.
+	// Default 1 MiB.
+	MaxPushBytes int
+
 	// Pool hands out worker slots for streams. Default: the process-wide
 	// DefaultPool.
 	Pool *Pool
@@ -214,6 +249,12 @@ type FrameEvent struct {
 	// status code, an HTTP/2 error code; CodeName names it), 0 for other
 	// frames and for SPDY/2's GOAWAY, which has none.
 	Code uint32
+	// AssociatedID is the Associated-To-Stream-ID of a SYN_STREAM that
+	// opens a pushed stream, 0 for other frames.
+	AssociatedID uint32
+	// PromisedID is the stream a PUSH_PROMISE reserves (StreamID is the
+	// associated stream it is sent on), 0 for other frames.
+	PromisedID uint32
 }
 
 // HasCode reports whether e is a frame that carries an error code:
@@ -245,6 +286,12 @@ func (e FrameEvent) String() string {
 	if e.HasCode() {
 		s += " code=" + e.CodeName()
 	}
+	if e.AssociatedID != 0 {
+		s += fmt.Sprintf(" associated=%d", e.AssociatedID)
+	}
+	if e.PromisedID != 0 {
+		s += fmt.Sprintf(" promised=%d", e.PromisedID)
+	}
 	return s
 }
 
@@ -270,6 +317,10 @@ type settings struct {
 	glitchBurst            int
 	glitchRate             float64
 	windowTimeout          time.Duration
+	spdyPush, h2Push       bool
+	maxPushesPerStream     int
+	maxPushesPerSession    int
+	maxPushBytes           int
 	pool                   *Pool
 	handshakeTimeout       time.Duration
 	idleTimeout            time.Duration
@@ -303,6 +354,11 @@ func (c *Config) settings() *settings {
 		glitchBurst:            c.GlitchBurst,
 		glitchRate:             c.GlitchRate,
 		windowTimeout:          c.WindowTimeout,
+		spdyPush:               !c.DisableSPDYPush,
+		h2Push:                 c.EnableH2Push,
+		maxPushesPerStream:     c.MaxPushesPerStream,
+		maxPushesPerSession:    c.MaxPushesPerSession,
+		maxPushBytes:           c.MaxPushBytes,
 		pool:                   c.Pool,
 		handshakeTimeout:       c.HandshakeTimeout,
 		idleTimeout:            c.IdleTimeout,
@@ -333,6 +389,9 @@ func (c *Config) settings() *settings {
 	setDefault(&s.glitchBurst, DefaultGlitchBurst)
 	setDefault(&s.glitchRate, DefaultGlitchRate)
 	setDefault(&s.windowTimeout, DefaultWindowTimeout)
+	setDefault(&s.maxPushesPerStream, DefaultMaxPushesPerStream)
+	setDefault(&s.maxPushesPerSession, DefaultMaxPushesPerSession)
+	setDefault(&s.maxPushBytes, DefaultMaxPushBytes)
 	if s.initialWindowSize < 0 {
 		s.initialWindowSize = DefaultInitialWindowSize
 	}

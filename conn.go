@@ -655,20 +655,32 @@ func newConnDeadlines() connDeadlines { return connDeadlines{} }
 // the stream (a conversion of *stream: no allocation per response).
 type responseSink stream
 
+// Head queues the response head. X-Associated-Content is taken out of it,
+// and the pushes it and Link rel=preload ask for are started (push.go):
+// their opening frames go out before the stream's FIN.
 func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
 	st := (*stream)(r)
-	st.s.mu.Lock()
-	defer st.s.mu.Unlock()
+	s := st.s
+	s.mu.Lock()
 	if st.err != nil {
+		s.mu.Unlock()
 		return st.err
 	}
-	if err := st.s.w.checkHead(fields); err != nil {
+	fields, xac := takeAssociatedContent(fields)
+	if err := s.w.checkHead(fields); err != nil {
+		s.mu.Unlock()
 		return fmt.Errorf("response header: %w", err)
 	}
+	pushes := s.startPushesLocked(st, responseStatus(fields), xac, fields)
 	st.head = fields
 	st.headQueued = true
 	st.finQueued = st.finQueued || noBody
-	st.s.scheduleLocked(st)
+	s.scheduleLocked(st)
+	if st.push != nil && st.push.assoc != nil {
+		signal(s.writeWake) // a SPDY push's SYN_STREAM waits for this head
+	}
+	s.mu.Unlock()
+	s.startPushes(pushes)
 	return nil
 }
 

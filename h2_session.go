@@ -94,6 +94,7 @@ func newH2Session(c net.Conn, proto string, cfg *settings, stats *listenerCounte
 	s.peerInitWindow = h2DefaultWindow
 	s.maxSendFrame = h2MinFrame
 	s.closed.track()
+	s.push.on = cfg.h2Push // RFC 9113 §8.4; off by default (Config.EnableH2Push)
 	w.fr = http2.NewFramer(&s.wbuf, w.br)
 	w.fr.SetReuseFrames()
 	w.fr.SetMaxReadFrameSize(h2MinFrame)
@@ -541,6 +542,10 @@ func (w *h2Wire) onSettings(f *http2.SettingsFrame) error {
 			w.peerTableSize, w.peerTableChanged = set.Val, true
 		case http2.SettingMaxConcurrentStreams:
 			s.peerMaxStreams = set.Val
+			s.push.peerMaxSet = true
+		case http2.SettingEnablePush:
+			// A client that says 0 gets no PUSH_PROMISE (RFC 9113 §8.4).
+			s.push.peerOff = set.Val == 0
 		case http2.SettingInitialWindowSize:
 			return s.peerInitialWindowLocked(set.Val)
 		case http2.SettingMaxFrameSize:
@@ -642,7 +647,26 @@ func (w *h2Wire) writeTrailers(st *stream, trailers []httpconv.HeaderField) erro
 	return w.writeBlock(st.id, trailers, true)
 }
 
+// writePush writes the PUSH_PROMISE that reserves st, a pushed stream, on
+// the stream whose response asked for it, with the promised request (RFC
+// 9113 §8.4, §6.6), and CONTINUATION frames past the peer's frame size.
+func (w *h2Wire) writePush(st *stream, _ bool) error {
+	assoc := st.push.assoc.id
+	return w.writeFrames(assoc, st.push.promise, func(first []byte, end bool) error {
+		return w.fr.WritePushPromise(http2.PushPromiseParam{StreamID: assoc, PromiseID: st.id, BlockFragment: first, EndHeaders: end})
+	})
+}
+
 func (w *h2Wire) writeBlock(id uint32, fields []httpconv.HeaderField, endStream bool) error {
+	return w.writeFrames(id, fields, func(first []byte, end bool) error {
+		return w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: end})
+	})
+}
+
+// writeFrames encodes fields as a header block and writes it on stream
+// id: the first fragment with writeFirst (HEADERS, PUSH_PROMISE), the
+// rest as CONTINUATION frames, each within the peer's frame size.
+func (w *h2Wire) writeFrames(id uint32, fields []httpconv.HeaderField, writeFirst func(first []byte, end bool) error) error {
 	s := w.s
 	if w.peerTableChanged {
 		// The encoder may use at most the table the peer allows (RFC 7541
@@ -658,8 +682,7 @@ func (w *h2Wire) writeBlock(id uint32, fields []httpconv.HeaderField, endStream 
 	max := s.maxSendFrame
 	first := block[:min(len(block), max)]
 	before := len(s.wbuf.b)
-	err := w.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndStream: endStream, EndHeaders: len(first) == len(block)})
-	if err != nil {
+	if err := writeFirst(first, len(first) == len(block)); err != nil {
 		return err
 	}
 	w.traceOut(before)
@@ -795,6 +818,8 @@ func (w *h2Wire) traceOut(before int) {
 	e := FrameEvent{Out: true, Name: http2.FrameType(h[3]).String(), StreamID: binary.BigEndian.Uint32(h[5:]) & (1<<31 - 1),
 		Flags: h[4], Length: int(h[0])<<16 | int(h[1])<<8 | int(h[2])}
 	switch p := h[9:]; {
+	case http2.FrameType(h[3]) == http2.FramePushPromise && len(p) >= 4:
+		e.PromisedID = binary.BigEndian.Uint32(p) & (1<<31 - 1) // §6.6, unpadded
 	case http2.FrameType(h[3]) == http2.FrameRSTStream && len(p) >= 4:
 		e.Code = binary.BigEndian.Uint32(p) // RFC 9113 §6.4
 	case http2.FrameType(h[3]) == http2.FrameGoAway && len(p) >= 8:

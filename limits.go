@@ -51,6 +51,9 @@ const (
 	limitGlitchBurst
 	limitWriteTimeout
 	limitIdleTimeout
+	limitMaxPushesPerStream
+	limitMaxPushesPerSession
+	limitMaxPushBytes
 	numLimits
 )
 
@@ -67,6 +70,9 @@ var limitNames = [numLimits]string{
 	limitGlitchBurst:            "GlitchBurst",
 	limitWriteTimeout:           "WriteTimeout",
 	limitIdleTimeout:            "IdleTimeout",
+	limitMaxPushesPerStream:     "MaxPushesPerStream",
+	limitMaxPushesPerSession:    "MaxPushesPerSession",
+	limitMaxPushBytes:           "MaxPushBytes",
 }
 
 // spdyFramerLimits maps the spdy.Framer limit a SPDY frame ran into to

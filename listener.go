@@ -470,6 +470,7 @@ type Stats struct {
 	Glitches        uint64 // client frames that did nothing (Config.GlitchBurst)
 	RateLimited     uint64 // sessions cut off for too many resets or glitches
 	WindowTimeouts  uint64 // streams reset because the client kept its window shut
+	Pushes          uint64 // pushed streams opened (their frame to the client may not have gone yet)
 
 	// SessionsByProto and ActiveSessionsByProto split Sessions and
 	// ActiveSessions by protocol: ProtoH2, ProtoH2C, ProtoSPDY31,
@@ -484,8 +485,10 @@ type Stats struct {
 	// MaxDataFrameSize, MaxSettingsEntries (GOAWAY), ResetBurst and
 	// GlitchBurst (session cut off), WindowTimeout (stream reset),
 	// HandshakeTimeout (connection closed), MaxQueuedControlFrames and
-	// WriteTimeout (session cut off), IdleTimeout (idle session closed).
-	// Every name is present.
+	// WriteTimeout (session cut off), IdleTimeout (idle session closed),
+	// MaxPushesPerStream and MaxPushesPerSession (a push not made) and
+	// MaxPushBytes (a push held back, counted once per push). Every name
+	// is present.
 	LimitHits map[string]uint64
 }
 
@@ -493,6 +496,7 @@ type listenerCounters struct {
 	conns, handshakeErrors, sessions, streams atomic.Uint64
 	refused, streamErrors, sessionErrors      atomic.Uint64
 	glitches, rateLimited, windowTimeouts     atomic.Uint64
+	pushes                                    atomic.Uint64
 	activeStreams                             atomic.Int64
 
 	// By the index of the session's protocol in statProtos.
@@ -535,6 +539,7 @@ func (l *Listener) Stats() Stats {
 		Glitches:        l.stats.glitches.Load(),
 		RateLimited:     l.stats.rateLimited.Load(),
 		WindowTimeouts:  l.stats.windowTimeouts.Load(),
+		Pushes:          l.stats.pushes.Load(),
 
 		SessionsByProto:       make(map[string]uint64, len(statProtos)),
 		ActiveSessionsByProto: make(map[string]int, len(statProtos)),

@@ -54,6 +54,11 @@ type wire interface {
 	writeData(st *stream, p []byte, fin bool) error
 	// writeTrailers encodes trailers that end st.
 	writeTrailers(st *stream, trailers []httpconv.HeaderField) error
+	// writePush encodes the frame that tells the peer of st, a stream
+	// this side pushes (push.go): SPDY's SYN_STREAM, which carries st.head
+	// (with fin if nothing follows), or HTTP/2's PUSH_PROMISE on the
+	// associated stream, which carries the promise.
+	writePush(st *stream, fin bool) error
 	// checkHead reports whether head can be sent, before it is queued.
 	checkHead(head []httpconv.HeaderField) error
 	// errorHead is the head of an error response the session makes.
@@ -141,6 +146,7 @@ type session struct {
 	peerGoneAway    bool
 	closed          closedStreams // the streams that ended last
 	idleConns       []*StreamConn // secondary connections waiting for a stream
+	push            pushState     // server push (push.go)
 	// Streams the peer opened whose response head is not yet written,
 	// by priority, and when the last of each opened (see holdLevelLocked).
 	starting  [8]int32
@@ -531,10 +537,15 @@ func (s *session) sessionErrorLocked(code errCode, err error) {
 // side: a frame for it is for "a stream that never was" (SPDY/3 §2.2.2),
 // an idle stream in HTTP/2 (RFC 9113 §5.1).
 func (s *session) neverOpenedLocked(id uint32) bool {
-	if (id%2 == 1) == s.client {
-		return id >= s.nextStreamID
+	switch {
+	case (id%2 == 1) != s.client:
+		return id > s.lastPeerStream
+	case !s.client:
+		// A server's streams are its pushes: the peer knows those it
+		// was told of.
+		return id > s.push.lastPromised
 	}
-	return id > s.lastPeerStream
+	return id >= s.nextStreamID
 }
 
 // queueCtrlLocked queues a control frame for the writer. A peer that makes
@@ -602,11 +613,15 @@ func (s *session) waitCtrlSpace() error {
 // frames from a half-full queue before it gives the peer up.
 const ctrlStall = time.Second
 
-// resetLocked sends RST_STREAM for st and ends it.
+// resetLocked sends RST_STREAM for st and ends it. A push the peer was
+// not told of yet ends without one.
 func (s *session) resetLocked(st *stream, code errCode) {
 	st.failLocked(&streamError{id: st.id, code: code, name: s.w.codeName(code)})
 	st.resetHere = true
 	s.removeLocked(st)
+	if st.push != nil && st.push.assoc != nil && !st.push.promised {
+		return
+	}
 	s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: st.id, code: code})
 }
 
@@ -620,11 +635,14 @@ func (s *session) resetIDLocked(id uint32, code errCode) {
 
 // peerResetLocked ends st for the peer's RST_STREAM: never answered with
 // one (SPDY/3 §2.4.2, RFC 9113 §5.4.2), and counted against the reset
-// budget.
+// budget, unless st is a push: a client may refuse or cancel every push
+// it is sent (their number has bounds of its own).
 func (s *session) peerResetLocked(st *stream, code errCode, wireName string) {
 	st.failLocked(&streamError{id: st.id, code: code, name: wireName, remote: true})
 	s.removeLocked(st)
-	s.spendResetLocked()
+	if st.push == nil || st.push.assoc == nil {
+		s.spendResetLocked()
+	}
 }
 
 // addStreamLocked makes st one of the session's open streams.
@@ -646,6 +664,9 @@ func (s *session) removeLocked(st *stream) {
 	delete(s.streams, st.id)
 	s.closed.add(st.id, st.resetHere)
 	s.stats.activeStreams.Add(-1)
+	if st.push != nil {
+		s.pushEndedLocked(st)
+	}
 	if s.streamGone != nil {
 		close(s.streamGone)
 		s.streamGone = nil

@@ -13,12 +13,13 @@ import (
 // and budgets; consumed and dropped bytes are credited back.
 
 // acceptStreamLocked opens the stream id the peer started, with the
-// shared limits: a stream over MaxConcurrentStreams is refused (its RST is
-// queued) and nil returned. The protocol has checked the id.
+// shared limits: a stream over MaxConcurrentStreams (of the peer's own:
+// pushes do not count) is refused (its RST is queued) and nil returned.
+// The protocol has checked the id.
 func (s *session) acceptStreamLocked(id uint32, priority uint8, fin bool) *stream {
 	s.lastPeerStream = id
 	s.stats.streams.Add(1)
-	if uint32(len(s.streams)) >= s.cfg.maxConcurrentStreams {
+	if uint32(len(s.streams)-s.push.open) >= s.cfg.maxConcurrentStreams {
 		s.stats.refused.Add(1)
 		s.glitchLocked("stream over MAX_CONCURRENT_STREAMS")
 		s.resetIDLocked(id, codeRefused)
@@ -61,6 +62,7 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	s.mu.Lock()
 	st.wantLength = req.ContentLength
 	st.reqHead, st.req = head, req
+	s.notePushSourceLocked(st, fields)
 	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st.grantSlot}
 	s.mu.Unlock()
 	s.cfg.pool.acquire(&st.entry)
@@ -321,6 +323,9 @@ func (s *session) windowUpdate(id uint32, delta uint32) error {
 	}
 	if delta > maxWindow || !st.sendFlow.add(int32(delta)) {
 		return &streamErr{id: id, code: codeFlowControl, reason: "WINDOW_UPDATE overflows the stream window"}
+	}
+	if st.push != nil && st.push.assoc != nil {
+		s.creditPushLocked(st, int(delta))
 	}
 	s.scheduleLocked(st)
 	return nil

@@ -53,6 +53,11 @@ func newSPDYSession(c net.Conn, proto string, cfg *settings, stats *listenerCoun
 	default:
 		w.version, s.dialect, s.streamFlow, s.sessionFlow = spdy.V3, httpconv.SPDY3, true, true
 	}
+	// A SPDY/3 and 3.1 server pushes, unless told not to; SPDY/2 never
+	// does (mod_spdy: push is ill-defined there). Its SYN_STREAM carries
+	// the pushed response's head (push.go).
+	s.push.on = !client && w.version == spdy.V3 && cfg.spdyPush
+	s.push.opensWithHead = true
 	w.fr = spdy.NewFramer(&s.wbuf, bufio.NewReaderSize(c, 4<<10), w.version)
 	w.fr.MaxHeaderBytes = cfg.maxHeaderBytes
 	w.fr.MaxHeaderFields = cfg.maxHeaderFields
@@ -261,6 +266,7 @@ func (w *spdyWire) onSettings(f *spdy.SettingsFrame) error {
 		switch set.ID {
 		case spdy.SettingMaxConcurrentStreams:
 			s.peerMaxStreams = set.Value
+			s.push.peerMaxSet = true
 		case spdy.SettingInitialWindowSize:
 			if !s.streamFlow {
 				continue
@@ -389,6 +395,41 @@ func (w *spdyWire) writeData(st *stream, p []byte, fin bool) error {
 		return spdyWriteError(err)
 	}
 	w.traceOut(len(w.s.wbuf.b)-8-len(p), 0, st.id, flags)
+	return nil
+}
+
+// writePush writes the unidirectional SYN_STREAM that opens st, a pushed
+// stream, associated to the stream whose response asked for it (SPDY/3
+// §3.3.1). It carries the promised request's :method, :path, :host and
+// :scheme, then the response head (:status, :version, headers): the form
+// node's spdy-transport requires (it rejects a SYN_STREAM without :status)
+// and Chromium read. mod_spdy sent :host, :path and :scheme alone and the
+// rest in a HEADERS frame, which the spec allows too; the Transport takes
+// both.
+func (w *spdyWire) writePush(st *stream, fin bool) error {
+	flags := spdy.FlagUnidirectional
+	if fin {
+		flags |= spdy.FlagFin
+	}
+	hdr := make([]httpconv.HeaderField, 0, 4+len(st.head))
+	for _, f := range st.push.promise {
+		switch f.Name {
+		case ":method", ":path", ":host", ":scheme":
+			hdr = append(hdr, f)
+		}
+	}
+	hdr = append(hdr, st.head...)
+	assoc := st.push.assoc.id
+	before := len(w.s.wbuf.b)
+	err := w.fr.WriteSynStream(&spdy.SynStreamFrame{StreamID: spdy.StreamID(st.id), AssociatedStreamID: spdy.StreamID(assoc),
+		Priority: st.priority, Flags: flags, Header: hdr})
+	if err != nil {
+		return spdyWriteError(err)
+	}
+	if s := w.s; s.cfg.trace != nil && len(s.wbuf.b) >= before+8 {
+		s.trace(FrameEvent{Out: true, Type: spdy.TypeSynStream, StreamID: st.id, Flags: uint8(flags),
+			Length: len(s.wbuf.b) - before - 8, AssociatedID: assoc})
+	}
 	return nil
 }
 
@@ -528,6 +569,7 @@ func (w *spdyWire) traceIn(f spdy.Frame) {
 		e.StreamID, e.Flags = uint32(f.StreamID), uint8(f.Flags)
 	case *spdy.SynStreamFrame:
 		e.Type, e.StreamID, e.Flags = spdy.TypeSynStream, uint32(f.StreamID), uint8(f.Flags)
+		e.AssociatedID = uint32(f.AssociatedStreamID)
 	case *spdy.SynReplyFrame:
 		e.Type, e.StreamID, e.Flags = spdy.TypeSynReply, uint32(f.StreamID), uint8(f.Flags)
 	case *spdy.RstStreamFrame:

@@ -47,6 +47,10 @@ type stream struct {
 	discard      bool  // received DATA is dropped (credited at once)
 	wantLength   int64 // the body's content-length, or -1
 
+	// push is server push's part (push.go): set on a GET the peer opened
+	// on a session that pushes, and on a pushed stream; nil otherwise.
+	push *streamPush
+
 	sendFlow   outflow
 	head       []httpconv.HeaderField // the head waiting to be written: response, or request on a client
 	headQueued bool

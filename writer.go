@@ -33,6 +33,10 @@ func (s *session) canSendLocked(st *stream) bool {
 	switch {
 	case st.err != nil || st.sentFin:
 		return false
+	case st.push != nil && st.push.assoc != nil && !st.push.promised:
+		// Nothing of a push goes before the frame that tells the peer
+		// of it, which goes through headQueue (push.go).
+		return false
 	case len(st.interim) > 0:
 		return true
 	case st.headQueued:
@@ -42,9 +46,11 @@ func (s *session) canSendLocked(st *stream) bool {
 	case !st.sentHead:
 		return false // data waits for the head
 	case st.outLen > 0:
-		return (!s.streamFlow || st.sendFlow.n > 0) && (!s.sessionFlow || s.sendFlow.n > 0)
+		return (!s.streamFlow || st.sendFlow.n > 0) && (!s.sessionFlow || s.sendFlow.n > 0) &&
+			(st.push == nil || st.push.assoc == nil || s.pushBudgetLocked(st) > 0)
 	default:
-		return st.finQueued
+		// The FIN waits for the opening frames of the stream's pushes.
+		return st.finQueued && !finHeldLocked(st)
 	}
 }
 
@@ -172,10 +178,16 @@ func (s *session) nextFrameLocked() bool {
 	if s.closeAfterFlush && s.err != nil {
 		return false
 	}
-	// The heads of streams opened here go out in the order their ids were
-	// given (SPDY/3 §2.3.2, RFC 9113 §5.1.1), before any of their DATA.
+	// The opening frames of streams opened here go out in the order
+	// their ids were given (SPDY/3 §2.3.2, RFC 9113 §5.1.1), before any
+	// of their DATA: a client's heads, a server's pushes (push.go). A
+	// SPDY push waits for its response head, and those after it wait with
+	// it (pushOpenWait bounds that).
 	for len(s.headQueue) > 0 {
 		st := s.headQueue[0]
+		if st.err == nil && st.push != nil && !s.pushOpeningReadyLocked(st) {
+			break
+		}
 		s.headQueue[0] = nil
 		s.headQueue = s.headQueue[1:]
 		if len(s.headQueue) == 0 {
@@ -184,7 +196,11 @@ func (s *session) nextFrameLocked() bool {
 		if st.err != nil {
 			continue // reset before it went out; its id is skipped
 		}
-		s.writeHeadLocked(st)
+		if st.push != nil {
+			s.writePushLocked(st)
+		} else {
+			s.writeHeadLocked(st)
+		}
 		s.scheduleLocked(st)
 		return true
 	}
@@ -222,7 +238,7 @@ func (s *session) heldLocked() bool {
 
 // writeHeadLocked writes st's queued head, with FIN when nothing follows.
 func (s *session) writeHeadLocked(st *stream) {
-	fin := st.finQueued && st.outLen == 0 && st.trailers == nil
+	fin := st.finQueued && st.outLen == 0 && st.trailers == nil && !finHeldLocked(st)
 	if err := s.w.writeHead(st, st.head, fin); err != nil {
 		s.writeFailedLocked(st, err)
 		return
@@ -272,8 +288,12 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	if s.sessionFlow {
 		n = min(n, int(s.sendFlow.n))
 	}
+	pushed := st.push != nil && st.push.assoc != nil
+	if pushed {
+		n = min(n, s.pushBudgetLocked(st))
+	}
 	p := st.out[0][:n]
-	last := n == st.outLen && st.finQueued && st.trailers == nil
+	last := n == st.outLen && st.finQueued && st.trailers == nil && !finHeldLocked(st)
 	if err := s.w.writeData(st, p, last); err != nil {
 		s.writeFailedLocked(st, err)
 		return
@@ -285,6 +305,9 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	dribble := n < minUsefulData && n < len(st.out[0])
 	st.sendFlow.take(int32(n))
 	s.sendFlow.take(int32(n))
+	if pushed {
+		s.pushSentLocked(st, n)
+	}
 	st.outLen -= n
 	if n == len(st.out[0]) {
 		copy(st.out, st.out[1:])
@@ -337,7 +360,7 @@ func (s *session) writeFailedLocked(st *stream, err error) {
 		return
 	}
 	s.log.Warn("spdymux: frame not sendable; resetting stream", "stream", st.id, "err", err)
-	if !st.sentHead && st.local {
+	if !st.sentHead && st.local || st.push != nil && st.push.assoc != nil && !st.push.promised {
 		st.failLocked(fmt.Errorf("spdymux: stream %d: %w", st.id, err))
 		s.removeLocked(st)
 		return
