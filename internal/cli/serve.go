@@ -39,6 +39,7 @@ type serveOptions struct {
 	workers      int
 	window       int
 	plainVersion string
+	push, pushH2 bool
 
 	accessLog       string
 	logLevel        string
@@ -83,6 +84,11 @@ func (o *serveOptions) flags() *flag.FlagSet {
 		"initial stream flow-control window in `bytes` advertised to clients (HTTP/2, SPDY/3 and 3.1)")
 	fs.StringVar(&o.plainVersion, "plain-version", "3.1",
 		"protocol of version 3 frames on -listen-plain, where nothing tells them apart: 3.1 or 3")
+	fs.BoolVar(&o.push, "push", true,
+		"SPDY/3 and 3.1 server push of what the server names in X-Associated-Content or Link rel=preload (mod_spdy pushed by default, "+
+			"and SPDY clients take pushes; -push=false turns it off)")
+	fs.BoolVar(&o.pushH2, "push-h2", false,
+		"HTTP/2 server push (PUSH_PROMISE) of the same; off by default, as browsers dropped it")
 	fs.StringVar(&o.accessLog, "access-log", "",
 		"write an access log to `file`, \"-\" for stdout (off unless given): Combined Log Format with HTTP/2.0, SPDY/3.1, SPDY/3, SPDY/2 or "+
 			"HTTP/1.1 as the protocol, then proto, session, stream, duration_ms and (gateway) backend_ms; JSON with -log-format json. "+
@@ -438,6 +444,8 @@ func newServer(e *env, o *serveOptions, c checked, log *slog.Logger) (*server, e
 			Protocols:            c.protocols,
 			MaxConcurrentStreams: uint32(o.maxStreams),
 			InitialWindowSize:    int32(o.window),
+			DisableSPDYPush:      !o.push,
+			EnableH2Push:         o.pushH2,
 			Pool:                 pool,
 			Logger:               s.log,
 		}
