@@ -355,3 +355,36 @@ func TestMetricsGateway(t *testing.T) {
 		t.Errorf("access log: %d lines with a backend time of 10ms or more, %d with none; want 3 and 1:\n%s", backed, down, log)
 	}
 }
+
+// With -shutdown-delay, /healthz is 503 while the server still takes new
+// connections, then it drains as without.
+func TestShutdownDelay(t *testing.T) {
+	s := startServe(t, "-listen", "", "-listen-plain", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-shutdown-delay", "1s",
+		"-log-level", "error")
+	base := "http://" + s.addrs.metrics.String()
+	begin := time.Now()
+	go s.stop()
+	for {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 503 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Unhealthy, yet serving new clients.
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	if code, body := get(t, c, "http://"+s.addrs.plain.String()+"/hello"); code != 200 || body != "hello, world\n" {
+		t.Errorf("during -shutdown-delay: %d %q; want the request served", code, body)
+	}
+	if code := <-s.exit; code != 0 {
+		t.Errorf("exit %d; want 0", code)
+	}
+	s.exit <- 0
+	if d := time.Since(begin); d < time.Second {
+		t.Errorf("stopped %v after the signal; want -shutdown-delay 1s first", d)
+	}
+}

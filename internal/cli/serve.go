@@ -45,6 +45,7 @@ type serveOptions struct {
 	logLevel        string
 	logFormat       string
 	shutdownTimeout time.Duration
+	shutdownDelay   time.Duration
 	metrics         string
 	proxyProtocol   bool
 	proxyFrom       string
@@ -98,6 +99,9 @@ func (o *serveOptions) flags() *flag.FlagSet {
 		"the access log in Combined Log Format) or json (one object per line)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second,
 		"on SIGINT or SIGTERM, how long sessions may drain after GOAWAY before they are cut")
+	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", 0,
+		"on SIGINT or SIGTERM, how long to go on serving, with /healthz at 503, before GOAWAY and closing the listeners: "+
+			"time for a load balancer's health checks to take the instance out")
 	fs.StringVar(&o.metrics, "metrics", "",
 		"serve Prometheus metrics at http://`address`/metrics, with /healthz (503 while draining) and /debug/pprof/ (off unless given; "+
 			"keep it off the public network)")
@@ -136,11 +140,12 @@ Flags:
 `
 
 const serveUsageTail = `
-Signals: SIGINT or SIGTERM turns /healthz to 503, sends GOAWAY to every
-session, lets the open streams finish for up to -shutdown-timeout, and exits
-0; a second one exits at once. SIGHUP reloads -cert and -key (new handshakes
-get the new certificate, open sessions go on; unreadable files keep the old
-one and say why) and reopens the -access-log file (for logrotate).
+Signals: SIGINT or SIGTERM turns /healthz to 503 (and, with -shutdown-delay,
+serves on for that long), sends GOAWAY to every session, lets the open
+streams finish for up to -shutdown-timeout, and exits 0; a second one exits
+at once. SIGHUP reloads -cert and -key (new handshakes get the new
+certificate, open sessions go on; unreadable files keep the old one and say
+why) and reopens the -access-log file (for logrotate).
 
 Exit status 1: the server could not start (port in use, unreadable
 certificate, missing directory); 2: bad flags.
@@ -271,6 +276,8 @@ func (o *serveOptions) check() (checked, error) {
 		return c, fmt.Errorf("bad -window %d: want 1 to %d bytes", o.window, math.MaxInt32)
 	case o.shutdownTimeout <= 0:
 		return c, fmt.Errorf("bad -shutdown-timeout %v: want a positive duration", o.shutdownTimeout)
+	case o.shutdownDelay < 0:
+		return c, fmt.Errorf("bad -shutdown-delay %v", o.shutdownDelay)
 	}
 	if o.backend != "" {
 		if !strings.Contains(o.backend, "://") {
@@ -752,6 +759,10 @@ func (s *server) reload() {
 func (s *server) shutdown() {
 	if s.metrics != nil {
 		s.metrics.draining.Store(true)
+	}
+	if d := s.o.shutdownDelay; d > 0 {
+		s.log.Info("shutting down: /healthz unhealthy, serving on for -shutdown-delay", "delay", d)
+		time.Sleep(d)
 	}
 	s.log.Info("shutting down: GOAWAY to every session, draining", "timeout", s.o.shutdownTimeout)
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.shutdownTimeout)
