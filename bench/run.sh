@@ -4,24 +4,40 @@
 #   bench/run.sh [-long] [-reps N] [-duration SECONDS] [-sessions N] [-streams N]
 #                [-skip-install] [-only LIST]
 #
-#   -long          5 repetitions of 15 s instead of 3 of 5 s (about 40 minutes)
+#   -long          5 repetitions of 15 s instead of 3 of 5 s (about 90 minutes)
 #   -reps N        repetitions of every load run (default 3)
 #   -duration S    seconds per load run (default 5)
 #   -sessions N    idle sessions held for the memory figures (default 10000)
 #   -streams N     active streams held for the memory figures (default 1000)
 #   -skip-install  do not apt-get, npm ci or check for tools
-#   -only LIST     comma-separated subset of: rps,h1,download,priority,memory,profile
+#   -only LIST     comma-separated subset of: rps,h2,h1,download,priority,memory,profile
 #
-# It installs what it lacks (Debian: wrk, nghttp2-client for h2load,
-# util-linux for taskset, nodejs, npm, jq, curl; npm ci for node's
+# It installs what the chosen groups lack (Debian: wrk, nghttp2-client for
+# h2load, nghttp2-proxy for nghttpx, apache2 for mod_http2, util-linux for
+# taskset, nodejs, npm, jq, curl, openssl; npm ci for node's
 # spdy-transport), builds spdymux and the helpers under bench/cmd, starts
 # every server on CPU 0 and runs every load generator on CPU 1 (when the
 # machine has two CPUs), repeats each run round-robin so that the runs
 # compared in a ratio are measured side by side, and prints the tables.
+#
+# The h2 group puts HTTP/2 servers side by side under h2load, over TLS
+# (ALPN h2) and cleartext (h2c with prior knowledge), at -c 1 -m 100 and
+# -c 10 -m 10: spdymux serve, net/http's own HTTP/2 (benchserver), spdymux
+# serve over spdy/3.1 and over h2 under spdymux bench, the spdymux gateway
+# (serve -backend) and nghttpx -n1 in front of the same net/http HTTP/1.1
+# backend (gateway and backend both on CPU 0, their CPU added up), and
+# Apache httpd (event MPM, one child, mod_http2) serving the same 13 bytes
+# as a file. A run whose load generator spoke anything but h2 (TLS) or h2c
+# (cleartext) -- h2load falls back to http/1.1 silently -- fails its row.
+#
 # Everything it produces goes under bench/out/DATE/: raw outputs, the
 # JSON-lines records (results.jsonl), memory.tsv, priority/*.json, CPU
 # profiles (profile/*.pprof) and the report (report.md). The default run
-# takes about 10 minutes.
+# takes about 20 minutes; -only h2 about 9.
+#
+# Environment: BENCH_BASE_PORT (default 18400) moves the 20 loopback ports
+# it uses; SPDYMUX_REV, when set, is the revision machine.txt records (for
+# a run from an exported tree, which has no .git).
 #
 # Every load run is bounded in time (-d/-D/-n plus a kill timeout), every
 # wait for a server or a helper is bounded, and every process started is
@@ -33,7 +49,7 @@ DUR=5
 SESSIONS=10000
 STREAMS=1000
 INSTALL=1
-ONLY=rps,h1,download,priority,memory,profile
+ONLY=rps,h2,h1,download,priority,memory,profile
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-long) REPS=5 DUR=15 ;;
@@ -63,23 +79,33 @@ log() { printf '%s %s\n' "$(date +%T)" "$*" | tee -a "$OUT/run.log" >&2; }
 if [ "$INSTALL" = 1 ]; then
 	missing=()
 	need() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
-	need wrk wrk
+	want h1 && need wrk wrk
 	need h2load nghttp2-client
 	need taskset util-linux
-	need node nodejs
-	need npm npm
+	if want rps || want download || want memory; then
+		need node nodejs
+		need npm npm
+	fi
 	need jq jq
 	need curl curl
 	need openssl openssl
+	if want h2; then
+		need nghttpx nghttp2-proxy
+		[ -x /usr/sbin/apache2 ] && [ -f /usr/lib/apache2/modules/mod_http2.so ] || missing+=(apache2)
+	fi
 	if [ ${#missing[@]} -gt 0 ]; then
 		log "installing ${missing[*]}"
 		apt-get update -qq
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 	fi
 	command -v go >/dev/null || { echo "run.sh: Go (the version in go.mod) must be on PATH" >&2; exit 1; }
-	log "npm ci in internal/interop/node"
-	(cd internal/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	if want rps || want download || want memory; then
+		log "npm ci in internal/interop/node"
+		(cd internal/interop/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+	fi
 fi
+NEED_NODE=0
+if want rps || want download; then NEED_NODE=1; fi
 
 log "building spdymux and bench/cmd/*"
 go build -o "$BIN/" ./cmd/spdymux ./bench/cmd/benchserver ./bench/cmd/benchhold ./bench/cmd/benchprio ./bench/cmd/benchrun
@@ -112,9 +138,14 @@ fi
 	echo "kernel: $(uname -sr)"
 	echo "go: $(go version)"
 	echo "node: $(node --version), spdy-transport $(jq -r .version internal/interop/node/node_modules/spdy-transport/package.json 2>/dev/null)"
-	echo "wrk: $(wrk -v 2>&1 | head -1)"
+	command -v wrk >/dev/null && echo "wrk: $(wrk -v 2>&1 | head -1)"
 	echo "h2load: $(h2load --version 2>&1 | head -1)"
-	echo "spdymux: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	if want h2; then
+		echo "nghttpx: $(nghttpx --version 2>&1 | head -1)"
+		echo "apache: $(/usr/sbin/apache2 -v 2>&1 | sed -n 's/^Server version: *//p'), mod_http2 $(dpkg-query -W -f='${Version}' apache2-bin 2>/dev/null)"
+		echo "openssl: $(openssl version)"
+	fi
+	echo "spdymux: ${SPDYMUX_REV:-$(git describe --always --dirty 2>/dev/null || echo unknown)}"
 	echo "pinning: $PINNING"
 	echo "open files: $(ulimit -n)"
 	echo "reps: $REPS, duration: ${DUR}s, sessions: $SESSIONS, streams: $STREAMS"
@@ -163,7 +194,7 @@ P=${BENCH_BASE_PORT:-18400}
 SPDY_TLS=$((P + 1))  # spdymux serve: TLS
 SPDY_PLAIN=$((P + 2)) # spdymux serve: cleartext
 GW_PLAIN=$((P + 3))   # spdymux serve -backend: cleartext
-GW_TLS=$((P + 4))     # spdymux serve -backend: TLS (unused by the load runs)
+GW_TLS=$((P + 4))     # spdymux serve -backend: TLS (the h2 group)
 BACKEND=$((P + 5))    # benchserver -h1: the gateway's backend
 NODE_PLAIN=$((P + 6)) # node server.js --plain
 NODE_TLS=$((P + 7))   # node server.js --tls
@@ -173,8 +204,93 @@ NH_H2TLS=$((P + 10))  # benchserver: net/http HTTP/2 over TLS
 MEM=$((P + 11))       # benchserver for the memory figures
 MEM_DEBUG=$((P + 12))
 GW2_PLAIN=$((P + 13)) # spdymux serve -backend -backend-max-idle 256: cleartext
-GW2_TLS=$((P + 14))   # (TLS, unused)
+GW2_TLS=$((P + 14))   # (TLS: the h2 group)
 NODE_NAGLE=$((P + 15)) # node server.js --plain without TCP_NODELAY
+NGX_PLAIN=$((P + 16))  # nghttpx -n1, h2c frontend, backend benchserver -h1
+NGX_TLS=$((P + 17))    # nghttpx -n1, TLS frontend (h2 by ALPN)
+AP_PLAIN=$((P + 18))   # Apache httpd with mod_http2: h2c and http/1.1
+AP_TLS=$((P + 19))     # Apache httpd with mod_http2 and mod_ssl: h2 by ALPN
+
+# tls_cert: a self-signed ECDSA P-256 certificate for 127.0.0.1 and
+# localhost (the key type spdymux serve and benchserver make for
+# themselves), for nghttpx and Apache.
+tls_cert() {
+	mkdir -p "$OUT/tls"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-keyout "$OUT/tls/key.pem" -out "$OUT/tls/cert.pem" -subj /CN=localhost \
+		-addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -addext "basicConstraints=critical,CA:FALSE" \
+		>"$OUT/tls/openssl.log" 2>&1 || { cat "$OUT/tls/openssl.log" >&2; exit 1; }
+}
+
+# apache_conf DIR: a minimal Apache httpd configuration in DIR/conf for
+# Debian's apache2 (modules from /usr/lib/apache2/modules, as
+# internal/apachetest loads them): the event MPM with one child process
+# (so that its CPU is one process's), HTTP/2 by mod_http2 on both ports
+# (Protocols h2 h2c http/1.1; h2c with prior knowledge is mod_http2's
+# H2Direct default on cleartext), TLS by mod_ssl on AP_TLS, no access log,
+# and DIR/htdocs/hello: the demo's 13 bytes.
+apache_conf() {
+	local d=$1 m=/usr/lib/apache2/modules mod
+	mkdir -p "$d/conf" "$d/logs" "$d/run" "$d/htdocs"
+	printf 'hello, world\n' >"$d/htdocs/hello"
+	# As root, Apache serves as www-data, which must reach the document root.
+	chmod -R a+rX "$d"
+	{
+		echo "ServerRoot \"$d\""
+		echo "ServerName 127.0.0.1"
+		echo "Listen 127.0.0.1:$AP_PLAIN"
+		echo "Listen 127.0.0.1:$AP_TLS"
+		for mod in mpm_event authz_core mime http2 ssl socache_shmcb; do
+			echo "LoadModule ${mod}_module $m/mod_$mod.so"
+		done
+		[ "$(id -u)" = 0 ] && printf 'User www-data\nGroup www-data\n'
+		cat <<-EOF
+			DefaultRuntimeDir "$d/run"
+			PidFile "$d/run/httpd.pid"
+			Mutex file:$d/run default
+			ErrorLog "$d/logs/error.log"
+			LogLevel warn
+			TypesConfig /etc/mime.types
+			Protocols h2 h2c http/1.1
+			KeepAlive On
+			MaxKeepAliveRequests 0
+			KeepAliveTimeout 30
+			StartServers 1
+			ServerLimit 1
+			ThreadsPerChild 64
+			MaxRequestWorkers 64
+			MinSpareThreads 1
+			MaxSpareThreads 64
+			SSLSessionCache shmcb:$d/run/ssl_scache(512000)
+			DocumentRoot "$d/htdocs"
+			<Directory />
+			    AllowOverride None
+			    Require all denied
+			</Directory>
+			<Directory "$d/htdocs">
+			    Require all granted
+			</Directory>
+			<VirtualHost 127.0.0.1:$AP_TLS>
+			    SSLEngine on
+			    SSLCertificateFile "$OUT/tls/cert.pem"
+			    SSLCertificateKeyFile "$OUT/tls/key.pem"
+			</VirtualHost>
+		EOF
+	} >"$d/conf/httpd.conf"
+}
+
+# hello2 URL: GET /hello over HTTP/2 with curl (h2c with prior knowledge on
+# http URLs, ALPN h2 on https); fails unless the answer is the 13 bytes
+# over HTTP/2. The response headers go to h2-headers.txt.
+hello2() {
+	local u=$1 opt=(--http2-prior-knowledge) body
+	case $u in https:*) opt=(-k --http2) ;; esac
+	body=$(curl -sS --max-time 10 "${opt[@]}" -D "$OUT/h2-headers.tmp" -w '\n%{http_version}' "$u") ||
+		{ echo "run.sh: no answer from $u" >&2; exit 1; }
+	[ "$body" = "$(printf 'hello, world\n\n2')" ] || { echo "run.sh: not hello, world over HTTP/2 from $u: $body" >&2; exit 1; }
+	{ echo "== $u"; tr -d '\r' <"$OUT/h2-headers.tmp"; } >>"$OUT/h2-headers.txt"
+	rm -f "$OUT/h2-headers.tmp"
+}
 
 start_servers() {
 	start spdymux "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$SPDY_TLS -listen-plain 127.0.0.1:$SPDY_PLAIN -log-level error
@@ -187,32 +303,63 @@ start_servers() {
 	# flight; this one keeps every backend connection.
 	start gateway-idle256 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW2_TLS -listen-plain 127.0.0.1:$GW2_PLAIN -backend http://127.0.0.1:$BACKEND -backend-max-idle 256 -log-level error
 	PID_GATEWAY2=$LAST
-	# node with TCP_NODELAY on its sockets, as Go sets it (bench/node/nodelay.js),
-	# and once more as server.js runs by default, with Nagle's algorithm.
-	start node-plain "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --plain --protocol spdy/3.1 --port $NODE_PLAIN
-	PID_NODE_PLAIN=$LAST
-	start node-tls "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --tls --protocol spdy/3.1 --port $NODE_TLS
-	PID_NODE_TLS=$LAST
-	start node-nagle "${SRV[@]}" node internal/interop/node/server.js --plain --protocol spdy/3.1 --port $NODE_NAGLE
-	PID_NODE_NAGLE=$LAST
+	PID_NODE_PLAIN='' PID_NODE_TLS='' PID_NODE_NAGLE=''
+	local ports=($SPDY_TLS $SPDY_PLAIN $BACKEND $GW_PLAIN $GW2_PLAIN $NH_H1 $NH_H2C $NH_H2TLS)
+	local hellos=(http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello)
+	if [ $NEED_NODE = 1 ]; then
+		# node with TCP_NODELAY on its sockets, as Go sets it (bench/node/nodelay.js),
+		# and once more as server.js runs by default, with Nagle's algorithm.
+		start node-plain "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --plain --protocol spdy/3.1 --port $NODE_PLAIN
+		PID_NODE_PLAIN=$LAST
+		start node-tls "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --tls --protocol spdy/3.1 --port $NODE_TLS
+		PID_NODE_TLS=$LAST
+		start node-nagle "${SRV[@]}" node internal/interop/node/server.js --plain --protocol spdy/3.1 --port $NODE_NAGLE
+		PID_NODE_NAGLE=$LAST
+		ports+=($NODE_PLAIN $NODE_NAGLE $NODE_TLS)
+		hellos+=(http://127.0.0.1:$NODE_PLAIN/hello http://127.0.0.1:$NODE_NAGLE/hello)
+	fi
 	start nethttp "${SRV[@]}" "$BIN/benchserver" -h1 127.0.0.1:$NH_H1 -h2c 127.0.0.1:$NH_H2C -h2tls 127.0.0.1:$NH_H2TLS
 	PID_NETHTTP=$LAST
-	for port in $SPDY_TLS $SPDY_PLAIN $BACKEND $GW_PLAIN $GW2_PLAIN $NODE_PLAIN $NODE_NAGLE $NODE_TLS $NH_H1 $NH_H2C $NH_H2TLS; do
+	PID_NGHTTPX='' PID_APACHE=''
+	if want h2; then
+		tls_cert
+		# nghttpx as the issue runs it: one worker (-n1), a cleartext (h2c)
+		# and a TLS frontend, the same backend as the spdymux gateways; no
+		# configuration file (Debian's sample is all comments anyway), no
+		# OCSP fetch for the self-signed certificate. Its default logs no
+		# access.
+		start nghttpx "${SRV[@]}" nghttpx --conf=/dev/null --no-ocsp -n1 \
+			"-f127.0.0.1,$NGX_PLAIN;no-tls" "-f127.0.0.1,$NGX_TLS" "-b127.0.0.1,$BACKEND" \
+			"$OUT/tls/key.pem" "$OUT/tls/cert.pem"
+		PID_NGHTTPX=$LAST
+		apache_conf "$OUT/apache"
+		start apache "${SRV[@]}" /usr/sbin/apache2 -d "$OUT/apache" -f "$OUT/apache/conf/httpd.conf" -DFOREGROUND
+		PID_APACHE=$LAST
+		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS)
+	fi
+	for port in "${ports[@]}"; do
 		waitport $port
 	done
 	# The same 13 bytes from every server.
-	for u in http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello http://127.0.0.1:$NODE_PLAIN/hello http://127.0.0.1:$NODE_NAGLE/hello; do
+	for u in "${hellos[@]}"; do
 		[ "$("$BIN/spdymux" get -timeout 10s "$u" 2>/dev/null)" = "hello, world" ] || { echo "run.sh: no hello from $u" >&2; exit 1; }
 	done
 	[ "$(curl -sS --max-time 10 http://127.0.0.1:$NH_H1/hello)" = "hello, world" ] || { echo "run.sh: no hello from net/http" >&2; exit 1; }
+	if want h2; then
+		: >"$OUT/h2-headers.txt"
+		for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN; do hello2 http://127.0.0.1:$port/hello; done
+		for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS; do hello2 https://127.0.0.1:$port/hello; done
+	fi
 }
 
-# bench GROUP LABEL REP PIDS CMD...: one measured load run.
+# bench GROUP LABEL REP PIDS CMD...: one measured load run. The CPU time
+# of the PIDS and of their descendants is the server's. With WANT=P,Q in
+# the environment, the run fails unless the load generator spoke P or Q.
 bench() {
 	local group=$1 label=$2 rep=$3 pids=$4
 	shift 4
 	"$BIN/benchrun" run -results "$RESULTS" -group "$group" -label "$label" -rep "$rep" -pids "$pids" \
-		-raw "$RAW/$group.$label.$rep.txt" -timeout $((DUR * 4 + 60))s -- "${GEN[@]}" "$@"
+		-want-proto "${WANT:-}" -raw "$RAW/$group.$label.$rep.txt" -timeout $((DUR * 4 + 60))s -- "${GEN[@]}" "$@"
 }
 # warm CMD...: an unmeasured run, bounded.
 warm() { timeout 60 "${GEN[@]}" "$@" >/dev/null 2>&1 || true; }
@@ -227,22 +374,60 @@ rps_round() {
 	for shape in "1 100" "10 10"; do
 		read -r c m <<<"$shape"
 		g=c${c}m${m}
-		bench $g spdymux-plain $rep $PID_SPDYMUX "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$SPDY_PLAIN/hello
-		bench $g node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$NODE_PLAIN/hello
-		bench $g gateway-plain $rep $PID_GATEWAY,$PID_BACKEND "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$GW_PLAIN/hello
-		bench $g gateway-idle256-plain $rep $PID_GATEWAY2,$PID_BACKEND "${SB[@]}" -c $c -m $m -d ${DUR}s http://127.0.0.1:$GW2_PLAIN/hello
-		bench $g nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c $c -m $m -D $DUR http://127.0.0.1:$NH_H2C/hello
-		bench $g spdymux-tls $rep $PID_SPDYMUX "${SB[@]}" -k -c $c -m $m -d ${DUR}s https://127.0.0.1:$SPDY_TLS/hello
-		bench $g node-tls $rep $PID_NODE_TLS "${SB[@]}" -k -c $c -m $m -d ${DUR}s https://127.0.0.1:$NODE_TLS/hello
-		bench $g nethttp-h2tls-h2load $rep $PID_NETHTTP h2load -c $c -m $m -D $DUR https://127.0.0.1:$NH_H2TLS/hello
+		bench $g spdymux-plain $rep $PID_SPDYMUX "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$SPDY_PLAIN/hello
+		bench $g node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$NODE_PLAIN/hello
+		bench $g gateway-plain $rep $PID_GATEWAY,$PID_BACKEND "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$GW_PLAIN/hello
+		bench $g gateway-idle256-plain $rep $PID_GATEWAY2,$PID_BACKEND "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$GW2_PLAIN/hello
+		WANT=h2c bench $g nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c $c -m $m -D $DUR http://127.0.0.1:$NH_H2C/hello
+		bench $g spdymux-tls $rep $PID_SPDYMUX "${SB[@]}" -k -c $c -m $m -D ${DUR}s https://127.0.0.1:$SPDY_TLS/hello
+		bench $g node-tls $rep $PID_NODE_TLS "${SB[@]}" -k -c $c -m $m -D ${DUR}s https://127.0.0.1:$NODE_TLS/hello
+		WANT=h2 bench $g nethttp-h2tls-h2load $rep $PID_NETHTTP h2load -c $c -m $m -D $DUR https://127.0.0.1:$NH_H2TLS/hello
 	done
 	# One request at a time over one connection: latency, and what
 	# Nagle's algorithm does to node's server.js as it runs by default.
-	bench c1m1 spdymux-plain $rep $PID_SPDYMUX "${SB[@]}" -c 1 -m 1 -d ${DUR}s http://127.0.0.1:$SPDY_PLAIN/hello
-	bench c1m1 node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c 1 -m 1 -d ${DUR}s http://127.0.0.1:$NODE_PLAIN/hello
-	bench c1m1 node-plain-nagle $rep $PID_NODE_NAGLE "${SB[@]}" -c 1 -m 1 -d ${DUR}s http://127.0.0.1:$NODE_NAGLE/hello
-	bench c1m1 nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -D $DUR http://127.0.0.1:$NH_H2C/hello
-	bench c1m100 node-plain-nagle $rep $PID_NODE_NAGLE "${SB[@]}" -c 1 -m 100 -d ${DUR}s http://127.0.0.1:$NODE_NAGLE/hello
+	bench c1m1 spdymux-plain $rep $PID_SPDYMUX "${SB[@]}" -c 1 -m 1 -D ${DUR}s http://127.0.0.1:$SPDY_PLAIN/hello
+	bench c1m1 node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c 1 -m 1 -D ${DUR}s http://127.0.0.1:$NODE_PLAIN/hello
+	bench c1m1 node-plain-nagle $rep $PID_NODE_NAGLE "${SB[@]}" -c 1 -m 1 -D ${DUR}s http://127.0.0.1:$NODE_NAGLE/hello
+	WANT=h2c bench c1m1 nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -D $DUR http://127.0.0.1:$NH_H2C/hello
+	bench c1m100 node-plain-nagle $rep $PID_NODE_NAGLE "${SB[@]}" -c 1 -m 100 -D ${DUR}s http://127.0.0.1:$NODE_NAGLE/hello
+}
+
+# HTTP/2 side by side, per shape (-c 1 -m 100, -c 10 -m 10) and transport
+# (TLS: h2 by ALPN; plain: h2c with prior knowledge), one group each:
+#   spdymux-h2         spdymux serve (demo site), h2load
+#   nethttp-h2         net/http's own HTTP/2 (benchserver -h2tls, -h2c), h2load
+#   spdymux-spdy31     spdymux serve over spdy/3.1, spdymux bench
+#   spdymux-h2-sb      spdymux serve over HTTP/2, spdymux bench -proto h2
+#                      (the same load generator as spdymux-spdy31)
+#   gateway            spdymux serve -backend (default -backend-max-idle 64)
+#                      + benchserver -h1, h2load; CPU of both
+#   gateway-idle256    the same with -backend-max-idle 256
+#   nghttpx            nghttpx -n1 + the same benchserver -h1, h2load; CPU of both
+#   apache             Apache httpd, mod_http2, the file htdocs/hello, h2load
+h2_round() {
+	local rep=$1 c m g tr s want sp nh gw gw2 ngx ap k
+	for shape in "1 100" "10 10"; do
+		read -r c m <<<"$shape"
+		for tr in tls plain; do
+			g=h2-c${c}m${m}-$tr
+			if [ $tr = tls ]; then
+				s=https want=h2 k=-k
+				sp=$SPDY_TLS nh=$NH_H2TLS gw=$GW_TLS gw2=$GW2_TLS ngx=$NGX_TLS ap=$AP_TLS
+			else
+				s=http want=h2c k=
+				sp=$SPDY_PLAIN nh=$NH_H2C gw=$GW_PLAIN gw2=$GW2_PLAIN ngx=$NGX_PLAIN ap=$AP_PLAIN
+			fi
+			local H2=(h2load -c $c -m $m -D $DUR)
+			WANT=$want bench $g spdymux-h2 $rep $PID_SPDYMUX "${H2[@]}" $s://127.0.0.1:$sp/hello
+			WANT=$want bench $g nethttp-h2 $rep $PID_NETHTTP "${H2[@]}" $s://127.0.0.1:$nh/hello
+			WANT=spdy/3.1 bench $g spdymux-spdy31 $rep $PID_SPDYMUX "${SB[@]}" $k -c $c -m $m -D ${DUR}s $s://127.0.0.1:$sp/hello
+			WANT=$want bench $g spdymux-h2-sb $rep $PID_SPDYMUX "${SB[@]}" -proto h2 $k -c $c -m $m -D ${DUR}s $s://127.0.0.1:$sp/hello
+			WANT=$want bench $g gateway $rep $PID_GATEWAY,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw/hello
+			WANT=$want bench $g gateway-idle256 $rep $PID_GATEWAY2,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw2/hello
+			WANT=$want bench $g nghttpx $rep $PID_NGHTTPX,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$ngx/hello
+			WANT=$want bench $g apache $rep $PID_APACHE "${H2[@]}" $s://127.0.0.1:$ap/hello
+		done
+	done
 }
 
 # HTTP/1.1: net/http under wrk and under spdymux bench -proto http/1.1,
@@ -251,7 +436,7 @@ h1_round() {
 	local rep=$1
 	for c in 10 100; do
 		bench h1 nethttp-h1-wrk-c$c $rep $PID_NETHTTP wrk -t1 -c$c -d${DUR}s --latency http://127.0.0.1:$NH_H1/hello
-		bench h1 nethttp-h1-spdymuxbench-c$c $rep $PID_NETHTTP "${SB[@]}" -proto http/1.1 -c $c -d ${DUR}s http://127.0.0.1:$NH_H1/hello
+		bench h1 nethttp-h1-spdymuxbench-c$c $rep $PID_NETHTTP "${SB[@]}" -proto http/1.1 -c $c -D ${DUR}s http://127.0.0.1:$NH_H1/hello
 		bench h1 spdymux-h1-wrk-c$c $rep $PID_SPDYMUX wrk -t1 -c$c -d${DUR}s --latency http://127.0.0.1:$SPDY_PLAIN/hello
 	done
 }
@@ -264,8 +449,8 @@ download_round() {
 	bench download node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c 1 -m 1 -n 1 -timeout 60s http://127.0.0.1:$NODE_PLAIN/bytes/$n
 	bench download node-tls $rep $PID_NODE_TLS "${SB[@]}" -k -c 1 -m 1 -n 1 -timeout 60s https://127.0.0.1:$NODE_TLS/bytes/$n
 	bench download nethttp-h1 $rep $PID_NETHTTP "${SB[@]}" -proto http/1.1 -c 1 -n 1 -timeout 60s http://127.0.0.1:$NH_H1/bytes/$n
-	bench download nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -n 1 http://127.0.0.1:$NH_H2C/bytes/$n
-	bench download nethttp-h2tls-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -n 1 https://127.0.0.1:$NH_H2TLS/bytes/$n
+	WANT=h2c bench download nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -n 1 http://127.0.0.1:$NH_H2C/bytes/$n
+	WANT=h2 bench download nethttp-h2tls-h2load $rep $PID_NETHTTP h2load -c 1 -m 1 -n 1 https://127.0.0.1:$NH_H2TLS/bytes/$n
 }
 
 # Priority: time to first byte of GET /hello on an idle session, and while
@@ -352,54 +537,73 @@ memory() {
 }
 
 # Profiles: a CPU profile of the server under -c 1 -m 100 for spdymux
-# (benchserver -spdy: the Listener as `spdymux serve` sets it up, with
-# pprof) and for net/http's HTTP/2 (benchserver -h2c), and their top
+# (benchserver -spdy and -spdy-tls: the Listener as `spdymux serve` sets
+# it up, with pprof) over spdy/3.1 (spdymux bench), h2c and h2 (h2load),
+# and for net/http's HTTP/2 (benchserver -h2c, -h2tls), and their top
 # functions by cumulative and by own time.
 profile() {
 	mkdir -p "$OUT/profile"
-	for t in "spdymux -spdy" "nethttp-h2c -h2c"; do
-		read -r name flag <<<"$t"
+	local t name flag scheme gen want k
+	for t in "spdymux -spdy http sb spdy/3.1" "spdymux-h2c -spdy http h2load h2c" "spdymux-h2tls -spdy-tls https h2load h2" \
+		"nethttp-h2c -h2c http h2load h2c" "nethttp-h2tls -h2tls https h2load h2"; do
+		read -r name flag scheme gen want <<<"$t"
 		start prof "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM -debug 127.0.0.1:$MEM_DEBUG
 		local pp=$LAST
 		waitport $MEM
 		waitport $MEM_DEBUG
-		if [ $name = spdymux ]; then
-			warm "${SB[@]}" -c 1 -m 100 -d 1s http://127.0.0.1:$MEM/hello
-			timeout $((DUR + 60)) "${GEN[@]}" "${SB[@]}" -c 1 -m 100 -d $((DUR + 2))s http://127.0.0.1:$MEM/hello >"$RAW/profile.$name.load.json" 2>&1 &
+		local u=$scheme://127.0.0.1:$MEM/hello
+		if [ $gen = sb ]; then
+			k=
+			[ $scheme = https ] && k=-k
+			warm "${SB[@]}" $k -c 1 -m 100 -D 1s "$u"
+			timeout $((DUR + 60)) "${GEN[@]}" "${SB[@]}" $k -c 1 -m 100 -D $((DUR + 2))s "$u" >"$RAW/profile.$name.load.txt" 2>&1 &
 		else
-			warm h2load -c 1 -m 100 -D 1 http://127.0.0.1:$MEM/hello
-			timeout $((DUR + 60)) "${GEN[@]}" h2load -c 1 -m 100 -D $((DUR + 2)) http://127.0.0.1:$MEM/hello >"$RAW/profile.$name.load.txt" 2>&1 &
+			warm h2load -c 1 -m 100 -D 1 "$u"
+			timeout $((DUR + 60)) "${GEN[@]}" h2load -c 1 -m 100 -D $((DUR + 2)) "$u" >"$RAW/profile.$name.load.txt" 2>&1 &
 		fi
 		local lp=$!
 		sleep 1
 		curl -sS --max-time $((DUR + 30)) -o "$OUT/profile/$name.pprof" "http://127.0.0.1:$MEM_DEBUG/debug/pprof/profile?seconds=$DUR"
 		wait $lp || true
 		stop $pp
-		go tool pprof -top -cum -nodecount=40 "$BIN/benchserver" "$OUT/profile/$name.pprof" >"$OUT/profile/$name.top-cum.txt" 2>/dev/null || true
+		local got
+		got=$(sed -n 's/^Application protocol: //p; s/.*"proto": *"\([^"]*\)".*/\1/p' "$RAW/profile.$name.load.txt" | head -1)
+		[ "$got" = "$want" ] || log "profile $name: the load spoke ${got:-nothing}, not $want; this profile is not of $want"
+		go tool pprof -top -cum -nodecount=60 "$BIN/benchserver" "$OUT/profile/$name.pprof" >"$OUT/profile/$name.top-cum.txt" 2>/dev/null || true
 		go tool pprof -top -nodecount=40 "$BIN/benchserver" "$OUT/profile/$name.pprof" >"$OUT/profile/$name.top-flat.txt" 2>/dev/null || true
-		log "profile $name: $(sed -n 's/^Duration.*Total samples = //p' "$OUT/profile/$name.top-flat.txt")"
+		log "profile $name ($got): $(sed -n 's/^Duration.*Total samples = //p' "$OUT/profile/$name.top-flat.txt")"
 	done
 }
 
 # ---------------------------------------------------------------- runs
 START=$(date +%s)
 start_servers
-log "servers up: spdymux $PID_SPDYMUX, gateways $PID_GATEWAY and $PID_GATEWAY2 (backend $PID_BACKEND), node $PID_NODE_PLAIN/$PID_NODE_TLS/$PID_NODE_NAGLE, net/http $PID_NETHTTP"
+log "servers up: spdymux $PID_SPDYMUX, gateways $PID_GATEWAY and $PID_GATEWAY2 (backend $PID_BACKEND), node ${PID_NODE_PLAIN:--}/${PID_NODE_TLS:--}/${PID_NODE_NAGLE:--}, net/http $PID_NETHTTP, nghttpx ${PID_NGHTTPX:--}, apache ${PID_APACHE:--}"
 
 if want rps || want h1; then
 	log "warming up every server for 1 s"
 	for u in http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello http://127.0.0.1:$NODE_PLAIN/hello; do
-		warm "${SB[@]}" -c 10 -m 10 -d 1s "$u"
+		warm "${SB[@]}" -c 10 -m 10 -D 1s "$u"
 	done
 	for u in https://127.0.0.1:$SPDY_TLS/hello https://127.0.0.1:$NODE_TLS/hello; do
-		warm "${SB[@]}" -k -c 10 -m 10 -d 1s "$u"
+		warm "${SB[@]}" -k -c 10 -m 10 -D 1s "$u"
 	done
 	warm h2load -c 10 -m 10 -D 1 http://127.0.0.1:$NH_H2C/hello
 	warm h2load -c 10 -m 10 -D 1 https://127.0.0.1:$NH_H2TLS/hello
-	warm wrk -t1 -c10 -d1s http://127.0.0.1:$NH_H1/hello
+	want h1 && warm wrk -t1 -c10 -d1s http://127.0.0.1:$NH_H1/hello
+fi
+if want h2; then
+	log "warming up every HTTP/2 server for 1 s"
+	for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN; do
+		warm h2load -c 10 -m 10 -D 1 http://127.0.0.1:$port/hello
+	done
+	for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS; do
+		warm h2load -c 10 -m 10 -D 1 https://127.0.0.1:$port/hello
+	done
 fi
 for rep in $(seq "$REPS"); do
 	want rps && { log "request rate, repetition $rep of $REPS"; rps_round "$rep"; }
+	want h2 && { log "HTTP/2 side by side, repetition $rep of $REPS"; h2_round "$rep"; }
 	want h1 && { log "HTTP/1.1 load generators, repetition $rep of $REPS"; h1_round "$rep"; }
 	want download && { log "256 MiB downloads, repetition $rep of $REPS"; download_round "$rep"; }
 	want priority && { log "priority, repetition $rep of $REPS"; priority_round "$rep"; }
@@ -436,6 +640,11 @@ END=$(date +%s)
 			-ratio "download:spdymux-plain/nethttp-h2c-h2load" -ratio "download:spdymux-tls/nethttp-h2tls-h2load"
 			-ratio "download:spdymux-plain/node-plain" -ratio "download:spdymux-tls/node-tls"
 			-ratio "download:spdymux-tls/spdymux-plain")
+		for g in h2-c1m100-tls h2-c1m100-plain h2-c10m10-tls h2-c10m10-plain; do
+			ratios+=(-ratio "$g:spdymux-h2/nethttp-h2" -ratio "$g:spdymux-h2/spdymux-spdy31" -ratio "$g:spdymux-h2-sb/spdymux-spdy31"
+				-ratio "$g:spdymux-h2/apache" -ratio "$g:nethttp-h2/apache"
+				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
+		done
 		"$BIN/benchrun" table -results "$RESULTS" "${ratios[@]}"
 	fi
 	if ls "$OUT"/priority/*.json >/dev/null 2>&1; then
@@ -465,7 +674,7 @@ END=$(date +%s)
 			if ($8 == 0) printf "| %s | %s | %d | – | – | %.0f | – |\n", srv, $2, $3, ($10-$6)/$3;
 			else printf "| %s | %s | %d | %.0f | %.0f | %.0f | %d → %d |\n", srv, $2, $3, ($8-$4)/$3, ($9-$5)/$3, ($10-$6)/$3, $7, $11}' "$OUT/memory.tsv"
 	fi
-	for name in spdymux nethttp-h2c; do
+	for name in spdymux spdymux-h2c spdymux-h2tls nethttp-h2c nethttp-h2tls; do
 		[ -s "$OUT/profile/$name.top-flat.txt" ] || continue
 		echo
 		echo "### CPU profile of the server at -c 1 -m 100: $name (top 25 by own time)"

@@ -2,20 +2,28 @@
 // together with what it cost the server, for bench/run.sh; it also turns
 // the records into Markdown tables.
 //
-//	benchrun run -results FILE -group G -label L -rep N [-pids P,Q] [-raw FILE] [-timeout D] -- CMD ARGS...
+//	benchrun run -results FILE -group G -label L -rep N [-pids P,Q] [-want-proto A,B]
+//	             [-raw FILE] [-timeout D] -- CMD ARGS...
 //
 // runs CMD (killed after -timeout), saves its output to -raw, and appends
 // one JSON record to -results: the requests/s, latency and throughput that
 // CMD reported (spdymux bench -json, wrk --latency or h2load output are
-// recognised), the CPU time the -pids processes (the server) used during
-// the run, per request too, the load generator's own CPU time, and the
-// CPU time every other process on the machine used ("foreign", in cores),
-// which tells a quiet run from a noisy one.
+// recognised), the protocol it spoke (h2load's "Application protocol:",
+// spdymux bench's "proto", http/1.1 for wrk), the CPU time the -pids
+// processes and all their descendants (the server: nghttpx and Apache
+// httpd work in child processes) used during the run, per request too,
+// the load generator's own CPU time, and the CPU time every other process
+// on the machine used ("foreign", in cores), which tells a quiet run from
+// a noisy one. With -want-proto, a run that spoke any other protocol (h2load
+// falls back to http/1.1 silently when ALPN or the h2c preface fails) is
+// recorded as failed and left out of the tables' figures.
 //
 //	benchrun table -results FILE [-ratio G:A/B ...]
 //
 // prints one Markdown table per group, each label's median over its
-// repetitions and the spread (min-max), and each ratio A/B of a group
+// repetitions and the spread (min-max) -- "server cores" is the server's
+// CPU time over the run's wall time, below 1 when the server was not
+// CPU-bound or did not get its core -- and each ratio A/B of a group
 // computed per repetition, so over runs measured side by side, with its
 // median and spread.
 package main
@@ -54,6 +62,9 @@ type record struct {
 	LatencyP50ms float64 `json:"latency_p50_ms"`
 	LatencyP99ms float64 `json:"latency_p99_ms"` // 0 when the tool gives none (h2load)
 	LatencyAvgms float64 `json:"latency_mean_ms"`
+	Proto        string  `json:"proto,omitempty"`       // the protocol the load generator spoke
+	TLS          string  `json:"tls,omitempty"`         // h2load's TLS protocol and cipher
+	ProtoError   string  `json:"proto_error,omitempty"` // set when Proto is not one of -want-proto
 
 	WallS          float64 `json:"wall_s"`
 	ServerCPUS     float64 `json:"server_cpu_s"`
@@ -91,6 +102,7 @@ func run(args []string) {
 	pids := fs.String("pids", "", "comma-separated server `pids`")
 	raw := fs.String("raw", "", "save the command's output to this `file`")
 	timeout := fs.Duration("timeout", 120*time.Second, "kill the command after this long")
+	wantProto := fs.String("want-proto", "", "comma-separated `protocols` the run must speak (h2, h2c, spdy/3.1, http/1.1); any other fails the run")
 	fs.Parse(args)
 	cmdArgs := fs.Args()
 	if len(cmdArgs) == 0 || *results == "" {
@@ -113,11 +125,11 @@ func run(args []string) {
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	busy0, serv0 := machineBusy(), pidsCPU(serverPids)
+	busy0, serv0 := machineBusy(), treeCPU(serverPids)
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
-	busy1, serv1 := machineBusy(), pidsCPU(serverPids)
+	busy1, serv1 := machineBusy(), treeCPU(serverPids)
 
 	r := record{Group: *group, Label: *label, Rep: *rep, Command: cmdArgs, WallS: wall.Seconds()}
 	if err != nil {
@@ -128,12 +140,19 @@ func run(args []string) {
 			r.LoadgenCPUS = tv(ru.Utime) + tv(ru.Stime)
 		}
 	}
-	r.ServerCPUS = float64(serv1-serv0) / clockTicks
+	r.ServerCPUS = float64(cpuDelta(serv0, serv1)) / clockTicks
 	r.ForeignCores = math.Max(0, (float64(busy1-busy0)/clockTicks-r.ServerCPUS-r.LoadgenCPUS)/wall.Seconds())
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		r.Loadavg1, _ = strconv.ParseFloat(strings.Fields(string(b))[0], 64)
 	}
 	parse(&r, stdout.Bytes())
+	if *wantProto != "" && !slices.Contains(strings.Split(*wantProto, ","), r.Proto) {
+		got := r.Proto
+		if got == "" {
+			got = "none reported"
+		}
+		r.ProtoError = fmt.Sprintf("spoke %s, want %s", got, *wantProto)
+	}
 	if r.Requests > 0 {
 		r.ServerCPUUsReq = r.ServerCPUS * 1e6 / r.Requests
 	}
@@ -158,8 +177,8 @@ func run(args []string) {
 	}
 	f.Write(append(line, '\n'))
 	f.Close()
-	fmt.Printf("  %-8s %-34s rep %d: %10.0f req/s  %8.1f MB/s  p50 %7.3f ms  server %6.1f us/req  foreign %.2f cores%s\n",
-		r.Group, r.Label, r.Rep, r.ReqPerS, r.BodyBytesPS/1e6, r.LatencyP50ms, r.ServerCPUUsReq, r.ForeignCores, errNote(r))
+	fmt.Printf("  %-8s %-34s rep %d: %-8s %10.0f req/s  %8.1f MB/s  p50 %7.3f ms  server %6.1f us/req  foreign %.2f cores%s\n",
+		r.Group, r.Label, r.Rep, r.Proto, r.ReqPerS, r.BodyBytesPS/1e6, r.LatencyP50ms, r.ServerCPUUsReq, r.ForeignCores, errNote(r))
 }
 
 func errNote(r record) string {
@@ -169,6 +188,9 @@ func errNote(r record) string {
 	}
 	if r.ExitError != "" {
 		s += "  (" + r.ExitError + ")"
+	}
+	if r.ProtoError != "" {
+		s += "  WRONG PROTOCOL: " + r.ProtoError
 	}
 	return s
 }
@@ -194,22 +216,81 @@ func machineBusy() uint64 {
 	return busy
 }
 
-// pidsCPU returns the user+system ticks of the processes, their threads
-// included.
-func pidsCPU(pids []int) uint64 {
-	var t uint64
-	for _, p := range pids {
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+// treeCPU returns the user+system ticks of each of the processes and of
+// all their descendants, threads included, by pid.
+func treeCPU(roots []int) map[int]uint64 {
+	cpu := map[int]uint64{}
+	if len(roots) == 0 {
+		return cpu
+	}
+	parent := map[int]int{}
+	ticks := map[int]uint64{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 on
-		u, _ := strconv.ParseUint(f[11], 10, 64)                 // field 14 utime
-		k, _ := strconv.ParseUint(f[12], 10, 64)                 // field 15 stime
-		t += u + k
+		if ppid, t, ok := procStat(pid); ok {
+			parent[pid], ticks[pid] = ppid, t
+		}
 	}
-	return t
+	in := func(pid int) bool {
+		for range 64 { // bounded walk up the tree
+			if slices.Contains(roots, pid) {
+				return true
+			}
+			p, ok := parent[pid]
+			if !ok || p <= 1 {
+				return false
+			}
+			pid = p
+		}
+		return false
+	}
+	for pid, t := range ticks {
+		if in(pid) {
+			cpu[pid] = t
+		}
+	}
+	return cpu
+}
+
+// cpuDelta is the CPU the processes of after used since before: a
+// process that started in between counts whole. (One that ended in
+// between is lost, unless its parent reaped it; the servers measured keep
+// their processes for their lifetime.)
+func cpuDelta(before, after map[int]uint64) uint64 {
+	var d uint64
+	for pid, t := range after {
+		if t0, ok := before[pid]; ok && t0 <= t {
+			d += t - t0
+		} else if !ok {
+			d += t
+		}
+	}
+	return d
+}
+
+// procStat returns a process's parent and its user+system ticks.
+func procStat(pid int) (ppid int, ticks uint64, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return 0, 0, false
+	}
+	f := strings.Fields(s[i+2:]) // fields from 3 on
+	if len(f) < 13 {
+		return 0, 0, false
+	}
+	ppid, _ = strconv.Atoi(f[1])             // field 4 ppid
+	u, _ := strconv.ParseUint(f[11], 10, 64) // field 14 utime
+	k, _ := strconv.ParseUint(f[12], 10, 64) // field 15 stime
+	return ppid, u + k, true
 }
 
 var (
@@ -223,6 +304,8 @@ var (
 	h2Reqs     = regexp.MustCompile(`requests: (\d+) total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed`)
 	h2Time     = regexp.MustCompile(`time for request:\s+([0-9.]+)(us|ms|s)\s+([0-9.]+)(us|ms|s)\s+([0-9.]+)(us|ms|s)`)
 	h2Body     = regexp.MustCompile(`traffic: .*?\((\d+)\) total, .*?\((\d+)\) headers .*?, .*?\((\d+)\) data`)
+	h2Proto    = regexp.MustCompile(`(?m)^Application protocol: (\S+)`)
+	h2TLS      = regexp.MustCompile(`(?m)^TLS Protocol: (\S+)\s*\nCipher: (\S+)`)
 )
 
 func ms(v, unit string) float64 {
@@ -246,18 +329,21 @@ func parse(r *record, out []byte) {
 			Requests    float64 `json:"requests"`
 			Failed      float64 `json:"failed"`
 			BodyBytesPS float64 `json:"body_bytes_per_s"`
+			Proto       string  `json:"proto"`
 			Latency     struct {
 				Mean, P50, P99 float64
 			} `json:"latency_ms"`
 		}
 		if err := json.Unmarshal(out[i:], &j); err == nil {
 			r.ReqPerS, r.Requests, r.Failed, r.BodyBytesPS = j.ReqPerS, j.Requests, j.Failed, j.BodyBytesPS
+			r.Proto = j.Proto
 			r.LatencyP50ms, r.LatencyP99ms, r.LatencyAvgms = j.Latency.P50, j.Latency.P99, j.Latency.Mean
 			return
 		}
 	}
 	s := string(out)
 	if m := wrkReqs.FindStringSubmatch(s); m != nil {
+		r.Proto = "http/1.1"
 		r.ReqPerS = num(m[1])
 		if m := wrkTotal.FindStringSubmatch(s); m != nil {
 			r.Requests = num(m[1])
@@ -279,6 +365,12 @@ func parse(r *record, out []byte) {
 			r.Failed += num(m[1]) + num(m[2]) + num(m[3]) + num(m[4])
 		}
 		return
+	}
+	if m := h2Proto.FindStringSubmatch(s); m != nil {
+		r.Proto = m[1]
+	}
+	if m := h2TLS.FindStringSubmatch(s); m != nil {
+		r.TLS = m[1] + " " + m[2]
 	}
 	if m := h2Fin.FindStringSubmatch(s); m != nil {
 		secs := ms(m[1], m[2]) / 1000
@@ -324,6 +416,7 @@ func table(args []string) {
 	var groups []string
 	labels := map[string][]string{}
 	by := map[[2]string][]record{}
+	wrong := map[[2]string][]record{} // runs that spoke the wrong protocol
 	for _, r := range recs {
 		k := [2]string{r.Group, r.Label}
 		if !slices.Contains(groups, r.Group) {
@@ -332,14 +425,42 @@ func table(args []string) {
 		if !slices.Contains(labels[r.Group], r.Label) {
 			labels[r.Group] = append(labels[r.Group], r.Label)
 		}
+		if r.ProtoError != "" {
+			wrong[k] = append(wrong[k], r)
+			continue
+		}
 		by[k] = append(by[k], r)
 	}
 	for _, g := range groups {
 		fmt.Printf("\n### %s\n\n", g)
-		fmt.Println("| run | n | req/s median | req/s min–max | MB/s (body) | p50 ms | p99 ms | mean ms | server CPU µs/req | load gen CPU s | foreign cores | failed |")
-		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+		fmt.Println("| run | proto | n | req/s median | req/s min–max | MB/s (body) | p50 ms | p99 ms | mean ms | server CPU µs/req | server cores | load gen CPU s | foreign cores | load avg | failed |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, l := range labels[g] {
-			rs := by[[2]string{g, l}]
+			k := [2]string{g, l}
+			rs := by[k]
+			if w := wrong[k]; len(w) > 0 {
+				var why []string
+				for _, r := range w {
+					if !slices.Contains(why, r.ProtoError) {
+						why = append(why, r.ProtoError)
+					}
+				}
+				fmt.Printf("| %s (FAILED in %d of %d runs: %s) | – | %d | – | – | – | – | – | – | – | – | – | – | – | %d |\n",
+					l, len(w), len(w)+len(rs), strings.Join(why, "; "), len(rs), len(w))
+				if len(rs) == 0 {
+					continue
+				}
+			}
+			var protos []string
+			for _, r := range rs {
+				if r.Proto != "" && !slices.Contains(protos, r.Proto) {
+					protos = append(protos, r.Proto)
+				}
+			}
+			proto := strings.Join(protos, ", ")
+			if proto == "" {
+				proto = "–"
+			}
 			get := func(f func(record) float64) []float64 {
 				var v []float64
 				for _, r := range rs {
@@ -360,15 +481,16 @@ func table(args []string) {
 					failed = math.Max(failed, 1)
 				}
 			}
-			fmt.Printf("| %s%s | %d | %.0f | %.0f–%.0f | %s | %s | %s | %s | %.1f | %.2f | %.2f | %.0f |\n",
-				l, mark, len(rs), median(rps), slices.Min(rps), slices.Max(rps),
+			fmt.Printf("| %s%s | %s | %d | %.0f | %.0f–%.0f | %s | %s | %s | %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.0f |\n",
+				l, mark, proto, len(rs), median(rps), slices.Min(rps), slices.Max(rps),
 				opt(median(get(func(r record) float64 { return r.BodyBytesPS / 1e6 })), "%.1f"),
 				opt(median(get(func(r record) float64 { return r.LatencyP50ms })), "%.3f"),
 				opt(median(get(func(r record) float64 { return r.LatencyP99ms })), "%.3f"),
 				opt(median(get(func(r record) float64 { return r.LatencyAvgms })), "%.3f"),
 				median(get(func(r record) float64 { return r.ServerCPUUsReq })),
+				median(get(func(r record) float64 { return r.ServerCPUS / r.WallS })),
 				median(get(func(r record) float64 { return r.LoadgenCPUS })),
-				foreign, failed)
+				foreign, median(get(func(r record) float64 { return r.Loadavg1 })), failed)
 		}
 	}
 	if len(ratios) == 0 {
@@ -384,6 +506,9 @@ func table(args []string) {
 			log.Fatalf("bad -ratio %q", s)
 		}
 		ra, rb := by[[2]string{g, a}], by[[2]string{g, b}]
+		if len(ra) == 0 && len(rb) == 0 && len(wrong[[2]string{g, a}]) == 0 && len(wrong[[2]string{g, b}]) == 0 {
+			continue // neither was run (run.sh -only)
+		}
 		var thr, cpu []float64
 		for _, x := range ra {
 			for _, y := range rb {
