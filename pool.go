@@ -110,13 +110,6 @@ func (p *Pool) cancel(e *poolEntry) bool {
 	return true
 }
 
-// held returns the slots o holds.
-func (p *Pool) held(o *poolOwner) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return o.busy
-}
-
 // reprioritize gives e a new priority, which matters while it waits.
 func (p *Pool) reprioritize(e *poolEntry, priority uint8) {
 	p.mu.Lock()

@@ -377,9 +377,6 @@ type deadline struct {
 	cancel chan struct{} // closed once passed; nil until a waiter needs it
 }
 
-// makeDeadline returns a deadline that is not set.
-func makeDeadline() deadline { return deadline{} }
-
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
