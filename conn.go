@@ -111,6 +111,7 @@ func (s *session) handOffLocked(st *stream) *StreamConn {
 		s.idleConns[len(s.idleConns)-1] = nil
 		s.idleConns = s.idleConns[:len(s.idleConns)-1]
 		c.idle = false
+		s.cfg.pool.putIdle()
 		if c.closed {
 			continue
 		}
@@ -314,7 +315,7 @@ func (c *StreamConn) current(n int) (*stream, error) {
 			return nil, io.EOF
 		}
 		if !c.idle {
-			if len(s.idleConns) >= s.maxIdleConnsLocked() {
+			if len(s.idleConns) >= s.maxIdleConnsLocked() || !s.cfg.pool.takeIdle() {
 				s.mu.Unlock()
 				return nil, io.EOF
 			}
@@ -363,7 +364,7 @@ func (c *StreamConn) offerLocked(st *stream) {
 		return
 	}
 	s := c.s
-	if len(s.idleConns) >= s.maxIdleConnsLocked() {
+	if len(s.idleConns) >= s.maxIdleConnsLocked() || !s.cfg.pool.takeIdle() {
 		return
 	}
 	c.idle = true
@@ -375,6 +376,9 @@ func (c *StreamConn) offerLocked(st *stream) {
 // connection exists only because the session had that many requests in
 // its handlers at once, and one left idle for secondaryIdleTime is closed:
 // what the session holds follows its load within a tenth of a second.
+// Across sessions, the pool allows no more idle connections than it has
+// free slots (Pool.takeIdle): while every slot is busy an idle connection
+// could serve nothing, and goroutines stay bounded by the slots.
 func (s *session) maxIdleConnsLocked() int {
 	return int(s.cfg.maxConcurrentStreams)
 }
@@ -386,6 +390,7 @@ func (c *StreamConn) unidleLocked() {
 	}
 	c.idle = false
 	s := c.s
+	s.cfg.pool.putIdle()
 	if i := slices.Index(s.idleConns, c); i >= 0 {
 		s.idleConns = slices.Delete(s.idleConns, i, i+1)
 	}

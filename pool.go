@@ -26,6 +26,7 @@ type Pool struct {
 	mu       sync.Mutex
 	slots    int
 	busy     int
+	idle     int // idle secondary connections kept, at most slots - busy
 	seq      uint64
 	waiting  int
 	sessions ownerHeap // owners with waiting entries
@@ -108,6 +109,26 @@ func (p *Pool) cancel(e *poolEntry) bool {
 		heap.Fix(&p.sessions, o.index)
 	}
 	return true
+}
+
+// takeIdle reports whether a secondary connection may stay idle for a
+// stream to come, counting it if so: no more are kept than there are free
+// slots.
+func (p *Pool) takeIdle() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle >= p.slots-p.busy {
+		return false
+	}
+	p.idle++
+	return true
+}
+
+// putIdle uncounts an idle connection that takes a stream or closes.
+func (p *Pool) putIdle() {
+	p.mu.Lock()
+	p.idle--
+	p.mu.Unlock()
 }
 
 // reprioritize gives e a new priority, which matters while it waits.
