@@ -318,6 +318,7 @@ type settings struct {
 	glitchRate             float64
 	windowTimeout          time.Duration
 	spdyPush, h2Push       bool
+	clientPushes           uint32 // a client: the pushes it takes at once (Transport.PushHandler)
 	maxPushesPerStream     int
 	maxPushesPerSession    int
 	maxPushBytes           int

@@ -681,7 +681,7 @@ func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
 	st.headQueued = true
 	st.finQueued = st.finQueued || noBody
 	s.scheduleLocked(st)
-	if st.push != nil && st.push.assoc != nil {
+	if st.pushed() {
 		signal(s.writeWake) // a SPDY push's SYN_STREAM waits for this head
 	}
 	s.mu.Unlock()

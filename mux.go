@@ -92,6 +92,10 @@ type session struct {
 	// deliver hands a server's stream that got a worker slot to the inner
 	// server (the listener's Accept); nil on a client.
 	deliver func(*StreamConn)
+	// onPush offers a client a stream the server pushed (its promise in
+	// st.push.promise, its associated stream st.push.assoc), off the
+	// session's lock; false refuses it. Nil refuses every push.
+	onPush func(st *stream) bool
 
 	// Which windows the protocol has: per stream (SPDY/3, HTTP/2) and per
 	// session (SPDY/3.1, HTTP/2). Set before serve.
@@ -619,7 +623,7 @@ func (s *session) resetLocked(st *stream, code errCode) {
 	st.failLocked(&streamError{id: st.id, code: code, name: s.w.codeName(code)})
 	st.resetHere = true
 	s.removeLocked(st)
-	if st.push != nil && st.push.assoc != nil && !st.push.promised {
+	if st.pushed() && !st.push.promised {
 		return
 	}
 	s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: st.id, code: code})
@@ -640,7 +644,7 @@ func (s *session) resetIDLocked(id uint32, code errCode) {
 func (s *session) peerResetLocked(st *stream, code errCode, wireName string) {
 	st.failLocked(&streamError{id: st.id, code: code, name: wireName, remote: true})
 	s.removeLocked(st)
-	if st.push == nil || st.push.assoc == nil {
+	if !st.pushed() {
 		s.spendResetLocked()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
@@ -57,6 +58,13 @@ func (s *session) openStream(ctx context.Context, head []httpconv.HeaderField, p
 	defer s.mu.Unlock()
 	st := newStream(s, s.nextStreamID, priority)
 	st.local = true
+	if s.cfg.clientPushes > 0 {
+		if req, ok := ctx.Value(pushOriginKey{}).(*http.Request); ok {
+			// Pushes may come as soon as the head is out: what they are
+			// associated with is known first.
+			st.push = &streamPush{origin: req}
+		}
+	}
 	s.nextStreamID += 2
 	st.head = head
 	st.headQueued = true

@@ -324,7 +324,7 @@ func (s *session) windowUpdate(id uint32, delta uint32) error {
 	if delta > maxWindow || !st.sendFlow.add(int32(delta)) {
 		return &streamErr{id: id, code: codeFlowControl, reason: "WINDOW_UPDATE overflows the stream window"}
 	}
-	if st.push != nil && st.push.assoc != nil {
+	if st.pushed() {
 		s.creditPushLocked(st, int(delta))
 	}
 	s.scheduleLocked(st)

@@ -3,6 +3,7 @@ package spdymux
 import (
 	"errors"
 	"hash/fnv"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -65,6 +66,7 @@ type pushState struct {
 // and on a pushed stream (its promise).
 type streamPush struct {
 	// The associated side:
+	origin  *http.Request          // a client's: the request, for Push.Associated
 	fields  []httpconv.HeaderField // the request fields a pushed request copies (pushCopied)
 	started int                    // pushes started (MaxPushesPerStream)
 	pending int                    // pushes whose opening frame is not out: the FIN waits for them
@@ -78,6 +80,9 @@ type streamPush struct {
 	budgetHit bool                   // counted once in Stats.LimitHits["MaxPushBytes"]
 	timer     *time.Timer            // SPDY: drops the push if its head is late
 }
+
+// pushed reports whether st is a pushed stream (of either side).
+func (st *stream) pushed() bool { return st.push != nil && st.push.assoc != nil }
 
 // pushOpenWait is how long a SPDY push may wait for its response head,
 // which its SYN_STREAM carries, before it is dropped unannounced: a push
@@ -344,6 +349,12 @@ func finHeldLocked(st *stream) bool { return st.push != nil && st.push.pending >
 // §3.3.2: a CANCEL of the associated stream cancels all its pushes).
 func (s *session) pushEndedLocked(st *stream) {
 	p := st.push
+	if s.client {
+		if p.assoc != nil {
+			s.push.open-- // a push taken (onPushStream)
+		}
+		return
+	}
 	if p.assoc == nil {
 		if p.started > 0 && s.push.opensWithHead && st.err != nil {
 			var se *streamError
@@ -417,7 +428,7 @@ func (s *session) creditPushLocked(pst *stream, n int) {
 	if s.push.blocked && s.push.inFlight < s.cfg.maxPushBytes {
 		s.push.blocked = false
 		for _, st := range s.streams {
-			if st.push != nil && st.push.assoc != nil {
+			if st.pushed() {
 				s.scheduleLocked(st)
 			}
 		}

@@ -35,11 +35,7 @@ func (w *spdyWire) onSynReply(f *spdy.SynReplyFrame) error {
 		// A second SYN_REPLY (SPDY/3 §2.3.4).
 		return &streamErr{id: id, code: codeStreamInUse, reason: "second SYN_REPLY"}
 	}
-	status, version := ":status", ":version"
-	if w.version == spdy.V2 {
-		status, version = "status", "version"
-	}
-	if !hasField(f.Header, status) || !hasField(f.Header, version) {
+	if !w.hasStatus(f.Header) {
 		// A reply without status or version MUST be reset (SPDY/3 §3.2.2).
 		return &streamErr{id: id, code: codeProtocol, reason: "SYN_REPLY without status or version"}
 	}
@@ -47,14 +43,87 @@ func (w *spdyWire) onSynReply(f *spdy.SynReplyFrame) error {
 	return nil
 }
 
-// onReplyHeaders takes a HEADERS frame on st, a stream this side opened:
-// with FIN, the trailers that end the response (SPDY/3 §2.6.8); without,
-// headers that cannot join a response already handed over, dropped.
+// hasStatus reports whether a response head has the status and version
+// fields of the session's version.
+func (w *spdyWire) hasStatus(h []httpconv.HeaderField) bool {
+	status, version := ":status", ":version"
+	if w.version == spdy.V2 {
+		status, version = "status", "version"
+	}
+	return hasField(h, status) && hasField(h, version)
+}
+
+// onPushStream takes a SYN_STREAM from the server: a push (SPDY/3 §3.3).
+// One the client cannot take is refused with RST_STREAM REFUSED_STREAM:
+// without a push handler (s.onPush nil), over the pushes the client takes
+// at once (its MAX_CONCURRENT_STREAMS), associated with a stream that is
+// not open, or that the handler turns down (not the associated request's
+// origin). A push that breaks the protocol is reset with PROTOCOL_ERROR.
+// Its response head comes in the SYN_STREAM or in a later HEADERS frame.
+func (w *spdyWire) onPushStream(f *spdy.SynStreamFrame) error {
+	s := w.s
+	id, assocID := uint32(f.StreamID), uint32(f.AssociatedStreamID)
+	fin := f.Flags&spdy.FlagFin != 0
+	s.mu.Lock()
+	switch {
+	case id == 0 || id%2 == 1:
+		s.mu.Unlock()
+		return protocolError("SYN_STREAM with id %d from a server: its ids are even", id)
+	case id <= s.lastPeerStream:
+		s.mu.Unlock()
+		return protocolError("SYN_STREAM id %d after %d", id, s.lastPeerStream) // §2.3.2
+	}
+	s.lastPeerStream = id
+	assoc := s.streams[assocID]
+	reason := ""
+	switch {
+	case f.Flags&spdy.FlagUnidirectional == 0 || assocID == 0:
+		reason = "a server's SYN_STREAM is a unidirectional push with an associated stream"
+	case !hasField(f.Header, ":scheme") || !hasField(f.Header, ":host") || !hasField(f.Header, ":path"):
+		reason = "push without :scheme, :host and :path" // §3.3.2
+	case fin && !w.hasStatus(f.Header):
+		reason = "push ended without a status"
+	}
+	if reason != "" {
+		s.mu.Unlock()
+		return &streamErr{id: id, code: codeProtocol, reason: reason}
+	}
+	if s.onPush == nil || assoc == nil || !assoc.local || assoc.recvFin || s.push.open >= int(s.cfg.clientPushes) {
+		s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: id, code: codeRefused})
+		s.mu.Unlock()
+		return nil
+	}
+	pst := newStream(s, id, f.Priority)
+	pst.sentFin = true // unidirectional: this side sends nothing
+	pst.push = &streamPush{assoc: assoc, promise: f.Header, promised: true, settled: true}
+	s.addStreamLocked(pst)
+	s.lastAccepted = id
+	s.push.open++
+	if w.hasStatus(f.Header) {
+		s.replyLocked(pst, f.Header, fin)
+	}
+	s.mu.Unlock()
+	if !s.onPush(pst) {
+		s.resetStream(pst, codeRefused)
+	}
+	return nil
+}
+
+// onReplyHeaders takes a HEADERS frame on st, a stream this side opened
+// or a push: with FIN, the trailers that end the response (SPDY/3
+// §2.6.8); without, headers that cannot join a response already handed
+// over, dropped. On a push whose SYN_STREAM had no status it is the
+// response head (SPDY/3 §3.3.1).
 func (w *spdyWire) onReplyHeaders(st *stream, f *spdy.HeadersFrame) error {
 	s := w.s
 	if !st.gotReply {
+		if st.pushed() && w.hasStatus(f.Header) {
+			s.replyLocked(st, f.Header, f.Flags&spdy.FlagFin != 0)
+			return nil
+		}
 		// HEADERS before SYN_REPLY (SPDY/3 §2.6.8: it augments the
-		// headers of a stream that has them).
+		// headers of a stream that has them); a push's data must not come
+		// before its status (§3.3.2).
 		return &streamErr{id: st.id, code: codeProtocol, reason: "HEADERS before SYN_REPLY"}
 	}
 	if f.Flags&spdy.FlagFin != 0 {

@@ -72,9 +72,11 @@ func newSPDYSession(c net.Conn, proto string, cfg *settings, stats *listenerCoun
 
 	// SETTINGS go first (SPDY/3 §2.6.4), then the session window beyond
 	// its initial 64 KiB (3.1 §2.6.8).
-	var settings []spdy.Setting
-	if !client {
-		settings = append(settings, spdy.Setting{ID: spdy.SettingMaxConcurrentStreams, Value: cfg.maxConcurrentStreams})
+	// MAX_CONCURRENT_STREAMS bounds the streams the peer opens: a
+	// client's are the pushes it takes, none without a push handler.
+	settings := []spdy.Setting{{ID: spdy.SettingMaxConcurrentStreams, Value: cfg.maxConcurrentStreams}}
+	if client {
+		settings[0].Value = cfg.clientPushes
 	}
 	window := uint32(cfg.initialWindowSize)
 	if !s.streamFlow {
@@ -129,11 +131,7 @@ func (w *spdyWire) readFrame() error {
 		return w.onData(f)
 	case *spdy.SynStreamFrame:
 		if s.client {
-			// Server push is not taken: refuse it (SPDY/3 §3.3.1).
-			s.mu.Lock()
-			s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: uint32(f.StreamID), code: codeRefused})
-			s.mu.Unlock()
-			return nil
+			return w.onPushStream(f)
 		}
 		return w.onSynStream(f)
 	case *spdy.SynReplyFrame:

@@ -39,9 +39,13 @@ import (
 //
 // Request bodies are streamed as DATA within the server's flow-control
 // windows; response bodies are read from DATA, and the receive windows are
-// credited as the caller reads. Cancelling a request's context, or closing
-// its response body before the end, resets the stream with CANCEL; the
-// session stays usable. Server push is refused.
+// credited as the caller reads. Trailers go both ways on SPDY/3 and 3.1,
+// as net/http has them: Request.Trailer is sent after the request body in
+// a HEADERS frame with FIN, and Response.Trailer, which holds the names the
+// server announced, gets their values once the body has been read to its
+// end. Cancelling a request's context, or closing its response body
+// before the end, resets the stream with CANCEL; the session stays usable.
+// Server push is taken by PushHandler, if set, and refused otherwise.
 //
 // The Transport takes part in net/http/httptrace: GetConn, ConnectStart
 // and ConnectDone, TLSHandshakeStart and TLSHandshakeDone (for the request
@@ -99,6 +103,17 @@ type Transport struct {
 	// is 3 minutes; negative keeps idle sessions open.
 	IdleConnTimeout time.Duration
 
+	// PushHandler, when set, takes the responses servers push (SPDY/3
+	// §3.3): it is called on a goroutine of its own for each push, which
+	// it takes with Push.Response or refuses with Push.Cancel; a push it
+	// does neither with is cancelled when it returns. Config's
+	// MaxConcurrentStreams (default 100) bounds the pushes taken at once,
+	// advertised to the server as SETTINGS_MAX_CONCURRENT_STREAMS. Without
+	// it the Transport advertises 0 and refuses any push with RST_STREAM
+	// REFUSED_STREAM. A push must be on the origin of the request it came
+	// with; others are refused.
+	PushHandler func(*Push)
+
 	// DisableCompression stops the Transport from asking for gzip and
 	// deflate. SPDY/3 §3.2.1 has every client accept both, so by default
 	// a request without its own Accept-Encoding is sent with
@@ -117,11 +132,12 @@ type Transport struct {
 
 // clientConn is one session of a Transport.
 type clientConn struct {
-	s     *session
-	w     *spdyWire // s.w
-	key   string
-	proto string
-	tls   *tls.ConnectionState
+	s        *session
+	w        *spdyWire // s.w
+	key      string
+	proto    string
+	tls      *tls.ConnectionState
+	noDecode bool // Transport.DisableCompression
 }
 
 // dialCall is one dial shared by the requests waiting for it; cc and err
@@ -179,6 +195,9 @@ func (t *Transport) init() {
 		}
 		if t.IdleConnTimeout != 0 {
 			t.cfg.idleTimeout = t.IdleConnTimeout
+		}
+		if t.PushHandler != nil {
+			t.cfg.clientPushes = t.cfg.maxConcurrentStreams
 		}
 		if tr := t.Trace; tr != nil {
 			if prev := t.cfg.trace; prev != nil {
@@ -371,8 +390,13 @@ func (t *Transport) connect(ctx context.Context, key, scheme, addr, name string,
 			return nil, fmt.Errorf("spdymux: PlainProtocol %q is not spdy/3.1, spdy/3 or spdy/2", proto)
 		}
 	}
-	s := newClientSession(c, proto, t.cfg)
-	return &clientConn{s: s, w: s.w.(*spdyWire), key: key, proto: proto, tls: state}, nil
+	s := newSPDYSession(c, proto, t.cfg, &listenerCounters{}, true)
+	cc := &clientConn{s: s, w: s.w.(*spdyWire), key: key, proto: proto, tls: state, noDecode: t.DisableCompression}
+	if h := t.PushHandler; h != nil {
+		s.onPush = func(st *stream) bool { return cc.onPush(h, st) }
+	}
+	go s.serve()
+	return cc, nil
 }
 
 func isSPDY(proto string) bool {
@@ -515,7 +539,11 @@ func (t *Transport) roundTrip(ctx context.Context, req *http.Request, body io.Re
 		// Announce the trailers, as net/http does over HTTP/1.1.
 		header = append(header, httpconv.HeaderField{Name: "trailer", Value: trailerNames(req.Trailer)})
 	}
-	st, err := s.openStream(ctx, header, priority, body == nil)
+	openCtx := ctx
+	if t.PushHandler != nil {
+		openCtx = pushContext(ctx, req)
+	}
+	st, err := s.openStream(openCtx, header, priority, body == nil)
 	if err != nil {
 		if errors.Is(err, errGoingAway) || errors.Is(err, net.ErrClosed) {
 			// The request never left: any session will do.

@@ -33,7 +33,7 @@ func (s *session) canSendLocked(st *stream) bool {
 	switch {
 	case st.err != nil || st.sentFin:
 		return false
-	case st.push != nil && st.push.assoc != nil && !st.push.promised:
+	case st.pushed() && !st.push.promised:
 		// Nothing of a push goes before the frame that tells the peer
 		// of it, which goes through headQueue (push.go).
 		return false
@@ -47,7 +47,7 @@ func (s *session) canSendLocked(st *stream) bool {
 		return false // data waits for the head
 	case st.outLen > 0:
 		return (!s.streamFlow || st.sendFlow.n > 0) && (!s.sessionFlow || s.sendFlow.n > 0) &&
-			(st.push == nil || st.push.assoc == nil || s.pushBudgetLocked(st) > 0)
+			(!st.pushed() || s.pushBudgetLocked(st) > 0)
 	default:
 		// The FIN waits for the opening frames of the stream's pushes.
 		return st.finQueued && !finHeldLocked(st)
@@ -185,7 +185,7 @@ func (s *session) nextFrameLocked() bool {
 	// it (pushOpenWait bounds that).
 	for len(s.headQueue) > 0 {
 		st := s.headQueue[0]
-		if st.err == nil && st.push != nil && !s.pushOpeningReadyLocked(st) {
+		if st.err == nil && st.pushed() && !s.pushOpeningReadyLocked(st) {
 			break
 		}
 		s.headQueue[0] = nil
@@ -196,7 +196,7 @@ func (s *session) nextFrameLocked() bool {
 		if st.err != nil {
 			continue // reset before it went out; its id is skipped
 		}
-		if st.push != nil {
+		if st.pushed() {
 			s.writePushLocked(st)
 		} else {
 			s.writeHeadLocked(st)
@@ -288,7 +288,7 @@ func (s *session) writeStreamFrameLocked(st *stream) {
 	if s.sessionFlow {
 		n = min(n, int(s.sendFlow.n))
 	}
-	pushed := st.push != nil && st.push.assoc != nil
+	pushed := st.pushed()
 	if pushed {
 		n = min(n, s.pushBudgetLocked(st))
 	}
@@ -360,7 +360,7 @@ func (s *session) writeFailedLocked(st *stream, err error) {
 		return
 	}
 	s.log.Warn("spdymux: frame not sendable; resetting stream", "stream", st.id, "err", err)
-	if !st.sentHead && st.local || st.push != nil && st.push.assoc != nil && !st.push.promised {
+	if !st.sentHead && st.local || st.pushed() && !st.push.promised {
 		st.failLocked(fmt.Errorf("spdymux: stream %d: %w", st.id, err))
 		s.removeLocked(st)
 		return

@@ -1,0 +1,128 @@
+package spdymux
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sync"
+)
+
+// Push is a response a server pushed (SPDY/3 §3.3) along with the
+// response to one of the Transport's requests, offered to
+// Transport.PushHandler. The handler takes it with Response, or refuses
+// it with Cancel.
+type Push struct {
+	// Request is the promised request: a GET of the URL the server named
+	// in the push's :scheme, :host and :path. Its Header is empty: SPDY
+	// sends none of the request the server made.
+	Request *http.Request
+	// Associated is the request whose response the push came with.
+	Associated *http.Request
+
+	cc      *clientConn
+	st      *stream
+	decode  bool // the Transport asked for gzip and deflate itself
+	mu      sync.Mutex
+	claimed bool // Response or Cancel was called
+}
+
+// pushOriginKey marks a request context whose stream may get pushes:
+// openStream ties the request to its stream before the head goes out.
+type pushOriginKey struct{}
+
+// Response waits for the pushed response's head, if the server sends it
+// after the push's opening frame, and returns the response. Its Body reads
+// the pushed body and must be closed, as any response body; closing it
+// early cancels the push. ctx bounds the wait for the head only. A
+// response body in gzip or deflate is decoded, as for the Associated
+// request, when the Transport asked for it.
+func (p *Push) Response(ctx context.Context) (*http.Response, error) {
+	p.mu.Lock()
+	p.claimed = true
+	p.mu.Unlock()
+	reply, err := p.st.waitReply(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			p.Cancel()
+		}
+		return nil, err
+	}
+	resp, err := p.cc.response(p.Request, reply)
+	if err != nil {
+		p.cc.s.resetStream(p.st, codeProtocol)
+		return nil, err
+	}
+	cs := &clientStream{rc: newRawConn(p.st), ctx: context.Background(), resp: resp}
+	resp.Body = cs
+	if p.decode {
+		if ce := resp.Header.Get("Content-Encoding"); ce == "gzip" || ce == "deflate" {
+			resp.Body = &decodedBody{cs: cs, coding: ce}
+			resp.Header.Del("Content-Encoding")
+			resp.Header.Del("Content-Length")
+			resp.ContentLength = -1
+			resp.Uncompressed = true
+		}
+	}
+	return resp, nil
+}
+
+// Cancel refuses the push, or stops it if its response is under way: the
+// stream is reset with CANCEL. It does nothing once the push has ended.
+func (p *Push) Cancel() {
+	p.mu.Lock()
+	p.claimed = true
+	p.mu.Unlock()
+	p.cc.s.resetStream(p.st, codeCancel)
+}
+
+// onPush offers pst, a stream the server pushed, to the Transport's push
+// handler, on a goroutine of its own; a push the handler neither takes nor
+// cancels is cancelled when it returns. It refuses a push off the
+// associated request's origin (the server is not authoritative for
+// another: SPDY/3 §3.3.2 leaves the check to the client).
+func (cc *clientConn) onPush(h func(*Push), pst *stream) bool {
+	s := cc.s
+	s.mu.Lock()
+	origin := pst.push.assoc.push
+	promise := pst.push.promise
+	s.mu.Unlock()
+	if origin == nil || origin.origin == nil {
+		return false
+	}
+	assoc := origin.origin
+	var scheme, host, path string
+	for _, f := range promise {
+		switch f.Name {
+		case ":scheme":
+			scheme = f.Value
+		case ":host":
+			host = f.Value
+		case ":path":
+			path = f.Value
+		}
+	}
+	u, err := url.Parse(scheme + "://" + host + path)
+	if err != nil || path == "" || path[0] != '/' || !sameOrigin(assoc.URL, u) && !sameOrigin(&url.URL{Scheme: assoc.URL.Scheme, Host: assoc.Host}, u) {
+		return false
+	}
+	req := (&http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header),
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}).WithContext(context.Background())
+	p := &Push{Request: req, Associated: assoc, cc: cc, st: pst,
+		decode: assoc.Header.Get("Accept-Encoding") == "" && !cc.noDecode}
+	go func() {
+		h(p)
+		p.mu.Lock()
+		claimed := p.claimed
+		p.mu.Unlock()
+		if !claimed {
+			p.Cancel()
+		}
+	}()
+	return true
+}
+
+// pushContext marks ctx, the context of a request whose stream may get
+// pushes, for openStream.
+func pushContext(ctx context.Context, req *http.Request) context.Context {
+	return context.WithValue(ctx, pushOriginKey{}, req)
+}
