@@ -875,7 +875,7 @@ func TestAttackH2ZeroWindowHold(t *testing.T) {
 				attackers = append(attackers, a)
 			}
 			for _, a := range attackers {
-				waitUntil(windowTimeout+reactBound, func() bool { return a.rstCount(http2.ErrCodeCancel) >= streams })
+				waitUntil(as.windowResetsWithin(streams, windowTimeout)+reactBound, func() bool { return a.rstCount(http2.ErrCodeCancel) >= streams })
 			}
 			elapsed := time.Since(start)
 			// Each blocked handler holds its http.Server buffers and a

@@ -655,7 +655,7 @@ func TestAttackZeroWindowHold(t *testing.T) {
 			})
 			attackers = append(attackers, a)
 		}
-		deadline := time.Now().Add(windowTimeout + reactBound)
+		deadline := time.Now().Add(as.windowResetsWithin(streams, windowTimeout) + reactBound)
 		for _, a := range attackers {
 			for a.rstCount(spdy.Cancel) < streams && time.Now().Before(deadline) {
 				time.Sleep(5 * time.Millisecond)
