@@ -59,7 +59,8 @@ func (w *spdyWire) hasStatus(h []httpconv.HeaderField) bool {
 // at once (its MAX_CONCURRENT_STREAMS), associated with a stream that is
 // not open, or that the handler turns down (not the associated request's
 // origin). A push that breaks the protocol is reset with PROTOCOL_ERROR.
-// Its response head comes in the SYN_STREAM or in a later HEADERS frame.
+// Its response head comes in the SYN_STREAM or in a later HEADERS frame:
+// the push is offered then (offerPush).
 func (w *spdyWire) onPushStream(f *spdy.SynStreamFrame) error {
 	s := w.s
 	id, assocID := uint32(f.StreamID), uint32(f.AssociatedStreamID)
@@ -101,12 +102,25 @@ func (w *spdyWire) onPushStream(f *spdy.SynStreamFrame) error {
 	s.push.open++
 	if w.hasStatus(f.Header) {
 		s.replyLocked(pst, f.Header, fin)
+		w.offer = pst
 	}
 	s.mu.Unlock()
-	if !s.onPush(pst) {
-		s.resetStream(pst, codeRefused)
-	}
+	w.offerPush()
 	return nil
+}
+
+// offerPush offers the push whose head just came to the client's handler
+// (s.onPush), on the reader, before any later frame is read; one the
+// handler turns down is refused.
+func (w *spdyWire) offerPush() {
+	pst := w.offer
+	if pst == nil {
+		return
+	}
+	w.offer = nil
+	if !w.s.onPush(pst) {
+		w.s.resetStream(pst, codeRefused)
+	}
 }
 
 // onReplyHeaders takes a HEADERS frame on st, a stream this side opened
@@ -119,6 +133,7 @@ func (w *spdyWire) onReplyHeaders(st *stream, f *spdy.HeadersFrame) error {
 	if !st.gotReply {
 		if st.pushed() && w.hasStatus(f.Header) {
 			s.replyLocked(st, f.Header, f.Flags&spdy.FlagFin != 0)
+			w.offer = st
 			return nil
 		}
 		// HEADERS before SYN_REPLY (SPDY/3 §2.6.8: it augments the

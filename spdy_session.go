@@ -26,6 +26,7 @@ type spdyWire struct {
 	// Owned by the reader:
 	firstFrame   bool // a server's first frame clears the handshake deadline
 	settingsSeen bool
+	offer        *stream // a client's: a push whose head came, to offer once s.mu is released
 
 	// Guarded by s.mu (client side): pings sent and not yet answered.
 	pings    map[uint32]chan struct{}
@@ -301,10 +302,16 @@ func (w *spdyWire) onPing(f *spdy.PingFrame) {
 }
 
 func (w *spdyWire) onHeaders(f *spdy.HeadersFrame) error {
+	w.s.mu.Lock()
+	err := w.onHeadersLocked(f)
+	w.s.mu.Unlock()
+	w.offerPush()
+	return err
+}
+
+func (w *spdyWire) onHeadersLocked(f *spdy.HeadersFrame) error {
 	s := w.s
 	id := uint32(f.StreamID)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	st := s.streams[id]
 	if st == nil {
 		s.glitchLocked("HEADERS for a stream that is gone")
@@ -313,7 +320,8 @@ func (w *spdyWire) onHeaders(f *spdy.HeadersFrame) error {
 		}
 		return nil
 	}
-	if f.Flags&spdy.FlagFin == 0 {
+	if f.Flags&spdy.FlagFin == 0 && !(st.pushed() && !st.gotReply) {
+		// (A push's head may come in HEADERS: SPDY/3 §3.3.1.)
 		s.glitchLocked("HEADERS without FIN")
 	}
 	if st.recvFin {

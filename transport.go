@@ -104,14 +104,20 @@ type Transport struct {
 	IdleConnTimeout time.Duration
 
 	// PushHandler, when set, takes the responses servers push (SPDY/3
-	// §3.3): it is called on a goroutine of its own for each push, which
-	// it takes with Push.Response or refuses with Push.Cancel; a push it
-	// does neither with is cancelled when it returns. Config's
-	// MaxConcurrentStreams (default 100) bounds the pushes taken at once,
-	// advertised to the server as SETTINGS_MAX_CONCURRENT_STREAMS. Without
-	// it the Transport advertises 0 and refuses any push with RST_STREAM
-	// REFUSED_STREAM. A push must be on the origin of the request it came
-	// with; others are refused.
+	// §3.3). It is called for each push once its response head has come,
+	// on the session's reader, before any later frame is read: when the
+	// server sends the head in the push's SYN_STREAM (spdymux, node's
+	// spdy-transport), a response's pushes are all offered before its
+	// body ends. It takes the push with Push.Response or refuses it with
+	// Push.Cancel; a push it does neither with is cancelled when it
+	// returns. It must not block: the pushed body, like every frame after
+	// it, is read once it returns, so read it on another goroutine.
+	//
+	// Config's MaxConcurrentStreams (default 100) bounds the pushes taken
+	// at once, advertised to the server as SETTINGS_MAX_CONCURRENT_STREAMS.
+	// Without a PushHandler the Transport advertises 0 and refuses any
+	// push with RST_STREAM REFUSED_STREAM. A push must be on the origin of
+	// the request it came with; others are refused.
 	PushHandler func(*Push)
 
 	// DisableCompression stops the Transport from asking for gzip and

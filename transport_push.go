@@ -9,8 +9,8 @@ import (
 
 // Push is a response a server pushed (SPDY/3 §3.3) along with the
 // response to one of the Transport's requests, offered to
-// Transport.PushHandler. The handler takes it with Response, or refuses
-// it with Cancel.
+// Transport.PushHandler once its response head has come. The handler
+// takes it with Response, or refuses it with Cancel.
 type Push struct {
 	// Request is the promised request: a GET of the URL the server named
 	// in the push's :scheme, :host and :path. Its Header is empty: SPDY
@@ -30,21 +30,17 @@ type Push struct {
 // openStream ties the request to its stream before the head goes out.
 type pushOriginKey struct{}
 
-// Response waits for the pushed response's head, if the server sends it
-// after the push's opening frame, and returns the response. Its Body reads
-// the pushed body and must be closed, as any response body; closing it
-// early cancels the push. ctx bounds the wait for the head only. A
-// response body in gzip or deflate is decoded, as for the Associated
-// request, when the Transport asked for it.
-func (p *Push) Response(ctx context.Context) (*http.Response, error) {
+// Response takes the push and returns its response at once: its head
+// has come. Its Body reads the pushed body as it arrives and must be
+// closed, as any response body's; closing it early cancels the push. A
+// body in gzip or deflate is decoded, as the Associated response's, when
+// the Transport asked for them.
+func (p *Push) Response() (*http.Response, error) {
 	p.mu.Lock()
 	p.claimed = true
 	p.mu.Unlock()
-	reply, err := p.st.waitReply(ctx)
+	reply, err := p.st.waitReply(context.Background()) // it has come: no wait
 	if err != nil {
-		if ctx.Err() != nil {
-			p.Cancel()
-		}
 		return nil, err
 	}
 	resp, err := p.cc.response(p.Request, reply)
@@ -75,11 +71,12 @@ func (p *Push) Cancel() {
 	p.cc.s.resetStream(p.st, codeCancel)
 }
 
-// onPush offers pst, a stream the server pushed, to the Transport's push
-// handler, on a goroutine of its own; a push the handler neither takes nor
-// cancels is cancelled when it returns. It refuses a push off the
-// associated request's origin (the server is not authoritative for
-// another: SPDY/3 §3.3.2 leaves the check to the client).
+// onPush offers pst, a stream the server pushed whose head has come, to
+// the Transport's push handler, on the session's reader; a push the
+// handler neither takes nor cancels is cancelled when it returns. It
+// refuses a push off the associated request's origin (the server is not
+// authoritative for another: SPDY/3 §3.3.2 leaves the check to the
+// client).
 func (cc *clientConn) onPush(h func(*Push), pst *stream) bool {
 	s := cc.s
 	s.mu.Lock()
@@ -109,15 +106,13 @@ func (cc *clientConn) onPush(h func(*Push), pst *stream) bool {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}).WithContext(context.Background())
 	p := &Push{Request: req, Associated: assoc, cc: cc, st: pst,
 		decode: assoc.Header.Get("Accept-Encoding") == "" && !cc.noDecode}
-	go func() {
-		h(p)
-		p.mu.Lock()
-		claimed := p.claimed
-		p.mu.Unlock()
-		if !claimed {
-			p.Cancel()
-		}
-	}()
+	h(p)
+	p.mu.Lock()
+	claimed := p.claimed
+	p.mu.Unlock()
+	if !claimed {
+		p.Cancel()
+	}
 	return true
 }
 

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/spdymux/spdymux"
 )
@@ -39,30 +38,41 @@ func TestTransportPushHandler(t *testing.T) {
 			got := map[string]string{}
 			var wg sync.WaitGroup
 			var page *http.Request
+			pageDone := false
 			tr := &spdymux.Transport{PlainProtocol: proto, PushHandler: func(p *spdymux.Push) {
-				defer wg.Done()
 				if p.Associated != page {
 					t.Errorf("push %s: Associated is %v; want the page's request", p.Request.URL, p.Associated)
 				}
-				resp, err := p.Response(context.Background())
+				mu.Lock()
+				if pageDone {
+					t.Errorf("push %s offered after the page's body ended", p.Request.URL)
+				}
+				mu.Unlock()
+				resp, err := p.Response()
 				if err != nil {
 					t.Errorf("push %s: %v", p.Request.URL, err)
 					return
 				}
-				b, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				mu.Lock()
-				got[p.Request.URL.Path] = fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
-				mu.Unlock()
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					b, err := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					got[p.Request.URL.Path] = fmt.Sprintf("%d %s %v", resp.StatusCode, b, err)
+					mu.Unlock()
+				}()
 			}}
 			defer tr.CloseIdleConnections()
-			wg.Add(3)
 			page, _ = http.NewRequest("GET", url+"/page", nil)
 			resp, err := tr.RoundTrip(page)
 			if err != nil {
 				t.Fatal(err)
 			}
 			b, _ := io.ReadAll(resp.Body)
+			mu.Lock()
+			pageDone = true
+			mu.Unlock()
 			resp.Body.Close()
 			if string(b) != "<html>page</html>" || resp.Header.Get("X-Associated-Content") != "" {
 				t.Errorf("page %q, header %v", b, resp.Header)
@@ -82,7 +92,8 @@ func TestTransportPushHandler(t *testing.T) {
 }
 
 // A push the handler neither takes nor cancels is cancelled when it
-// returns; the page and the session are not affected.
+// returns; the page and the session are not affected. Every push is
+// offered before the end of the page's body.
 func TestTransportPushIgnored(t *testing.T) {
 	url, _ := serveHandler(t, spdymux.ProtoSPDY31, spdymux.Config{}, pushSite())
 	var mu sync.Mutex
@@ -99,16 +110,6 @@ func TestTransportPushIgnored(t *testing.T) {
 		if resp.StatusCode != 200 || string(body) != "<html>page</html>" {
 			t.Fatalf("page: %d %q", resp.StatusCode, body)
 		}
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		mu.Lock()
-		n := len(seen)
-		mu.Unlock()
-		if n == 3 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(time.Millisecond)
 	}
 	mu.Lock()
 	sort.Strings(seen)

@@ -91,14 +91,16 @@ func TestTransportPushSplitForm(t *testing.T) {
 	})
 	got := make(chan string, 1)
 	tr := &spdymux.Transport{PushHandler: func(p *spdymux.Push) {
-		resp, err := p.Response(context.Background())
+		resp, err := p.Response()
 		if err != nil {
 			got <- "error: " + err.Error()
 			return
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got <- p.Request.URL.Path + " " + resp.Header.Get("Content-Type") + " " + string(b)
+		go func() {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got <- p.Request.URL.Path + " " + resp.Header.Get("Content-Type") + " " + string(b)
+		}()
 	}}
 	defer tr.CloseIdleConnections()
 	resp, body := get(t, &http.Client{Transport: tr}, context.Background(), "http://"+srv.ln.Addr().String()+"/")
@@ -132,14 +134,16 @@ func TestTransportPushRefused(t *testing.T) {
 	})
 	got := make(chan string, 4)
 	tr := &spdymux.Transport{PushHandler: func(p *spdymux.Push) {
-		resp, err := p.Response(context.Background())
+		resp, err := p.Response()
 		if err != nil {
 			got <- "error: " + err.Error()
 			return
 		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got <- p.Request.URL.Path + " " + string(b)
+		go func() {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got <- p.Request.URL.Path + " " + string(b)
+		}()
 	}}
 	defer tr.CloseIdleConnections()
 	resp, body := get(t, &http.Client{Transport: tr}, context.Background(), "http://"+srv.ln.Addr().String()+"/")
