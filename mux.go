@@ -561,6 +561,7 @@ func (s *session) queueCtrlLocked(f ctrlFrame) {
 	if len(s.ctrl) >= s.cfg.maxQueuedControlFrames {
 		s.log.Warn("spdymux: too many queued control frames; closing session", "limit", s.cfg.maxQueuedControlFrames)
 		s.stats.sessionErrors.Add(1)
+		s.stats.limitHit(limitMaxQueuedControlFrames)
 		s.goAwayLocked(codeCalm, errControlFlood)
 		return
 	}
@@ -606,6 +607,7 @@ func (s *session) waitCtrlSpace() error {
 			s.mu.Lock()
 			s.log.Warn("spdymux: the client does not read the control frames it causes; closing session",
 				"queued", len(s.ctrl))
+			s.stats.limitHit(limitMaxQueuedControlFrames)
 			s.abuseLocked(errControlFlood)
 			s.mu.Unlock()
 			return errControlFlood
@@ -709,6 +711,7 @@ func (s *session) idle() {
 	defer s.mu.Unlock()
 	if len(s.streams) == 0 && !s.goingAway && s.err == nil {
 		s.log.Debug("spdymux: idle session closed")
+		s.stats.limitHit(limitIdleTimeout)
 		s.goAwayLocked(codeNo, nil)
 	}
 }

@@ -144,3 +144,14 @@ func TestTraceCodesAndStatsH2(t *testing.T) {
 		t.Errorf("LimitHits[MaxSettingsEntries] = %d; want 1 (all: %v)", got, st.LimitHits)
 	}
 }
+
+// An idle session closed by IdleTimeout counts as a hit of that limit.
+func TestStatsIdleTimeout(t *testing.T) {
+	ts := newTestServer(t, ProtoSPDY31, &Config{IdleTimeout: 50 * time.Millisecond})
+	p := ts.dial(t)
+	p.expectGoAway(t, spdy.GoAwayOK)
+	st := waitStats(t, ts.sl, "an IdleTimeout hit", func(st Stats) bool { return st.LimitHits["IdleTimeout"] == 1 })
+	if st.LimitHits["WriteTimeout"] != 0 || st.LimitHits["MaxQueuedControlFrames"] != 0 {
+		t.Errorf("LimitHits %v; want IdleTimeout alone", st.LimitHits)
+	}
+}

@@ -86,6 +86,7 @@ func (s *session) writeLoop() {
 				if ne, ok := err.(net.Error); ok && ne.Timeout() {
 					s.log.Warn("spdymux: the client does not read; closing session", "timeout", s.cfg.writeTimeout)
 					s.stats.sessionErrors.Add(1)
+					s.stats.limitHit(limitWriteTimeout)
 				}
 				s.close(err)
 				return
