@@ -8,10 +8,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,7 +41,8 @@ func (o *getOptions) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("spdymux get", flag.ContinueOnError)
 	o.register(fs, "", "`protocol` to speak: h2 (HTTP/2: ALPN h2 on https, h2c with prior knowledge on http), h2c (http only), "+
 		"or spdy/3.1, spdy/3 or spdy/2 (offered alone by ALPN on https, spoken on http) (default: offer the three SPDY versions on https, spdy/3.1 on http)")
-	fs.BoolVar(&o.verbose, "v", false, "print a trace of every frame sent and received to stderr (SPDY and HTTP/2)")
+	fs.BoolVar(&o.verbose, "v", false, "print a trace of every frame sent and received to stderr (SPDY and HTTP/2), "+
+		"and after each response its trailers and, on SPDY, the responses the server pushed with it (taken only with -v)")
 	fs.StringVar(&o.output, "o", "-", "write the response body to `FILE` (one URL only); - for stdout, binary or not")
 	fs.IntVar(&o.priority, "p", spdymux.DefaultPriority, "stream `priority`, 0 (highest) to 7; halved on SPDY/2, sent as the RFC 9218 urgency (priority: u=N) on HTTP/2")
 	fs.BoolVar(&o.include, "i", false, "write the response status line and headers before the body")
@@ -89,7 +92,8 @@ func runGet(ctx context.Context, e *env, args []string) (int, error) {
 	if isH2(o.proto) {
 		sn.want = "HTTP/2"
 	}
-	tr := o.transport(e, sn)
+	pushes := &pushRegistry{}
+	tr := o.transport(e, sn, pushes)
 	defer tr.CloseIdleConnections()
 
 	out := e.stdout
@@ -108,7 +112,7 @@ func runGet(ctx context.Context, e *env, args []string) (int, error) {
 	// written in order, so that their bodies do not interleave.
 	fetches := make([]*fetch, len(urls))
 	for i, u := range urls {
-		f := &fetch{url: u, done: make(chan struct{}), head: out}
+		f := &fetch{url: u, done: make(chan struct{}), head: out, pushes: pushes}
 		if len(urls) == 1 {
 			f.out = out
 		} else {
@@ -135,6 +139,11 @@ func runGet(ctx context.Context, e *env, args []string) (int, error) {
 			continue
 		}
 		fmt.Fprintln(e.stderr, f.summary())
+		if o.verbose {
+			for _, l := range f.details() {
+				fmt.Fprintln(e.stderr, l)
+			}
+		}
 		if o.fail && f.code >= 400 {
 			httpFailed++
 		}
@@ -253,7 +262,7 @@ type roundTripper interface {
 
 // transport makes the client for -proto, -k and -connect-timeout,
 // tracing frames to e.stderr with -v; sn checks its connections.
-func (o *getOptions) transport(e *env, sn *sniffer) roundTripper {
+func (o *getOptions) transport(e *env, sn *sniffer, pushes *pushRegistry) roundTripper {
 	if isH2(o.proto) {
 		h2 := h2Options{tls: o.tlsConfig(), dial: sn.dial(0), connectTimeout: o.connectTimeout}
 		if o.verbose {
@@ -276,8 +285,42 @@ func (o *getOptions) transport(e *env, sn *sniffer) roundTripper {
 			fmt.Fprintln(e.stderr, ev)
 			mu.Unlock()
 		}
+		tr.PushHandler = pushes.handle
 	}
 	return tr
+}
+
+// pushRegistry takes the responses a SPDY server pushes (with -v) and
+// gives each to the fetch whose request it came with.
+type pushRegistry struct{ fetches sync.Map } // *http.Request → *fetch
+
+// handle is the Transport's PushHandler: it runs on the session's reader,
+// before the end of the associated response's body, so the fetch waits
+// for every push it counts here.
+func (r *pushRegistry) handle(p *spdymux.Push) {
+	v, ok := r.fetches.Load(p.Associated)
+	if !ok {
+		p.Cancel()
+		return
+	}
+	f := v.(*fetch)
+	resp, err := p.Response()
+	if err != nil {
+		return
+	}
+	f.pushWG.Add(1)
+	go func() {
+		defer f.pushWG.Done()
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		line := fmt.Sprintf("  pushed GET %s: %s, %d bytes", p.Request.URL, resp.Status, n)
+		if err != nil {
+			line += fmt.Sprintf(" (%v)", err)
+		}
+		f.mu.Lock()
+		f.pushed = append(f.pushed, line)
+		f.mu.Unlock()
+	}()
 }
 
 // fetch is one URL of a get.
@@ -289,6 +332,11 @@ type fetch struct {
 	buf    *bytes.Buffer // head and out when several URLs are fetched
 	done   chan struct{}
 
+	pushes *pushRegistry
+	pushWG sync.WaitGroup // the pushes being read
+	mu     sync.Mutex
+	pushed []string // a line for each push read, guarded by mu
+
 	// Set by run before done is closed:
 	err                  error
 	code                 int
@@ -298,6 +346,7 @@ type fetch struct {
 	connect, tlsTime     time.Duration // zero for a session already open
 	firstByte, total     time.Duration
 	connectStart, tlsBeg time.Time
+	trailer              http.Header
 }
 
 func (f *fetch) run(ctx context.Context, tr http.RoundTripper, o *getOptions, body *requestBody) {
@@ -357,6 +406,8 @@ func (f *fetch) run(ctx context.Context, tr http.RoundTripper, o *getOptions, bo
 		req.GetBody = body.open
 	}
 	f.start = time.Now()
+	f.pushes.fetches.Store(req, f)
+	defer f.pushes.fetches.Delete(req)
 	resp, err := tr.RoundTrip(req)
 	headerTimer.Stop()
 	if err != nil {
@@ -385,12 +436,29 @@ func (f *fetch) run(ctx context.Context, tr http.RoundTripper, o *getOptions, bo
 		return
 	}
 	f.bytes, err = io.Copy(f.out, resp.Body)
+	f.pushWG.Wait() // every push was offered before the body's end
 	mu.Lock()
 	defer mu.Unlock()
 	f.total = time.Since(f.start)
+	f.trailer = resp.Trailer
 	if err != nil {
 		f.err = fmt.Errorf("%s after %d body bytes: %w", resp.Status, f.bytes, err)
 	}
+}
+
+// details are the lines -v prints after a fetch's summary: the pushes
+// read with it, then its trailers.
+func (f *fetch) details() []string {
+	f.mu.Lock()
+	lines := slices.Clone(f.pushed)
+	f.mu.Unlock()
+	slices.Sort(lines)
+	for _, k := range slices.Sorted(maps.Keys(f.trailer)) {
+		for _, v := range f.trailer[k] {
+			lines = append(lines, fmt.Sprintf("  trailer %s: %s", k, v))
+		}
+	}
+	return lines
 }
 
 // summary is the line printed to stderr for a fetch that worked.
