@@ -79,8 +79,8 @@ func (c *rawConn) check(op string, d *deadline) error {
 // CloseWrite sends FIN once the data written so far is out.
 func (c *rawConn) CloseWrite() error { return c.closeWriteTrailers(nil) }
 
-// closeWriteTrailers sends FIN once the data written so far is out, on a
-// HEADERS frame that carries trailers if there are any (and the protocol
+// closeWriteTrailers sends FIN once the data written so far is out, after
+// a HEADERS frame that carries trailers if there are any (and the protocol
 // takes them: spdyWire.writeTrailers).
 func (c *rawConn) closeWriteTrailers(trailers []httpconv.HeaderField) error {
 	st := c.st

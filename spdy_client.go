@@ -124,10 +124,10 @@ func (w *spdyWire) offerPush() {
 }
 
 // onReplyHeaders takes a HEADERS frame on st, a stream this side opened
-// or a push: with FIN, the trailers that end the response (SPDY/3
-// §2.6.8); without, headers that cannot join a response already handed
-// over, dropped. On a push whose SYN_STREAM had no status it is the
-// response head (SPDY/3 §3.3.1).
+// or a push: after the reply, the response's trailers (SPDY/3 §2.6.8),
+// with FIN or before a DATA frame with FIN, within MaxHeaderFields. On a
+// push whose SYN_STREAM had no status it is the response head (SPDY/3
+// §3.3.1).
 func (w *spdyWire) onReplyHeaders(st *stream, f *spdy.HeadersFrame) error {
 	s := w.s
 	if !st.gotReply {
@@ -141,8 +141,10 @@ func (w *spdyWire) onReplyHeaders(st *stream, f *spdy.HeadersFrame) error {
 		// before its status (§3.3.2).
 		return &streamErr{id: st.id, code: codeProtocol, reason: "HEADERS before SYN_REPLY"}
 	}
+	if len(st.recvTrailers)+len(f.Header) <= s.cfg.maxHeaderFields {
+		st.recvTrailers = append(st.recvTrailers, f.Header...)
+	}
 	if f.Flags&spdy.FlagFin != 0 {
-		st.recvTrailers = f.Header
 		return s.receiveEndLocked(st)
 	}
 	return nil

@@ -320,9 +320,9 @@ func (w *spdyWire) onHeadersLocked(f *spdy.HeadersFrame) error {
 		}
 		return nil
 	}
-	if f.Flags&spdy.FlagFin == 0 && !(st.pushed() && !st.gotReply) {
-		// (A push's head may come in HEADERS: SPDY/3 §3.3.1.)
-		s.glitchLocked("HEADERS without FIN")
+	if st.recvTrailers != nil {
+		// Trailers come in one HEADERS frame; more are useless.
+		s.glitchLocked("a second HEADERS frame")
 	}
 	if st.recvFin {
 		return &streamErr{id: id, code: codeStreamClosed, reason: "HEADERS after FIN"}
@@ -330,13 +330,16 @@ func (w *spdyWire) onHeadersLocked(f *spdy.HeadersFrame) error {
 	if s.client {
 		return w.onReplyHeaders(st, f)
 	}
-	// A HEADERS frame with FIN after the request's DATA holds its
-	// trailers (SPDY/3 §2.6.8): they reach the server in the last chunk of
-	// a chunked body, as mod_spdy did (a body with a content-length has no
-	// place for them); fields a trailer must not hold are dropped there.
-	// Headers without FIN cannot join a request already under way.
+	// A HEADERS frame after the request's head holds its trailers (SPDY/3
+	// §2.6.8), with FIN or before a DATA frame with FIN: they reach the
+	// server in the last chunk of a chunked body, as mod_spdy made them
+	// (a body with a content-length has no place for them); fields a
+	// trailer must not hold are dropped there. A later HEADERS frame adds
+	// to them, within MaxHeaderFields.
+	if len(st.recvTrailers)+len(f.Header) <= s.cfg.maxHeaderFields {
+		st.recvTrailers = append(st.recvTrailers, f.Header...)
+	}
 	if f.Flags&spdy.FlagFin != 0 {
-		st.recvTrailers = f.Header
 		return s.receiveEndLocked(st)
 	}
 	return nil
@@ -439,19 +442,20 @@ func (w *spdyWire) writePush(st *stream, fin bool) error {
 	return nil
 }
 
-// writeTrailers ends st with a HEADERS frame with FIN that carries the
-// trailers (SPDY/3 §2.6.8), on SPDY/3 and 3.1. SPDY/2 drops them: FIN goes
-// on an empty DATA frame.
+// writeTrailers ends st with the trailers, on SPDY/3 and 3.1: a HEADERS
+// frame that carries them (SPDY/3 §2.6.8), then FIN on an empty DATA
+// frame. FIN is not put on the HEADERS frame itself, which the spec
+// allows, because node's spdy-transport (3.0.0) reads every HEADERS frame
+// as without FIN, and its stream would never end. SPDY/2 drops trailers.
 func (w *spdyWire) writeTrailers(st *stream, trailers []httpconv.HeaderField) error {
-	if w.version == spdy.V2 {
-		return w.writeData(st, nil, true)
+	if w.version != spdy.V2 {
+		before := len(w.s.wbuf.b)
+		if err := w.fr.WriteHeaders(&spdy.HeadersFrame{StreamID: spdy.StreamID(st.id), Header: trailers}); err != nil {
+			return spdyWriteError(err)
+		}
+		w.traceOut(before, spdy.TypeHeaders, st.id, 0)
 	}
-	before := len(w.s.wbuf.b)
-	if err := w.fr.WriteHeaders(&spdy.HeadersFrame{StreamID: spdy.StreamID(st.id), Flags: spdy.FlagFin, Header: trailers}); err != nil {
-		return spdyWriteError(err)
-	}
-	w.traceOut(before, spdy.TypeHeaders, st.id, spdy.FlagFin)
-	return nil
+	return w.writeData(st, nil, true)
 }
 
 // spdyWriteError marks the framer's refusals of a frame it checked whole

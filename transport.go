@@ -41,7 +41,7 @@ import (
 // windows; response bodies are read from DATA, and the receive windows are
 // credited as the caller reads. Trailers go both ways on SPDY/3 and 3.1,
 // as net/http has them: Request.Trailer is sent after the request body in
-// a HEADERS frame with FIN, and Response.Trailer, which holds the names the
+// a HEADERS frame, then FIN, and Response.Trailer, which holds the names the
 // server announced, gets their values once the body has been read to its
 // end. Cancelling a request's context, or closing its response body
 // before the end, resets the stream with CANCEL; the session stays usable.
@@ -687,9 +687,9 @@ type clientStream struct {
 	closed  atomic.Bool
 }
 
-// writeBody sends body as DATA, then FIN, on a HEADERS frame with the
-// fields trailer returns if it is not nil (SPDY/3 and 3.1: SPDY/2 drops
-// them); it closes body. A body that fails to read, or whose length is not
+// writeBody sends body as DATA, then the fields trailer returns if it is
+// not nil in a HEADERS frame (SPDY/3 and 3.1: SPDY/2 drops them), then
+// FIN; it closes body. A body that fails to read, or whose length is not
 // the content-length it was given, resets the stream so the server never
 // takes it for complete.
 func (cs *clientStream) writeBody(body io.ReadCloser, contentLength int64, trailer func() []httpconv.HeaderField, trace *httptrace.ClientTrace) {
