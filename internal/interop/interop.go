@@ -169,6 +169,9 @@ type Request struct {
 	ResetAfterBytes int `json:"resetAfterBytes,omitempty"`
 	// CaptureBody returns the response body as text in Result.Body.
 	CaptureBody bool `json:"captureBody,omitempty"`
+	// RefusePushes makes the client abort (RST_STREAM) every push
+	// promised with this request's response.
+	RefusePushes bool `json:"refusePushes,omitempty"`
 }
 
 // Job is what client.js runs: all Requests over one SPDY session.
@@ -198,6 +201,29 @@ type Result struct {
 	Error     string         `json:"error"`     // "" on success
 	Reset     bool           `json:"reset"`     // the client reset the stream (ResetAfterBytes)
 	Body      string         `json:"body"`      // only with Request.CaptureBody
+	// Trailers are the fields of a HEADERS frame after the response, if
+	// one came.
+	Trailers map[string]any `json:"trailers"`
+	// Pushes are the pushes promised with the response, as
+	// spdy-transport's 'pushPromise' events gave them.
+	Pushes []Push `json:"pushes"`
+}
+
+// Push is one push spdy-transport reported on a request's stream.
+type Push struct {
+	ID        int            `json:"id"`
+	Path      string         `json:"path"`
+	Host      string         `json:"host"`
+	Method    string         `json:"method"`
+	Status    int            `json:"status"`
+	Headers   map[string]any `json:"headers"`
+	BodyBytes int            `json:"bodyBytes"`
+	SHA256    string         `json:"sha256"`
+	Body      string         `json:"body"`
+	Error     string         `json:"error"`
+	// BeforeEnd reports that the push was promised before the end of the
+	// associated response.
+	BeforeEnd bool `json:"beforeEnd"`
 }
 
 // Header returns the first value of the response header name, or "".

@@ -11,12 +11,18 @@
 //     "servername": "localhost",
 //     "requests": [ { "method": "GET", "path": "/x", "headers": {...},
 //                     "priority": 0..7, "bodyBytes": N,
-//                     "resetAfterBytes": N, "captureBody": bool } ... ],
+//                     "resetAfterBytes": N, "captureBody": bool,
+//                     "refusePushes": bool } ... ],
 //     "concurrency": N, "ping": bool, "timeoutMs": N, "windowSize": N }
 //
 // Report:
 //   { "results": [ { "path", "status", "headers", "bodyBytes", "sha256",
-//                    "error", "reset", "body"? } ... ], // in request order
+//                    "error", "reset", "body"?, "trailers",
+//                    "pushes": [ { "id", "path", "host", "method",
+//                                  "status", "headers", "bodyBytes",
+//                                  "sha256", "body", "error",
+//                                  "beforeEnd" } ... ] } ... ],
+//                                                   // in request order
 //     "pingMs": number | null, "protocol": "spdy/3.1" | ... | null,
 //     "sessionErrors": [ ... ], "settings": { ... } }
 //
@@ -53,6 +59,16 @@
 // * A GET is always sent with FIN on SYN_STREAM (the transport ends the
 //   writable side of GET streams); other methods without a body send
 //   SYN_STREAM with FIN as well.
+// * Server push. A client takes pushes (acceptPush). The parser requires
+//   a push's SYN_STREAM to carry :method, :path and :status (it splits it
+//   into a PUSH_PROMISE event on the associated stream, then the pushed
+//   stream's 'response'); a push without a 'pushPromise' listener is
+//   aborted. A request's pushes are reported with it, each with its
+//   response, body and whether its promise came before the end of the
+//   associated response ("beforeEnd"); with "refusePushes" each push is
+//   aborted (RST_STREAM) as it is promised.
+// * Trailers. A HEADERS frame after the response is a 'headers' event:
+//   reported as "trailers".
 
 const crypto = require('crypto')
 const net = require('net')
@@ -136,7 +152,9 @@ function newResult (req) {
     bodyBytes: 0,
     sha256: crypto.createHash('sha256').update('').digest('hex'),
     error: null,
-    reset: false
+    reset: false,
+    trailers: null,
+    pushes: []
   }
 }
 
@@ -310,10 +328,43 @@ async function main () {
       }
 
       let gotResponse = false
+      let ended = false
       stream.on('response', (status, h) => {
         gotResponse = true
         res.status = status
         res.headers = h
+      })
+      stream.on('headers', (h) => { res.trailers = h })
+      stream.on('pushPromise', (push) => {
+        const p = {
+          id: push.id,
+          path: push.path,
+          host: push.host,
+          method: push.method,
+          status: 0,
+          headers: {},
+          bodyBytes: 0,
+          sha256: '',
+          body: '',
+          error: null,
+          beforeEnd: !ended
+        }
+        res.pushes.push(p)
+        if (req.refusePushes) {
+          push.abort()
+          p.error = 'refused'
+          return
+        }
+        const ph = crypto.createHash('sha256')
+        const parts = []
+        push.on('response', (status, h) => { p.status = status; p.headers = h })
+        push.on('data', (chunk) => { ph.update(chunk); parts.push(chunk); p.bodyBytes += chunk.length })
+        push.on('error', (err) => { p.error = err.message })
+        push.on('end', () => {
+          p.sha256 = ph.digest('hex')
+          p.body = Buffer.concat(parts).toString('utf8')
+        })
+        push.resume()
       })
       stream.on('data', (chunk) => {
         if (done[i]) return
@@ -331,9 +382,25 @@ async function main () {
         if (bodyParts) bodyParts.push(chunk)
       })
       // prepend: the transport's own 'end' listener emits 'close' first.
-      stream.prependListener('end', () => complete(gotResponse ? null : 'stream ended without a response'))
+      stream.prependListener('end', () => {
+        ended = true
+        // Pushes still under way end on their own; give them a moment.
+        const settle = () => complete(gotResponse ? null : 'stream ended without a response')
+        const open = () => res.pushes.some((p) => p.error === null && p.sha256 === '')
+        if (!open()) return settle()
+        const t0 = Date.now()
+        const poll = setInterval(() => {
+          if (!open() || Date.now() - t0 > 5000) {
+            clearInterval(poll)
+            settle()
+          }
+        }, 5)
+      })
       stream.on('error', (err) => complete(err.message))
-      stream.on('close', () => complete(gotResponse ? 'stream closed before end of body' : 'stream closed without a response'))
+      stream.on('close', () => {
+        if (ended) return // the 'end' listener completes it
+        complete(gotResponse ? 'stream closed before end of body' : 'stream closed without a response')
+      })
 
       let sent = 0
       function pump () {
