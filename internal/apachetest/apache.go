@@ -17,6 +17,10 @@
 //     when the request carried that header), X-Seen-Remote-Addr,
 //     X-Seen-Method and X-Seen-Content-Length (when set). A query
 //     "sleep=MS" makes it wait MS milliseconds before answering.
+//   - CutPath: a Perl CGI script that declares a Content-Length and dies
+//     before it has sent that many bytes: "len=L&send=N" makes it announce
+//     L pattern bytes and send N of them (default 100000 and 50000), so
+//     that Apache must close the connection in the middle of the body.
 //
 // Start skips the test when /usr/sbin/apache2 is missing, unless the
 // environment variable CI is "true": there a missing Apache fails the test.
@@ -26,6 +30,7 @@ package apachetest
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -34,6 +39,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -52,6 +58,7 @@ const (
 	BigSize    = 16 << 20
 	SmallFiles = 64
 	EchoPath   = "/cgi-bin/echo"
+	CutPath    = "/cgi-bin/cut"
 )
 
 // SmallPath returns the path of small file i.
@@ -67,10 +74,20 @@ func PatternByte(i int64) byte { return byte(i % 251) }
 // concurrent use.
 type Apache struct {
 	t    testing.TB
+	opts Options
 	dir  string // ServerRoot: conf, logs, run, htdocs, cgi-bin
 	addr string // 127.0.0.1:PORT
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has been waited for
+}
+
+// Options change the configuration Start writes. Zero fields keep the
+// defaults.
+type Options struct {
+	// KeepAliveTimeout is Apache's KeepAliveTimeout: how long it keeps an
+	// idle connection open for the next request (default 30 s; Apache
+	// counts in milliseconds at best).
+	KeepAliveTimeout time.Duration
 }
 
 // Start writes a configuration and content into a new temporary directory,
@@ -78,13 +95,19 @@ type Apache struct {
 // server is stopped when the test ends.
 func Start(t testing.TB) *Apache {
 	t.Helper()
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Apache {
+	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("apachetest: %s is missing; install Debian's apache2 package", Binary)
 		}
 		t.Skipf("apachetest: skipping: %s is missing (install Debian's apache2 package to run this test)", Binary)
 	}
-	a := &Apache{t: t, dir: t.TempDir()}
+	a := &Apache{t: t, opts: opts, dir: t.TempDir()}
 	if err := a.setup(); err != nil {
 		t.Fatalf("apachetest: %v", err)
 	}
@@ -135,6 +158,7 @@ func (a *Apache) Stop() {
 	if a.cmd == nil {
 		return
 	}
+	_ = syscall.Kill(-a.cmd.Process.Pid, syscall.SIGCONT) // if paused
 	_ = a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-a.done:
@@ -143,6 +167,68 @@ func (a *Apache) Stop() {
 		<-a.done
 	}
 	a.cmd = nil
+}
+
+// Pause stops every process of the server with SIGSTOP: connections are
+// still accepted by the kernel, into the listen queue, but nothing is read
+// or answered until Resume. The server is resumed before it is stopped.
+func (a *Apache) Pause() { a.signalAll(syscall.SIGSTOP) }
+
+// Resume continues the processes Pause stopped.
+func (a *Apache) Resume() { a.signalAll(syscall.SIGCONT) }
+
+// KillChildren kills the server's child processes with SIGKILL, as a crash
+// would: the connections they serve are cut in the middle of whatever they
+// were sending. The main process starts new children (within a second or
+// so); connections wait in the listen queue meanwhile.
+func (a *Apache) KillChildren() {
+	a.t.Helper()
+	if a.cmd == nil {
+		a.t.Fatal("apachetest: KillChildren on a server that is not running")
+	}
+	main := a.cmd.Process.Pid
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		a.t.Fatalf("apachetest: %v", err)
+	}
+	killed := 0
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", d.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+		i := bytes.LastIndexByte(stat, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(stat[i+1:]))
+		if len(f) < 2 || f[1] != strconv.Itoa(main) {
+			continue
+		}
+		if syscall.Kill(pid, syscall.SIGKILL) == nil {
+			killed++
+		}
+	}
+	if killed == 0 {
+		a.t.Fatal("apachetest: KillChildren found no child process")
+	}
+}
+
+// signalAll sends sig to the server's process group: its main process,
+// its children and the CGI daemon.
+func (a *Apache) signalAll(sig syscall.Signal) {
+	a.t.Helper()
+	if a.cmd == nil {
+		a.t.Fatalf("apachetest: %v to a server that is not running", sig)
+	}
+	if err := syscall.Kill(-a.cmd.Process.Pid, sig); err != nil {
+		a.t.Fatalf("apachetest: %v: %v", sig, err)
+	}
 }
 
 // Restart stops the server if it runs and starts it again on the same
@@ -163,8 +249,9 @@ func (a *Apache) start() {
 	defer out.Close()
 	cmd := exec.Command(Binary, "-d", a.dir, "-f", filepath.Join(a.dir, "conf", "httpd.conf"), "-DFOREGROUND")
 	cmd.Stdout, cmd.Stderr = out, out
-	// Should the test binary die, take Apache's main process with it.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	// Should the test binary die, take Apache's main process with it. A
+	// process group of its own lets Pause stop all of its processes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM, Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		a.t.Fatalf("apachetest: start %s: %v", Binary, err)
 	}
@@ -231,6 +318,9 @@ func (a *Apache) setup() error {
 	if err := os.WriteFile(filepath.Join(a.dir, "cgi-bin", "echo"), []byte(echoScript), 0o755); err != nil {
 		return err
 	}
+	if err := os.WriteFile(filepath.Join(a.dir, "cgi-bin", "cut"), []byte(cutScript), 0o755); err != nil {
+		return err
+	}
 	if err := os.WriteFile(filepath.Join(a.dir, "htdocs", "index.html"), []byte(indexHTML), 0o644); err != nil {
 		return err
 	}
@@ -281,7 +371,6 @@ TypesConfig /etc/mime.types
 Timeout 30
 KeepAlive On
 MaxKeepAliveRequests 0
-KeepAliveTimeout 30
 StartServers 2
 ServerLimit 4
 ThreadsPerChild 64
@@ -293,6 +382,11 @@ DirectoryIndex index.html
     Require all denied
 </Directory>
 `)
+	keepAlive := "30"
+	if d := a.opts.KeepAliveTimeout; d > 0 {
+		keepAlive = fmt.Sprintf("%dms", max(d.Milliseconds(), 1))
+	}
+	fmt.Fprintf(&b, "KeepAliveTimeout %s\n", keepAlive)
 	fmt.Fprintf(&b, "<Directory %q>\n    Require all granted\n</Directory>\n", filepath.Join(a.dir, "htdocs"))
 	fmt.Fprintf(&b, "ScriptAlias /cgi-bin/ %q\n", filepath.Join(a.dir, "cgi-bin")+"/")
 	fmt.Fprintf(&b, "<Directory %q>\n    Options +ExecCGI\n    Require all granted\n</Directory>\n", filepath.Join(a.dir, "cgi-bin"))
@@ -300,6 +394,24 @@ DirectoryIndex index.html
 }
 
 const indexHTML = "<!doctype html><title>apachetest</title><p>Apache httpd behind spdymux.\n"
+
+// cutScript is the CGI behind CutPath: it announces len pattern bytes and
+// exits after send of them.
+const cutScript = `#!/usr/bin/perl
+use strict;
+use warnings;
+binmode STDOUT;
+$| = 1;
+my %q = map { split /=/, $_, 2 } grep { /=/ } split /&/, ($ENV{QUERY_STRING} || '');
+my $len = defined $q{len} ? $q{len} : 100000;
+my $send = defined $q{send} ? $q{send} : 50000;
+print "Content-Type: application/octet-stream\r\n";
+print "Content-Length: $len\r\n\r\n";
+my $body = '';
+$body .= chr($_ % 251) for 0 .. $send - 1;
+print $body;
+exit 0;
+`
 
 // echoScript is the CGI behind EchoPath. It reads the whole body before it
 // writes anything: Apache's CGI modules feed the script's stdin before

@@ -20,9 +20,12 @@ type backendConn struct {
 	reused    bool          // taken idle from the pool
 	idleSince time.Time     // guarded by the pool's mu
 
-	limit int64 // bytes Read may still take (the response head's limit), or -1 for no limit
+	// Owned by the reader of the response:
+	limit        int64     // bytes Read may still take (the response head's limit), or -1 once the head is read
+	headDeadline time.Time // when the response head is due, unless the request body goes on
 
 	progress atomic.Int64 // when a byte last went to or came from the backend, in Unix nanoseconds
+	wrote    atomic.Int64 // when a byte last went to the backend, in Unix nanoseconds
 	read     atomic.Int64 // bytes read from the backend in this exchange
 }
 
@@ -37,19 +40,25 @@ func newBackendConn(conn net.Conn, timeout time.Duration) *backendConn {
 // gateway's MaxResponseHeaderBytes.
 var errHeadTooLarge = errors.New("gateway: the backend's response header is too large")
 
-// start readies the connection for a new exchange.
-func (c *backendConn) start() {
+// start readies the connection for a new exchange whose response head is
+// due by headDeadline, or within the timeout of the last byte of request
+// sent, whichever is later.
+func (c *backendConn) start(headDeadline time.Time) {
 	c.read.Store(0)
-	c.touch()
-	c.conn.SetReadDeadline(time.Now().Add(c.timeout))
+	now := time.Now().UnixNano()
+	c.progress.Store(now)
+	c.wrote.Store(0)
+	c.headDeadline = headDeadline
+	c.conn.SetReadDeadline(headDeadline)
 }
 
 func (c *backendConn) touch() { c.progress.Store(time.Now().UnixNano()) }
 
-// backendReader reads the connection for br. A read fails with a timeout
-// only once the backend has been silent for the connection's timeout:
-// neither sent a byte nor taken one (an upload going out is the backend
-// at work too).
+// backendReader reads the connection for br. Until the response head is
+// read, a read fails with a timeout at the head's deadline, or later if the
+// request body is still going out (the backend is at work taking it);
+// after the head, only once the backend has been silent for the
+// connection's timeout: neither sent a byte nor taken one.
 type backendReader struct{ c *backendConn }
 
 func (r backendReader) Read(p []byte) (int, error) {
@@ -72,7 +81,14 @@ func (r backendReader) Read(p []byte) (int, error) {
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			// The deadline is moved lazily, when it passes.
-			if next := time.Unix(0, c.progress.Load()).Add(c.timeout); time.Until(next) > 0 {
+			next := time.Unix(0, c.progress.Load()).Add(c.timeout)
+			if c.limit >= 0 {
+				next = c.headDeadline
+				if w := c.wrote.Load(); w != 0 {
+					next = later(next, time.Unix(0, w).Add(c.timeout))
+				}
+			}
+			if time.Until(next) > 0 {
 				c.conn.SetReadDeadline(next)
 				continue
 			}
@@ -90,9 +106,18 @@ func (w backendWriter) Write(p []byte) (int, error) {
 	c.conn.SetWriteDeadline(time.Now().Add(c.timeout))
 	n, err := c.conn.Write(p)
 	if n > 0 {
-		c.touch()
+		now := time.Now().UnixNano()
+		c.progress.Store(now)
+		c.wrote.Store(now)
 	}
 	return n, err
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // alive reports whether an idle connection is still open: the backend

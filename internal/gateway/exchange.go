@@ -103,7 +103,7 @@ func (x *exchange) serve() {
 			return
 		}
 		x.c = c
-		resp, err = x.roundTrip(head)
+		resp, err = x.roundTrip(head, deadline)
 		if err == nil {
 			break
 		}
@@ -191,9 +191,9 @@ func (x *exchange) head() []byte {
 
 // roundTrip sends the request on x.c and returns the response head; 1xx
 // responses other than 100 are passed on to the client.
-func (x *exchange) roundTrip(head []byte) (*http.Response, error) {
+func (x *exchange) roundTrip(head []byte, deadline time.Time) (*http.Response, error) {
 	c, g := x.c, x.g
-	c.start()
+	c.start(deadline)
 	x.unwatch = context.AfterFunc(x.in.Context(), func() { c.conn.Close() })
 	fail := func(what string, err error) (*http.Response, error) {
 		return nil, &backendError{what: what, err: err, retryable: c.reused && c.read.Load() == 0}
@@ -204,6 +204,7 @@ func (x *exchange) roundTrip(head []byte) (*http.Response, error) {
 	if err := c.bw.Flush(); err != nil {
 		return fail("writing the request", err)
 	}
+	c.wrote.Store(0) // only the body's bytes put the head's deadline off
 	if x.hasBody {
 		x.bodyDone = make(chan struct{})
 		go x.sendBody()
@@ -229,6 +230,8 @@ func (x *exchange) roundTrip(head []byte) (*http.Response, error) {
 			return fail(what, err)
 		}
 		switch code := resp.StatusCode; {
+		case resp.ProtoMajor != 1:
+			return fail("a malformed response", fmt.Errorf("%s: not HTTP/1.x", resp.Proto))
 		case code == http.StatusSwitchingProtocols:
 			// The gateway forwards no Upgrade: a backend that switches
 			// anyway speaks what nobody asked for.
