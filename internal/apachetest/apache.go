@@ -21,6 +21,11 @@
 //     before it has sent that many bytes: "len=L&send=N" makes it announce
 //     L pattern bytes and send N of them (default 100000 and 50000), so
 //     that Apache must close the connection in the middle of the body.
+//   - PushXACPath and PushLinkPath: CGI scripts that answer a page and ask
+//     for pushes, as mod_spdy's and mod_http2's users did: the first with
+//     X-Associated-Content naming SmallPath(0) and SmallPath(1) (at
+//     priority 2), the second with Link rel=preload naming SmallPath(2),
+//     and SmallPath(3) with nopush.
 //
 // Start skips the test when /usr/sbin/apache2 is missing, unless the
 // environment variable CI is "true": there a missing Apache fails the test.
@@ -59,6 +64,11 @@ const (
 	SmallFiles = 64
 	EchoPath   = "/cgi-bin/echo"
 	CutPath    = "/cgi-bin/cut"
+
+	PushXACPath  = "/cgi-bin/push-xac"
+	PushLinkPath = "/cgi-bin/push-link"
+	// PushPageBody is the body of PushXACPath and PushLinkPath.
+	PushPageBody = "<!doctype html><title>pushed</title><p>a page whose assets are pushed\n"
 )
 
 // SmallPath returns the path of small file i.
@@ -321,6 +331,15 @@ func (a *Apache) setup() error {
 	if err := os.WriteFile(filepath.Join(a.dir, "cgi-bin", "cut"), []byte(cutScript), 0o755); err != nil {
 		return err
 	}
+	for name, header := range map[string]string{
+		"push-xac":  `X-Associated-Content: "` + SmallPath(0) + `", "` + SmallPath(1) + `":2`,
+		"push-link": `Link: <` + SmallPath(2) + `>; rel=preload, <` + SmallPath(3) + `>; rel=preload; nopush`,
+	} {
+		script := fmt.Sprintf(pushScript, header, PushPageBody)
+		if err := os.WriteFile(filepath.Join(a.dir, "cgi-bin", name), []byte(script), 0o755); err != nil {
+			return err
+		}
+	}
 	if err := os.WriteFile(filepath.Join(a.dir, "htdocs", "index.html"), []byte(indexHTML), 0o644); err != nil {
 		return err
 	}
@@ -411,6 +430,16 @@ my $body = '';
 $body .= chr($_ % 251) for 0 .. $send - 1;
 print $body;
 exit 0;
+`
+
+// pushScript is the CGI behind PushXACPath and PushLinkPath, with the
+// header that asks for pushes and the page's body.
+const pushScript = `#!/usr/bin/perl
+use strict;
+use warnings;
+print "Content-Type: text/html\r\n";
+print '%s' . "\r\n\r\n";
+print "%s";
 `
 
 // echoScript is the CGI behind EchoPath. It reads the whole body before it
