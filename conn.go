@@ -163,6 +163,8 @@ func (c *StreamConn) adoptLocked(st *stream) {
 		Priority:   st.priority,
 		TLS:        s.tls,
 		RemoteAddr: s.conn.RemoteAddr(),
+
+		AssociatedStreamID: st.associatedID(),
 	}
 	c.info.Store(&st.info)
 }

@@ -23,6 +23,10 @@ type StreamInfo struct {
 	// Priority is the stream's priority, 0 (highest) to 7; SPDY/2
 	// priorities 0 to 3 are reported as they came.
 	Priority uint8
+	// AssociatedStreamID is, for a stream the server pushed (StreamID is
+	// then even), the stream whose response asked for the push; 0 for the
+	// client's own streams.
+	AssociatedStreamID uint32
 	// TLS is the client connection's TLS state, nil on cleartext.
 	TLS *tls.ConnectionState
 	// RemoteAddr is the client's address.

@@ -84,6 +84,15 @@ type streamPush struct {
 // pushed reports whether st is a pushed stream (of either side).
 func (st *stream) pushed() bool { return st.push != nil && st.push.assoc != nil }
 
+// associatedID returns the stream a push is associated with, or 0 for a
+// stream that is not a push.
+func (st *stream) associatedID() uint32 {
+	if !st.pushed() {
+		return 0
+	}
+	return st.push.assoc.id
+}
+
 // pushOpenWait is how long a SPDY push may wait for its response head,
 // which its SYN_STREAM carries, before it is dropped unannounced: a push
 // that slow saves the client nothing, and it holds the associated

@@ -67,6 +67,10 @@ func pushHandler(ts **testServer) http.Handler {
 		<-r.Context().Done()
 		(*ts).record(r, "cancelled")
 	})
+	mux.HandleFunc("/assoc", func(w http.ResponseWriter, r *http.Request) {
+		info, _ := StreamInfoFromContext(r.Context())
+		fmt.Fprintf(w, "stream %d associated %d", info.StreamID, info.AssociatedStreamID)
+	})
 	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Clone()
 		h.Set("Host", r.Host)
@@ -366,4 +370,20 @@ func headerValue(h []spdy.HeaderField, name string) string {
 		}
 	}
 	return ""
+}
+
+// A pushed request's handler learns from StreamInfo that it serves a push,
+// and of which stream.
+func TestPushStreamInfo(t *testing.T) {
+	ts := newPushServer(t, ProtoSPDY31, nil)
+	p := ts.dial(t)
+	p.get(t, 1, pageURL([]string{`"/assoc"`}, nil))
+	_, pushes := p.readPage(t, 1)
+	if ps := pushes["/assoc"]; ps == nil || string(ps.body) != "stream 2 associated 1" {
+		t.Errorf("push /assoc: %+v", ps)
+	}
+	p.get(t, 3, "/assoc")
+	if r := p.readResponse(t, 3); string(r.body) != "stream 3 associated 0" {
+		t.Errorf("the client's own stream: %q", r.body)
+	}
 }
