@@ -46,6 +46,7 @@ type serveOptions struct {
 	logFormat       string
 	shutdownTimeout time.Duration
 	shutdownDelay   time.Duration
+	readHeader      time.Duration
 	metrics         string
 	proxyProtocol   bool
 	proxyFrom       string
@@ -99,6 +100,9 @@ func (o *serveOptions) flags() *flag.FlagSet {
 		"the access log in Combined Log Format) or json (one object per line)")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 10*time.Second,
 		"on SIGINT or SIGTERM, how long sessions may drain after GOAWAY before they are cut")
+	fs.DurationVar(&o.readHeader, "read-header-timeout", 30*time.Second,
+		"how long an HTTP/1.x client may take to send a request's header once its connection is told apart "+
+			"(slowloris); the connection is closed past it")
 	fs.DurationVar(&o.shutdownDelay, "shutdown-delay", 0,
 		"on SIGINT or SIGTERM, how long to go on serving, with /healthz at 503, before GOAWAY and closing the listeners: "+
 			"time for a load balancer's health checks to take the instance out")
@@ -278,6 +282,8 @@ func (o *serveOptions) check() (checked, error) {
 		return c, fmt.Errorf("bad -shutdown-timeout %v: want a positive duration", o.shutdownTimeout)
 	case o.shutdownDelay < 0:
 		return c, fmt.Errorf("bad -shutdown-delay %v", o.shutdownDelay)
+	case o.readHeader <= 0:
+		return c, fmt.Errorf("bad -read-header-timeout %v: want a positive duration", o.readHeader)
 	}
 	if o.backend != "" {
 		if !strings.Contains(o.backend, "://") {
@@ -497,7 +503,7 @@ func newServer(e *env, o *serveOptions, c checked, log *slog.Logger) (*server, e
 
 	s.srv = &http.Server{
 		Handler:           h,
-		ReadHeaderTimeout: 30 * time.Second,
+		ReadHeaderTimeout: o.readHeader,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
