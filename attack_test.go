@@ -303,7 +303,10 @@ func TestAttackPingFlood(t *testing.T) {
 
 	t.Run("never reading", func(t *testing.T) {
 		const writeTimeout = time.Second
-		as := startAttackServer(t, ProtoSPDY31, Config{WriteTimeout: writeTimeout})
+		// A small send buffer on the server's side: otherwise the kernel
+		// takes megabytes of PING echoes first, and on a loaded machine
+		// the writer stalls later than the bounds below.
+		as := startAttackServerSmallSend(t, ProtoSPDY31, Config{WriteTimeout: writeTimeout})
 		good := as.startGoodClient(t)
 		a := as.dialAttacker(t, attackerOpts{recvBuffer: 4096})
 		mon := startMonitor(t)
@@ -438,8 +441,10 @@ func TestAttackSettingsTooManyEntries(t *testing.T) {
 // a RST_STREAM is a glitch (Config.GlitchBurst).
 func TestAttackResetFlood(t *testing.T) {
 	t.Run("not reading", func(t *testing.T) {
-		// The glitch budget is off, so the queue limit is what stops it.
-		as := startAttackServer(t, ProtoSPDY31, Config{GlitchBurst: -1})
+		// The glitch budget is off, so the queue limit is what stops it;
+		// a small send buffer on the server's side makes the writer stall
+		// on the unread RST_STREAMs at once, as with a real slow link.
+		as := startAttackServerSmallSend(t, ProtoSPDY31, Config{GlitchBurst: -1})
 		good := as.startGoodClient(t)
 		mon := startMonitor(t)
 		good.mark()
