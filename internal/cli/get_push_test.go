@@ -57,7 +57,7 @@ func TestGetVerbosePushesAndTrailers(t *testing.T) {
 		"send SYN_STREAM stream=1",
 		"recv SYN_STREAM stream=2 flags=0x02",
 		"associated=1",
-		"recv HEADERS stream=1 flags=0x01",
+		"recv HEADERS stream=1 flags=0x00",
 	} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, stderr)

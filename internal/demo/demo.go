@@ -41,7 +41,10 @@
 // connection), so one can see them all arrive over one session. The page
 // says what the browser sees: HTTP/2 streams of one connection, or
 // HTTP/1.1 with one request at a time per connection, and that SPDY, which
-// browsers no longer speak, is shown by `spdymux get`.
+// browsers no longer speak, is shown by `spdymux get`. Its response names
+// every tile in X-Associated-Content, mod_spdy's push header: where push
+// is on, the tiles are pushed with the page, and each says "push" instead
+// of "stream".
 //
 // # Serving files
 //
@@ -171,10 +174,13 @@ type Conn struct {
 	SPDY      bool   `json:"spdy"`
 	SessionID uint64 `json:"session_id,omitempty"`
 	StreamID  uint32 `json:"stream_id,omitempty"`
-	Priority  uint8  `json:"priority"`
-	Remote    string `json:"remote_addr"`
-	TLS       bool   `json:"tls"`
-	ALPN      string `json:"alpn,omitempty"`
+	// Pushed is true for a stream the server pushed (spdymux's
+	// StreamInfo.AssociatedStreamID is set).
+	Pushed   bool   `json:"pushed,omitempty"`
+	Priority uint8  `json:"priority"`
+	Remote   string `json:"remote_addr"`
+	TLS      bool   `json:"tls"`
+	ALPN     string `json:"alpn,omitempty"`
 }
 
 // ConnOf returns the facts of the connection r came over.
@@ -195,6 +201,7 @@ func connOf(r *http.Request, si *spdymux.StreamInfo) Conn {
 		c.Protocol, c.Stream = streamProto(si), true
 		c.SPDY = strings.HasPrefix(si.Protocol, "spdy/")
 		c.SessionID, c.StreamID, c.Priority = si.SessionID, si.StreamID, si.Priority
+		c.Pushed = si.AssociatedStreamID != 0
 		tls = si.TLS
 	}
 	if tls != nil {

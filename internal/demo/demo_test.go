@@ -123,6 +123,12 @@ func TestIndex(t *testing.T) {
 	if n := strings.Count(string(body), `<img src="/tile/`); n != Tiles {
 		t.Errorf("index has %d tiles; want %d", n, Tiles)
 	}
+	// mod_spdy's push header names every tile, in order (spdymux takes it
+	// out of the response it sends).
+	xac := resp.Header.Get("X-Associated-Content")
+	if n := strings.Count(xac, `"/tile/`); n != Tiles || !strings.HasPrefix(xac, `"/tile/0.svg", "/tile/1.svg"`) {
+		t.Errorf("X-Associated-Content names %d tiles (%.60s...); want all %d", n, xac, Tiles)
+	}
 	page := string(body)
 	host := strings.TrimPrefix(srv.URL, "http://")
 	for _, want := range []string{
@@ -248,6 +254,7 @@ func TestTileSVG(t *testing.T) {
 	}{
 		{"h2", 5, Conn{Protocol: "HTTP/2", Stream: true, SessionID: 3, StreamID: 11, Remote: "127.0.0.1:5000"}, []string{">#5<", ">HTTP/2<", ">s3 · stream 11<"}},
 		{"spdy", 0, Conn{Protocol: "SPDY/2", Stream: true, SPDY: true, SessionID: 1, StreamID: 1}, []string{">#0<", ">SPDY/2<", ">s1 · stream 1<"}},
+		{"pushed", 7, Conn{Protocol: "SPDY/3.1", Stream: true, SPDY: true, Pushed: true, SessionID: 4, StreamID: 16}, []string{">#7<", ">SPDY/3.1<", ">s4 · push 16<"}},
 		{"http/1.1", 99, Conn{Protocol: "HTTP/1.1", Remote: "[::1]:40123"}, []string{">#99<", ">HTTP/1.1<", ">port 40123<"}},
 		{"no port", 1, Conn{Protocol: "HTTP/1.1", TLS: true, Remote: "pipe"}, []string{">over TLS<"}},
 	} {
@@ -284,6 +291,8 @@ func TestConnOf(t *testing.T) {
 			Conn{Protocol: "SPDY/3.1", Stream: true, SPDY: true, SessionID: 7, StreamID: 9, Remote: h1.RemoteAddr}},
 		{"spdy/2", h1, &spdymux.StreamInfo{Protocol: spdymux.ProtoSPDY2, SessionID: 1, StreamID: 3},
 			Conn{Protocol: "SPDY/2", Stream: true, SPDY: true, SessionID: 1, StreamID: 3, Remote: h1.RemoteAddr}},
+		{"pushed", h1, &spdymux.StreamInfo{Protocol: spdymux.ProtoSPDY31, SessionID: 7, StreamID: 4, AssociatedStreamID: 1},
+			Conn{Protocol: "SPDY/3.1", Stream: true, SPDY: true, Pushed: true, SessionID: 7, StreamID: 4, Remote: h1.RemoteAddr}},
 	} {
 		if got := connOf(tc.r, tc.si); got != tc.want {
 			t.Errorf("%s: got %+v; want %+v", tc.name, got, tc.want)

@@ -12,10 +12,14 @@ import (
 
 // index writes the demo page: a grid of Tiles images that a browser fetches
 // at once, all over the page's connection when it speaks HTTP/2 or SPDY,
-// and a few words on what the reader is seeing.
+// and a few words on what the reader is seeing. It names every tile in
+// X-Associated-Content, mod_spdy's push header: spdymux pushes them where
+// push is on (SPDY by default, HTTP/2 with -push-h2) and never shows the
+// header to the client.
 func index(w http.ResponseWriter, r *http.Request) {
 	page := indexPage(ConnOf(r), r.Host)
 	noStore(w)
+	w.Header().Set("X-Associated-Content", tilePushes)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(page)))
 	if r.Method != http.MethodHead {
@@ -111,6 +115,18 @@ pre { padding: .4em .7em; margin: .5em 0; overflow-x: auto; }
 	return b.String()
 }
 
+// tilePushes is the X-Associated-Content value that names every tile.
+var tilePushes = func() string {
+	var b strings.Builder
+	for i := range Tiles {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `"/tile/%d.svg"`, i)
+	}
+	return b.String()
+}()
+
 // tile writes /tile/N.svg: a small picture naming the stream it came over,
 // coloured by stream so that concurrent streams stand apart; over HTTP/1.x
 // it names and is coloured by the client's port, which tells its
@@ -132,11 +148,15 @@ func tile(w http.ResponseWriter, r *http.Request) {
 }
 
 // tileSVG returns tile n as it came over c. Its second line is the
-// protocol alone; over a stream the third is "sSESSION · stream ID".
+// protocol alone; over a stream the third is "sSESSION · stream ID", or
+// "sSESSION · push ID" for a stream the server pushed.
 func tileSVG(n int, c Conn) string {
 	hue := (n * 37) % 360
 	line3 := ""
 	switch _, port, err := net.SplitHostPort(c.Remote); {
+	case c.Stream && c.Pushed:
+		hue = int(c.StreamID*37) % 360
+		line3 = fmt.Sprintf("s%d · push %d", c.SessionID, c.StreamID)
 	case c.Stream:
 		hue = int(c.StreamID*37) % 360
 		line3 = fmt.Sprintf("s%d · stream %d", c.SessionID, c.StreamID)
