@@ -49,6 +49,7 @@ type exchange struct {
 
 	mu       sync.Mutex
 	released bool // c went back to the pool
+	closed   bool // c was closed to end the exchange
 }
 
 const (
@@ -112,7 +113,7 @@ func (x *exchange) serve() {
 			g.retries.Add(1)
 			g.log.Debug("gateway: retrying on a new connection", "backend", g.backend.Host, "path", r.URL.Path, "err", err)
 			x.mu.Lock()
-			x.released = false
+			x.released, x.closed = false, false
 			x.mu.Unlock()
 			continue
 		}
@@ -322,8 +323,19 @@ func (x *exchange) stopBody() {
 	default:
 	}
 	x.rc.SetReadDeadline(time.Now())
-	x.c.conn.Close()
+	x.closeConn()
 	<-x.bodyDone
+}
+
+// closeConn closes x.c to end the exchange, unless it has gone back to
+// the pool already (and may serve another request).
+func (x *exchange) closeConn() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if !x.released {
+		x.closed = true
+		x.c.conn.Close()
+	}
 }
 
 // release gives x.c back to the pool, for reuse if reusable and nothing
@@ -333,6 +345,9 @@ func (x *exchange) release(reusable bool) {
 	x.mu.Lock()
 	done := x.released
 	x.released = true
+	if x.closed {
+		reusable = false
+	}
 	x.mu.Unlock()
 	if done {
 		return
@@ -396,7 +411,7 @@ func (x *exchange) respond(resp *http.Response) {
 	if werr != nil {
 		// The client is gone, or stalled: stop reading the backend.
 		close(ra.quit)
-		c.conn.Close()
+		x.closeConn()
 	}
 	rerr := ra.wait()
 	ra.free()
@@ -473,7 +488,7 @@ func (x *exchange) readAhead(resp *http.Response, ra *readAhead) {
 		}
 		if !ok {
 			err = fmt.Errorf("%w: it took less than %d bytes of the response in %v", errStalled, g.bufSize/2, g.stall)
-			x.c.conn.Close()
+			x.closeConn()
 			x.rc.SetWriteDeadline(time.Now()) // the client's write fails: the stream is reset
 			break
 		}
