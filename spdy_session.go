@@ -139,8 +139,9 @@ func (w *spdyWire) readFrame() error {
 		if s.client {
 			return w.onSynReply(f)
 		}
-		// A server opens no streams (no push), so a client has nothing
-		// to reply to: an open stream is reset, another id is invalid.
+		// A server's streams are unidirectional pushes, so a client has
+		// nothing to reply to: an open stream is reset, another id is
+		// invalid.
 		code := codeInvalidStream
 		s.mu.Lock()
 		if s.streams[uint32(f.StreamID)] != nil {
