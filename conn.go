@@ -730,20 +730,30 @@ const maxInterim = 8
 
 // Interim queues an interim (1xx) response, such as 103 Early Hints, to
 // go before the final one. The parser calls it only for HTTP/2.
+// A 103 starts the pushes its Link fields name, as mod_http2 did: they
+// go out ahead of the final response (which may name them again).
 func (r *responseSink) Interim(status int, fields []httpconv.HeaderField) error {
 	st := (*stream)(r)
-	st.s.mu.Lock()
-	defer st.s.mu.Unlock()
+	s := st.s
+	s.mu.Lock()
 	if st.err != nil {
+		s.mu.Unlock()
 		return st.err
 	}
-	if len(st.interim) >= maxInterim || st.headQueued || st.sentHead {
-		return nil
+	fields, xac := takeAssociatedContent(fields)
+	var pushes []*stream
+	if status == statusEarlyHints {
+		pushes = s.startPushesLocked(st, status, xac, fields)
 	}
-	if err := st.s.w.checkHead(fields); err != nil {
-		return nil // an interim response is advice: drop what cannot go
+	switch {
+	case len(st.interim) >= maxInterim || st.headQueued || st.sentHead:
+	case s.w.checkHead(fields) != nil:
+		// An interim response is advice: drop what cannot go.
+	default:
+		st.interim = append(st.interim, fields)
+		s.scheduleLocked(st)
 	}
-	st.interim = append(st.interim, fields)
-	st.s.scheduleLocked(st)
+	s.mu.Unlock()
+	s.startPushes(pushes)
 	return nil
 }

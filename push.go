@@ -93,6 +93,9 @@ func (st *stream) associatedID() uint32 {
 	return st.push.assoc.id
 }
 
+// statusEarlyHints is 103 Early Hints (RFC 8297), whose Link fields push.
+const statusEarlyHints = http.StatusEarlyHints
+
 // pushOpenWait is how long a SPDY push may wait for its response head,
 // which its SYN_STREAM carries, before it is dropped unannounced: a push
 // that slow saves the client nothing, and it holds the associated
@@ -144,9 +147,10 @@ func (s *session) startPushesLocked(st *stream, status int, xac []string, head [
 		// push itself: pushes do not push (mod_spdy's
 		// SpdyMaxServerPushDepth 1, mod_http2).
 		return nil
-	case status < 200 || status >= 400 || status == 304:
+	case status < 200 && status != statusEarlyHints || status >= 400 || status == 304:
 		// mod_http2: no pushes with an error, nor with a 304 (the client
-		// has the page cached, and likely what it links to).
+		// has the page cached, and likely what it links to); early hints
+		// push.
 		return nil
 	}
 	base, err := url.Parse(st.req.Scheme + "://" + st.req.Host + st.req.Path)

@@ -2,7 +2,9 @@ package spdymux
 
 import (
 	"bytes"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -272,4 +274,38 @@ func TestH2PushReset(t *testing.T) {
 		t.Errorf("push /res/a: %+v", ps)
 	}
 	ts.waitNoStreams(t)
+}
+
+// A 103 Early Hints' Link fields push, as mod_http2's do: the PUSH_PROMISE
+// comes before the 103 itself, and a URL the final response names again
+// is not pushed twice.
+func TestH2PushFromEarlyHints(t *testing.T) {
+	var ts *testServer
+	ts = newTestServerWith(t, ProtoH2C, &Config{EnableH2Push: true}, func(srv *http.Server) {
+		h := pushHandler(&ts)
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/hinted" {
+				h.ServeHTTP(w, r)
+				return
+			}
+			w.Header().Set("Link", "</res/early>; rel=preload")
+			w.WriteHeader(http.StatusEarlyHints)
+			w.Header().Add("Link", "</res/late>; rel=preload")
+			io.WriteString(w, "page")
+		})
+	})
+	p := ts.dialH2Push(t)
+	p.request(1, "GET", "/hinted", true)
+	first := p.expect("the first frame of stream 1", func(f h2frame) bool { return f.id == 1 })
+	if first.typ != http2.FramePushPromise || first.field(":path") != "/res/early" {
+		t.Fatalf("first frame of stream 1: %v; want the PUSH_PROMISE of /res/early, before the 103", first)
+	}
+	hints := p.expect("the 103", func(f h2frame) bool { return f.id == 1 && f.typ == http2.FrameHeaders })
+	if hints.field(":status") != "103" {
+		t.Errorf("then %v; want the 103", hints)
+	}
+	_, body, pushes := p.readH2Page(1)
+	if string(body) != "page" || len(pushes) != 1 || pushes["/res/late"] == nil {
+		t.Errorf("page %q, pushes %v after the 103; want /res/late alone", body, keys(pushes))
+	}
 }
