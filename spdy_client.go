@@ -55,7 +55,7 @@ func (w *spdyWire) hasStatus(h []httpconv.HeaderField) bool {
 
 // onPushStream takes a SYN_STREAM from the server: a push (SPDY/3 §3.3).
 // One the client cannot take is refused with RST_STREAM REFUSED_STREAM:
-// without a push handler (s.onPush nil), over the pushes the client takes
+// without a push handler (s.onPush nil), on SPDY/2, over the pushes the client takes
 // at once (its MAX_CONCURRENT_STREAMS), associated with a stream that is
 // not open, or that the handler turns down (not the associated request's
 // origin). A push that breaks the protocol is reset with PROTOCOL_ERROR.
@@ -75,6 +75,12 @@ func (w *spdyWire) onPushStream(f *spdy.SynStreamFrame) error {
 		return protocolError("SYN_STREAM id %d after %d", id, s.lastPeerStream) // §2.3.2
 	}
 	s.lastPeerStream = id
+	if w.version == spdy.V2 {
+		// Push is ill-defined on SPDY/2, as mod_spdy said: not taken.
+		s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: id, code: codeRefused})
+		s.mu.Unlock()
+		return nil
+	}
 	assoc := s.streams[assocID]
 	reason := ""
 	switch {
