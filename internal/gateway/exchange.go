@@ -442,12 +442,14 @@ func (x *exchange) respond(resp *http.Response) {
 		g.log.Info("gateway: client too slow; backend connection released, stream reset",
 			"backend", g.backend.Host, "path", x.in.URL.Path, "session", x.session, "err", rerr)
 	}
-	if werr != nil && rerr == nil {
-		return // the client went away: nobody to tell
-	}
-	if x.in.Context().Err() != nil {
+	if werr != nil {
+		// The client's side failed (it went away, reset the stream, or
+		// stalled and its write was made to fail): the stream is over.
 		return
 	}
+	// Even with the request's context cancelled: net/http cancels it when
+	// a read of the body fails, and a response that returned would end
+	// cleanly.
 	x.abort(rerr)
 }
 

@@ -498,22 +498,25 @@ func isTokenByte(c byte) bool {
 // header was passed on: 504 for a backend that did not answer in time, 408
 // for a client whose request body stalled, 502 for the rest.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		// The client went away; nobody reads this answer.
-		g.log.Debug("gateway: client went away", "path", r.URL.Path, "err", err)
-		return
-	}
-	g.failed.Add(1)
 	status, msg := http.StatusBadGateway, "spdymux: the backend is unavailable\n"
 	var ne net.Error
 	switch {
 	case errors.Is(err, errStalled):
+		// Checked first: net/http cancels the request's context when a
+		// body read fails, our read deadline's included.
+		g.failed.Add(1)
 		status, msg = http.StatusRequestTimeout, "spdymux: the request body stalled\n"
 		g.log.Info("gateway: request body stalled", "backend", g.backend.Host, "path", r.URL.Path, "err", err)
+	case r.Context().Err() != nil:
+		// The client went away; nobody reads this answer, but an answer
+		// there must be (net/http would send 200 for none).
+		g.log.Debug("gateway: client went away", "path", r.URL.Path, "err", err)
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		g.failed.Add(1)
 		status, msg = http.StatusGatewayTimeout, "spdymux: the backend did not answer in time\n"
 		g.log.Warn("gateway: backend timeout", "backend", g.backend.Host, "path", r.URL.Path, "err", err)
 	default:
+		g.failed.Add(1)
 		g.log.Warn("gateway: backend failed", "backend", g.backend.Host, "path", r.URL.Path, "err", err)
 	}
 	h := w.Header()

@@ -43,7 +43,7 @@ type connPool struct {
 	taken    int                      // connections taken, in all
 	waiting  map[*poolWaiter]struct{} // requests waiting for a connection
 	seq      uint64                   // arrival order of waiters
-	prune    *time.Timer              // closes idle connections past idleTimeout
+	prune    *time.Timer              // closes idle connections past idleTimeout, or closed by the backend
 	closed   bool
 }
 
@@ -274,7 +274,7 @@ func (p *connPool) put(session string, c *backendConn, reusable bool) {
 			p.open--
 		}
 		if p.prune == nil && p.idleTimeout > 0 {
-			p.prune = time.AfterFunc(p.idleTimeout, p.pruneIdle)
+			p.prune = time.AfterFunc(min(p.idleTimeout, idleCheck), p.pruneIdle)
 		}
 	} else {
 		closeIt = c
@@ -333,20 +333,31 @@ func (p *connPool) serveWaitersLocked() {
 	}
 }
 
-// pruneIdle closes the connections idle for longer than idleTimeout.
+// idleCheck is how often idle connections are looked at: one the backend
+// closed (its keep-alive timeout) is closed here too rather than kept
+// until it is taken or idleTimeout passes.
+const idleCheck = 5 * time.Second
+
+// pruneIdle closes the connections idle for longer than idleTimeout and
+// those the backend has closed, and comes again while any are idle.
 func (p *connPool) pruneIdle() {
 	now := time.Now()
 	p.mu.Lock()
 	var old []*backendConn
-	for len(p.idle) > 0 && now.Sub(p.idle[0].idleSince) >= p.idleTimeout {
-		old = append(old, p.idle[0])
-		p.idle[0] = nil
-		p.idle = p.idle[1:]
-		p.open--
+	keep := p.idle[:0]
+	for _, c := range p.idle {
+		if now.Sub(c.idleSince) >= p.idleTimeout || !c.alive() {
+			old = append(old, c)
+			p.open--
+			continue
+		}
+		keep = append(keep, c)
 	}
+	clear(p.idle[len(keep):])
+	p.idle = keep
 	p.prune = nil
 	if len(p.idle) > 0 && !p.closed {
-		p.prune = time.AfterFunc(p.idle[0].idleSince.Add(p.idleTimeout).Sub(now), p.pruneIdle)
+		p.prune = time.AfterFunc(min(p.idleTimeout, idleCheck), p.pruneIdle)
 	}
 	p.serveWaitersLocked()
 	p.mu.Unlock()
