@@ -176,62 +176,66 @@ func (p *h2peer) readH2Page(id uint32) (head h2frame, body []byte, pushes map[st
 // HTTP/2 push is off by default: no PUSH_PROMISE, and X-Associated-Content
 // is removed all the same.
 func TestH2PushOffByDefault(t *testing.T) {
-	ts := newPushServer(t, ProtoH2C, nil)
-	p := ts.dialH2Push(t)
-	p.request(1, "GET", pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload"}), true)
-	head, body, pushes := p.readH2Page(1)
-	if string(body) != "page" || len(pushes) != 0 {
-		t.Errorf("page %q, pushes %v; want no push", body, keys(pushes))
-	}
-	if head.field("x-associated-content") != "" {
-		t.Error("x-associated-content reached the client")
-	}
+	bubble(t, func(t *testing.T) {
+		ts := newPushServer(t, ProtoH2C, nil)
+		p := ts.dialH2Push(t)
+		p.request(1, "GET", pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload"}), true)
+		head, body, pushes := p.readH2Page(1)
+		if string(body) != "page" || len(pushes) != 0 {
+			t.Errorf("page %q, pushes %v; want no push", body, keys(pushes))
+		}
+		if head.field("x-associated-content") != "" {
+			t.Error("x-associated-content reached the client")
+		}
+	})
 }
 
 // With EnableH2Push, both triggers push: a PUSH_PROMISE on the page's
 // stream with the promised request, before the page's response and its
 // END_STREAM, then HEADERS and DATA on the promised (even) stream.
 func TestH2Push(t *testing.T) {
-	ts := newPushServer(t, ProtoH2C, &Config{EnableH2Push: true})
-	p := ts.dialH2Push(t)
-	p.request(1, "GET", pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload", "</res/c>; rel=preload; nopush"}), true,
-		hpack.HeaderField{Name: "user-agent", Value: "h2-push-test"},
-		hpack.HeaderField{Name: "cookie", Value: "a=1"},
-		hpack.HeaderField{Name: "cookie", Value: "b=2"})
-	head, body, pushes := p.readH2Page(1)
-	if head.field(":status") != "200" || string(body) != "page" {
-		t.Errorf("page: %v %q", head.fields, body)
-	}
-	if head.field("x-associated-content") != "" {
-		t.Error("x-associated-content reached the client")
-	}
-	if len(pushes) != 2 {
-		t.Fatalf("pushes %v; want /res/a and /res/b", keys(pushes))
-	}
-	ids := map[uint32]bool{}
-	for path, ps := range pushes {
-		pr := ps.promise
-		if ps.promised != 0 {
-			t.Errorf("PUSH_PROMISE for %s after %d frames of the page; want it first", path, ps.promised)
+	bubble(t, func(t *testing.T) {
+		ts := newPushServer(t, ProtoH2C, &Config{EnableH2Push: true})
+		p := ts.dialH2Push(t)
+		p.request(1, "GET", pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload", "</res/c>; rel=preload; nopush"}), true,
+			hpack.HeaderField{Name: "user-agent", Value: "h2-push-test"},
+			hpack.HeaderField{Name: "cookie", Value: "a=1"},
+			hpack.HeaderField{Name: "cookie", Value: "b=2"})
+		head, body, pushes := p.readH2Page(1)
+		if head.field(":status") != "200" || string(body) != "page" {
+			t.Errorf("page: %v %q", head.fields, body)
 		}
-		if pr.last%2 != 0 || ids[pr.last] {
-			t.Errorf("promised stream %d", pr.last)
+		if head.field("x-associated-content") != "" {
+			t.Error("x-associated-content reached the client")
 		}
-		ids[pr.last] = true
-		for k, v := range map[string]string{":method": "GET", ":scheme": "http", ":authority": "example.com", "user-agent": "h2-push-test",
-			"referer": "http://example.com" + pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload", "</res/c>; rel=preload; nopush"})} {
-			if pr.field(k) != v {
-				t.Errorf("PUSH_PROMISE %s: %s %q; want %q", path, k, pr.field(k), v)
+		if len(pushes) != 2 {
+			t.Fatalf("pushes %v; want /res/a and /res/b", keys(pushes))
+		}
+		ids := map[uint32]bool{}
+		for path, ps := range pushes {
+			pr := ps.promise
+			if ps.promised != 0 {
+				t.Errorf("PUSH_PROMISE for %s after %d frames of the page; want it first", path, ps.promised)
+			}
+			if pr.last%2 != 0 || ids[pr.last] {
+				t.Errorf("promised stream %d", pr.last)
+			}
+			ids[pr.last] = true
+			for k, v := range map[string]string{":method": "GET", ":scheme": "http", ":authority": "example.com", "user-agent": "h2-push-test",
+				"referer": "http://example.com" + pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload", "</res/c>; rel=preload; nopush"})} {
+				if pr.field(k) != v {
+					t.Errorf("PUSH_PROMISE %s: %s %q; want %q", path, k, pr.field(k), v)
+				}
+			}
+			name := strings.TrimPrefix(path, "/res/")
+			if ps.head.field(":status") != "200" || string(ps.body) != "resource "+name+"\n" {
+				t.Errorf("push %s: %v %q", path, ps.head.fields, ps.body)
 			}
 		}
-		name := strings.TrimPrefix(path, "/res/")
-		if ps.head.field(":status") != "200" || string(ps.body) != "resource "+name+"\n" {
-			t.Errorf("push %s: %v %q", path, ps.head.fields, ps.body)
+		if got := ts.sl.Stats().Pushes; got != 2 {
+			t.Errorf("Stats.Pushes %d; want 2", got)
 		}
-	}
-	if got := ts.sl.Stats().Pushes; got != 2 {
-		t.Errorf("Stats.Pushes %d; want 2", got)
-	}
+	})
 }
 
 // A client that sends SETTINGS_ENABLE_PUSH 0 is never pushed to (RFC 9113
@@ -242,12 +246,14 @@ func TestH2PushRefusedBySettings(t *testing.T) {
 		"MAX_CONCURRENT_STREAMS 0": {ID: http2.SettingMaxConcurrentStreams, Val: 0},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ts := newPushServer(t, ProtoH2C, &Config{EnableH2Push: true})
-			p := ts.dialH2Push(t, set)
-			p.request(1, "GET", pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload"}), true)
-			if _, body, pushes := p.readH2Page(1); string(body) != "page" || len(pushes) != 0 {
-				t.Errorf("page %q, pushes %v; want no push", body, keys(pushes))
-			}
+			bubble(t, func(t *testing.T) {
+				ts := newPushServer(t, ProtoH2C, &Config{EnableH2Push: true})
+				p := ts.dialH2Push(t, set)
+				p.request(1, "GET", pageURL([]string{`"/res/a"`}, []string{"</res/b>; rel=preload"}), true)
+				if _, body, pushes := p.readH2Page(1); string(body) != "page" || len(pushes) != 0 {
+					t.Errorf("page %q, pushes %v; want no push", body, keys(pushes))
+				}
+			})
 		})
 	}
 }
@@ -256,56 +262,60 @@ func TestH2PushRefusedBySettings(t *testing.T) {
 // only, on HTTP/2 too; the page's own reset leaves promised pushes be
 // (RFC 9113 keeps them apart, unlike SPDY).
 func TestH2PushReset(t *testing.T) {
-	ts := newPushServer(t, ProtoH2C, &Config{EnableH2Push: true})
-	p := ts.dialH2Push(t)
-	p.request(1, "GET", pageURL([]string{`"/block/x", "/res/a"`}, nil), true)
-	pr := p.expect("PUSH_PROMISE of /block/x", func(f h2frame) bool {
-		return f.typ == http2.FramePushPromise && strings.HasPrefix(f.field(":path"), "/block/")
+	bubble(t, func(t *testing.T) {
+		ts := newPushServer(t, ProtoH2C, &Config{EnableH2Push: true})
+		p := ts.dialH2Push(t)
+		p.request(1, "GET", pageURL([]string{`"/block/x", "/res/a"`}, nil), true)
+		pr := p.expect("PUSH_PROMISE of /block/x", func(f h2frame) bool {
+			return f.typ == http2.FramePushPromise && strings.HasPrefix(f.field(":path"), "/block/")
+		})
+		// Once its handler runs (it answers, then blocks), the client cancels it.
+		p.expect("DATA of /block/x", func(f h2frame) bool { return f.typ == http2.FrameData && f.id == pr.last })
+		p.write(func() error { return p.fr.WriteRSTStream(pr.last, http2.ErrCodeCancel) })
+		ts.waitEvent(t, "cancelled", pr.last)
+		_, body, pushes := p.readH2Page(1)
+		if string(body) != "page" {
+			t.Errorf("page %q", body)
+		}
+		if ps := pushes["/res/a"]; ps == nil || string(ps.body) != "resource a\n" {
+			t.Errorf("push /res/a: %+v", ps)
+		}
+		ts.waitNoStreams(t)
 	})
-	// Once its handler runs (it answers, then blocks), the client cancels it.
-	p.expect("DATA of /block/x", func(f h2frame) bool { return f.typ == http2.FrameData && f.id == pr.last })
-	p.write(func() error { return p.fr.WriteRSTStream(pr.last, http2.ErrCodeCancel) })
-	ts.waitEvent(t, "cancelled", pr.last)
-	_, body, pushes := p.readH2Page(1)
-	if string(body) != "page" {
-		t.Errorf("page %q", body)
-	}
-	if ps := pushes["/res/a"]; ps == nil || string(ps.body) != "resource a\n" {
-		t.Errorf("push /res/a: %+v", ps)
-	}
-	ts.waitNoStreams(t)
 }
 
 // A 103 Early Hints' Link fields push, as mod_http2's do: the PUSH_PROMISE
 // comes before the 103 itself, and a URL the final response names again
 // is not pushed twice.
 func TestH2PushFromEarlyHints(t *testing.T) {
-	var ts *testServer
-	ts = newTestServerWith(t, ProtoH2C, &Config{EnableH2Push: true}, func(srv *http.Server) {
-		h := pushHandler(&ts)
-		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path != "/hinted" {
-				h.ServeHTTP(w, r)
-				return
-			}
-			w.Header().Set("Link", "</res/early>; rel=preload")
-			w.WriteHeader(http.StatusEarlyHints)
-			w.Header().Add("Link", "</res/late>; rel=preload")
-			io.WriteString(w, "page")
+	bubble(t, func(t *testing.T) {
+		var ts *testServer
+		ts = newTestServerWith(t, ProtoH2C, &Config{EnableH2Push: true}, func(srv *http.Server) {
+			h := pushHandler(&ts)
+			srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/hinted" {
+					h.ServeHTTP(w, r)
+					return
+				}
+				w.Header().Set("Link", "</res/early>; rel=preload")
+				w.WriteHeader(http.StatusEarlyHints)
+				w.Header().Add("Link", "</res/late>; rel=preload")
+				io.WriteString(w, "page")
+			})
 		})
+		p := ts.dialH2Push(t)
+		p.request(1, "GET", "/hinted", true)
+		first := p.expect("the first frame of stream 1", func(f h2frame) bool { return f.id == 1 })
+		if first.typ != http2.FramePushPromise || first.field(":path") != "/res/early" {
+			t.Fatalf("first frame of stream 1: %v; want the PUSH_PROMISE of /res/early, before the 103", first)
+		}
+		hints := p.expect("the 103", func(f h2frame) bool { return f.id == 1 && f.typ == http2.FrameHeaders })
+		if hints.field(":status") != "103" {
+			t.Errorf("then %v; want the 103", hints)
+		}
+		_, body, pushes := p.readH2Page(1)
+		if string(body) != "page" || len(pushes) != 1 || pushes["/res/late"] == nil {
+			t.Errorf("page %q, pushes %v after the 103; want /res/late alone", body, keys(pushes))
+		}
 	})
-	p := ts.dialH2Push(t)
-	p.request(1, "GET", "/hinted", true)
-	first := p.expect("the first frame of stream 1", func(f h2frame) bool { return f.id == 1 })
-	if first.typ != http2.FramePushPromise || first.field(":path") != "/res/early" {
-		t.Fatalf("first frame of stream 1: %v; want the PUSH_PROMISE of /res/early, before the 103", first)
-	}
-	hints := p.expect("the 103", func(f h2frame) bool { return f.id == 1 && f.typ == http2.FrameHeaders })
-	if hints.field(":status") != "103" {
-		t.Errorf("then %v; want the 103", hints)
-	}
-	_, body, pushes := p.readH2Page(1)
-	if string(body) != "page" || len(pushes) != 1 || pushes["/res/late"] == nil {
-		t.Errorf("page %q, pushes %v after the 103; want /res/late alone", body, keys(pushes))
-	}
 }

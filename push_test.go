@@ -200,7 +200,7 @@ func (p *peer) readPage(t *testing.T, id spdy.StreamID) (*response, map[string]*
 // carrying the promised request's :method, :path, :host and :scheme and
 // the pushed response's head, then its body.
 func TestSPDYPush(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, p.syn(1, 2, true, p.request("GET",
@@ -260,29 +260,31 @@ func keys[K comparable, V any](m map[K]V) []K {
 // the headers of the page's request that matter to the answer, and the
 // page's URL as referer.
 func TestPushRequestHeaders(t *testing.T) {
-	ts := newPushServer(t, ProtoSPDY31, nil)
-	p := ts.dial(t)
-	p.send(t, p.syn(1, 0, true, p.request("GET", pageURL([]string{`"/headers"`}, nil),
-		spdy.HeaderField{Name: "user-agent", Value: "push-test"},
-		spdy.HeaderField{Name: "cookie", Value: "session=42"},
-		spdy.HeaderField{Name: "accept-language", Value: "fr"},
-		spdy.HeaderField{Name: "authorization", Value: "Basic eDp5"},
-		spdy.HeaderField{Name: "x-private", Value: "not copied"})))
-	_, pushes := p.readPage(t, 1)
-	ps := pushes["/headers"]
-	if ps == nil {
-		t.Fatalf("no push of /headers: %v", keys(pushes))
-	}
-	got := string(ps.body)
-	for _, line := range []string{"Host: example.com", "User-Agent: push-test", "Cookie: session=42", "Accept-Language: fr",
-		"Authorization: Basic eDp5", "Referer: https://example.com" + pageURL([]string{`"/headers"`}, nil)} {
-		if !strings.Contains(got, line+"\r\n") {
-			t.Errorf("the pushed request lacks %q:\n%s", line, got)
+	bubble(t, func(t *testing.T) {
+		ts := newPushServer(t, ProtoSPDY31, nil)
+		p := ts.dial(t)
+		p.send(t, p.syn(1, 0, true, p.request("GET", pageURL([]string{`"/headers"`}, nil),
+			spdy.HeaderField{Name: "user-agent", Value: "push-test"},
+			spdy.HeaderField{Name: "cookie", Value: "session=42"},
+			spdy.HeaderField{Name: "accept-language", Value: "fr"},
+			spdy.HeaderField{Name: "authorization", Value: "Basic eDp5"},
+			spdy.HeaderField{Name: "x-private", Value: "not copied"})))
+		_, pushes := p.readPage(t, 1)
+		ps := pushes["/headers"]
+		if ps == nil {
+			t.Fatalf("no push of /headers: %v", keys(pushes))
 		}
-	}
-	if strings.Contains(got, "X-Private") {
-		t.Errorf("the pushed request has X-Private:\n%s", got)
-	}
+		got := string(ps.body)
+		for _, line := range []string{"Host: example.com", "User-Agent: push-test", "Cookie: session=42", "Accept-Language: fr",
+			"Authorization: Basic eDp5", "Referer: https://example.com" + pageURL([]string{`"/headers"`}, nil)} {
+			if !strings.Contains(got, line+"\r\n") {
+				t.Errorf("the pushed request lacks %q:\n%s", line, got)
+			}
+		}
+		if strings.Contains(got, "X-Private") {
+			t.Errorf("the pushed request has X-Private:\n%s", got)
+		}
+	})
 }
 
 // No push where mod_spdy and mod_http2 make none: from a pushed stream,
@@ -309,20 +311,22 @@ func TestNoPush(t *testing.T) {
 		{"pushed page does not push", ProtoSPDY31, nil, "GET", pageURL([]string{`"` + pageURL([]string{`"/res/deep"`}, nil) + `"`}, nil), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newPushServer(t, tt.proto, tt.cfg)
-			p := ts.dial(t)
-			p.send(t, p.syn(1, 0, true, p.request(tt.method, tt.url)))
-			page, pushes := p.readPage(t, 1)
-			if _, ok := page.header["x-associated-content"]; ok {
-				t.Error("x-associated-content reached the client")
-			}
-			if len(pushes) != tt.pushes {
-				t.Errorf("pushes %v; want %d", keys(pushes), tt.pushes)
-			}
-			p.sync(t)
-			if fs := p.takeAll(); len(fs) > 0 {
-				t.Errorf("frames after the page: %s", describeAll(fs))
-			}
+			bubble(t, func(t *testing.T) {
+				ts := newPushServer(t, tt.proto, tt.cfg)
+				p := ts.dial(t)
+				p.send(t, p.syn(1, 0, true, p.request(tt.method, tt.url)))
+				page, pushes := p.readPage(t, 1)
+				if _, ok := page.header["x-associated-content"]; ok {
+					t.Error("x-associated-content reached the client")
+				}
+				if len(pushes) != tt.pushes {
+					t.Errorf("pushes %v; want %d", keys(pushes), tt.pushes)
+				}
+				p.sync(t)
+				if fs := p.takeAll(); len(fs) > 0 {
+					t.Errorf("frames after the page: %s", describeAll(fs))
+				}
+			})
 		})
 	}
 }
@@ -333,32 +337,34 @@ func TestNoPush(t *testing.T) {
 func TestPushResetByClient(t *testing.T) {
 	for _, code := range []spdy.RstStatus{spdy.Cancel, spdy.RefusedStream} {
 		t.Run(code.String(), func(t *testing.T) {
-			ts := newPushServer(t, ProtoSPDY31, &Config{ResetBurst: 1, ResetRate: 0.0001})
-			p := ts.dial(t)
-			p.send(t, p.syn(1, 0, true, p.request("GET", pageURL([]string{`"/block/x", "/res/a"`}, nil))))
-			var blocked spdy.StreamID
-			f := p.expect(t, "push SYN_STREAM of /block/x", func(f spdy.Frame) bool {
-				s, ok := f.(*spdy.SynStreamFrame)
-				return ok && strings.HasPrefix(headerValue(s.Header, ":path"), "/block/")
+			bubble(t, func(t *testing.T) {
+				ts := newPushServer(t, ProtoSPDY31, &Config{ResetBurst: 1, ResetRate: 0.0001})
+				p := ts.dial(t)
+				p.send(t, p.syn(1, 0, true, p.request("GET", pageURL([]string{`"/block/x", "/res/a"`}, nil))))
+				var blocked spdy.StreamID
+				f := p.expect(t, "push SYN_STREAM of /block/x", func(f spdy.Frame) bool {
+					s, ok := f.(*spdy.SynStreamFrame)
+					return ok && strings.HasPrefix(headerValue(s.Header, ":path"), "/block/")
+				})
+				blocked = f.(*spdy.SynStreamFrame).StreamID
+				p.send(t, &spdy.RstStreamFrame{StreamID: blocked, Status: code})
+				e := ts.waitEvent(t, "cancelled", uint32(blocked))
+				if e.path != "/block/x" {
+					t.Errorf("cancelled %s; want /block/x", e.path)
+				}
+				// The page and the other push complete.
+				page, pushes := p.readPage(t, 1)
+				if string(page.body) != "page" {
+					t.Errorf("page body %q", page.body)
+				}
+				if ps := pushes["/res/a"]; ps == nil || string(ps.body) != "resource a\n" {
+					t.Errorf("push /res/a: %+v", ps)
+				}
+				// Two more streams: the reset budget of one is intact.
+				p.get(t, 3, "/res/b")
+				p.readResponse(t, 3)
+				ts.waitNoStreams(t)
 			})
-			blocked = f.(*spdy.SynStreamFrame).StreamID
-			p.send(t, &spdy.RstStreamFrame{StreamID: blocked, Status: code})
-			e := ts.waitEvent(t, "cancelled", uint32(blocked))
-			if e.path != "/block/x" {
-				t.Errorf("cancelled %s; want /block/x", e.path)
-			}
-			// The page and the other push complete.
-			page, pushes := p.readPage(t, 1)
-			if string(page.body) != "page" {
-				t.Errorf("page body %q", page.body)
-			}
-			if ps := pushes["/res/a"]; ps == nil || string(ps.body) != "resource a\n" {
-				t.Errorf("push /res/a: %+v", ps)
-			}
-			// Two more streams: the reset budget of one is intact.
-			p.get(t, 3, "/res/b")
-			p.readResponse(t, 3)
-			ts.waitNoStreams(t)
 		})
 	}
 }
@@ -375,15 +381,17 @@ func headerValue(h []spdy.HeaderField, name string) string {
 // A pushed request's handler learns from StreamInfo that it serves a push,
 // and of which stream.
 func TestPushStreamInfo(t *testing.T) {
-	ts := newPushServer(t, ProtoSPDY31, nil)
-	p := ts.dial(t)
-	p.get(t, 1, pageURL([]string{`"/assoc"`}, nil))
-	_, pushes := p.readPage(t, 1)
-	if ps := pushes["/assoc"]; ps == nil || string(ps.body) != "stream 2 associated 1" {
-		t.Errorf("push /assoc: %+v", ps)
-	}
-	p.get(t, 3, "/assoc")
-	if r := p.readResponse(t, 3); string(r.body) != "stream 3 associated 0" {
-		t.Errorf("the client's own stream: %q", r.body)
-	}
+	bubble(t, func(t *testing.T) {
+		ts := newPushServer(t, ProtoSPDY31, nil)
+		p := ts.dial(t)
+		p.get(t, 1, pageURL([]string{`"/assoc"`}, nil))
+		_, pushes := p.readPage(t, 1)
+		if ps := pushes["/assoc"]; ps == nil || string(ps.body) != "stream 2 associated 1" {
+			t.Errorf("push /assoc: %+v", ps)
+		}
+		p.get(t, 3, "/assoc")
+		if r := p.readResponse(t, 3); string(r.body) != "stream 3 associated 0" {
+			t.Errorf("the client's own stream: %q", r.body)
+		}
+	})
 }

@@ -35,7 +35,7 @@ func newTrailerServer(t *testing.T, proto string) *testServer {
 // HEADERS frame after the body, FIN following on an empty DATA frame;
 // fields a trailer section must not hold are dropped both ways.
 func TestSPDYTrailers(t *testing.T) {
-	forEach(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
 		for _, fin := range []bool{true, false} {
 			ts := newTrailerServer(t, proto)
 			p := ts.dial(t)
@@ -109,15 +109,17 @@ func checkTrailerReply(t *testing.T, p *peer) {
 // SPDY/2 takes request trailers but sends none: the response ends with
 // FIN on an empty DATA frame.
 func TestSPDY2TrailersDropped(t *testing.T) {
-	ts := newTrailerServer(t, ProtoSPDY2)
-	p := ts.dial(t)
-	p.send(t, p.syn(1, 0, false, p.request("POST", "/trailers")))
-	p.sendBody(t, 1, []byte("abc"), false)
-	p.send(t, &spdy.HeadersFrame{StreamID: 1, Flags: spdy.FlagFin, Header: []spdy.HeaderField{{Name: "x-in", Value: "v2"}}})
-	r := p.readResponse(t, 1)
-	if string(r.body) != "abc" {
-		t.Errorf("body %q; want abc", r.body)
-	}
-	p.sync(t)
-	p.noFrames(t, 1, "after FIN")
+	bubble(t, func(t *testing.T) {
+		ts := newTrailerServer(t, ProtoSPDY2)
+		p := ts.dial(t)
+		p.send(t, p.syn(1, 0, false, p.request("POST", "/trailers")))
+		p.sendBody(t, 1, []byte("abc"), false)
+		p.send(t, &spdy.HeadersFrame{StreamID: 1, Flags: spdy.FlagFin, Header: []spdy.HeaderField{{Name: "x-in", Value: "v2"}}})
+		r := p.readResponse(t, 1)
+		if string(r.body) != "abc" {
+			t.Errorf("body %q; want abc", r.body)
+		}
+		p.sync(t)
+		p.noFrames(t, 1, "after FIN")
+	})
 }
