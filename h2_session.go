@@ -583,16 +583,23 @@ func (w *h2Wire) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 func (w *h2Wire) onPriorityUpdate(f *http2.PriorityUpdateFrame) error {
 	s := w.s
 	id := f.PrioritizedStreamID
-	if id%2 == 0 {
-		// Only client streams (RFC 9218 §7.1).
-		return h2ConnError(codeProtocol, "PRIORITY_UPDATE for an even stream")
-	}
 	u, ok := parseUrgency(f.Priority)
 	if !ok {
 		u = h2DefaultUrgency
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if id%2 == 0 {
+		// A push stream (RFC 9218 §7.1): reprioritized while open; one
+		// not open, or never promised, is ignored (a client may not
+		// know it has ended).
+		if st := s.streams[id]; st != nil && st.pushed() && st.push.promised {
+			s.reprioritizeLocked(st, u)
+		} else if s.neverOpenedLocked(id) {
+			s.glitchLocked("PRIORITY_UPDATE for a push that never was")
+		}
+		return nil
+	}
 	if st := s.streams[id]; st != nil {
 		s.reprioritizeLocked(st, u)
 		return nil

@@ -319,3 +319,27 @@ func TestH2PushFromEarlyHints(t *testing.T) {
 		}
 	})
 }
+
+// A client may reprioritize a pushed stream (RFC 9218 §7.1): a
+// PRIORITY_UPDATE for it is taken, not a connection error.
+func TestH2PushPriorityUpdate(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ts := newPushServer(t, ProtoH2C, &Config{EnableH2Push: true})
+		p := ts.dialH2Push(t)
+		p.request(1, "GET", pageURL([]string{`"/block/x"`}, nil), true)
+		pr := p.expect("PUSH_PROMISE", func(f h2frame) bool { return f.typ == http2.FramePushPromise })
+		p.write(func() error { return p.fr.WritePriorityUpdate(pr.last, "u=1") })
+		p.write(func() error { return p.fr.WritePriorityUpdate(100, "u=1") }) // never promised: ignored
+		p.sync()
+		for _, f := range p.pending {
+			if f.typ == http2.FrameGoAway {
+				t.Fatalf("GOAWAY %v after PRIORITY_UPDATE for a push", f.code)
+			}
+		}
+		p.write(func() error { return p.fr.WriteRSTStream(pr.last, http2.ErrCodeCancel) })
+		_, body, _ := p.readH2Page(1)
+		if string(body) != "page" {
+			t.Errorf("page %q", body)
+		}
+	})
+}
