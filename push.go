@@ -127,21 +127,37 @@ func (s *session) notePushSourceLocked(st *stream, fields []httpconv.HeaderField
 	if !s.push.on || st.req.Method != "GET" {
 		return
 	}
-	p := &streamPush{}
+	n := 0
 	for _, f := range fields {
 		if pushCopied[f.Name] {
-			p.fields = append(p.fields, f)
+			n++
+		}
+	}
+	p := &streamPush{}
+	if n > 0 {
+		p.fields = make([]httpconv.HeaderField, 0, n)
+		for _, f := range fields {
+			if pushCopied[f.Name] {
+				p.fields = append(p.fields, f)
+			}
 		}
 	}
 	st.push = p
 }
 
-// startPushesLocked opens the pushes that head, the response head of st,
-// asks for, within the bounds, and returns them for startPushes. head
-// holds the values of its X-Associated-Content fields, taken out of it by
-// takeAssociatedContent; links are its Link values.
+// startPushesLocked opens the pushes that a response head of st asks
+// for, within the bounds, and returns them for startPushes: the URLs in
+// xac, the values of its X-Associated-Content fields (which
+// takeAssociatedContent took out of it), and those its Link fields name.
+// status is the response's (103 for early hints).
 func (s *session) startPushesLocked(st *stream, status int, xac []string, head []httpconv.HeaderField) []*stream {
+	links := false
+	for _, f := range head {
+		links = links || f.Name == "link"
+	}
 	switch {
+	case len(xac) == 0 && !links:
+		return nil
 	case st.push == nil || st.push.assoc != nil:
 		// Not a GET the client opened on a session that pushes; or a
 		// push itself: pushes do not push (mod_spdy's
