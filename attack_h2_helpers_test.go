@@ -68,21 +68,41 @@ func (as *attackServer) startGoodH2Client(t *testing.T) *goodClient {
 }
 
 // startAttackServerSmallSend is startAttackServer with the server's socket
-// send buffers at their least, so that a client that does not read is felt
-// after a few KiB of the small frames it asks for, not after the megabytes
-// a loopback socket buffers otherwise (tcp_wmem), which under the race
-// detector take seconds of tiny frames to fill.
+// send buffers at their least for the attackers' connections, so that a
+// client that does not read is felt after a few KiB of the small frames it
+// asks for, not after the megabytes a loopback socket buffers otherwise
+// (tcp_wmem), which under the race detector take seconds of tiny frames to
+// fill. The well-behaved client's connection, made before the first
+// attacker's, keeps the usual buffers: with 4 KiB, every response over a
+// window would wait on the client's delayed ACKs (40 ms) and the attack's
+// cost could not be told from the buffer's.
 func startAttackServerSmallSend(t *testing.T, proto string, cfg Config) *attackServer {
 	t.Helper()
-	lc := &net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+	as := startAttackServer(t, proto, cfg)
+	as.smallSend = true
+	return as
+}
+
+// attackerDials is called before an attacker connects: with smallSend set,
+// the listening socket's send buffer shrinks, and the connections it
+// accepts from then on inherit it.
+func (as *attackServer) attackerDials(t *testing.T) {
+	t.Helper()
+	if !as.smallSend {
+		return
+	}
+	as.shrink.Do(func() {
+		rc, err := as.inner.(syscall.Conn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
 		var serr error
-		err := c.Control(func(fd uintptr) {
-			// Accepted sockets inherit it from the listening one.
+		if err := rc.Control(func(fd uintptr) {
 			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096)
-		})
-		return errors.Join(err, serr)
-	}}
-	return startAttackServerOn(t, proto, cfg, lc)
+		}); err != nil || serr != nil {
+			t.Fatal(errors.Join(err, serr))
+		}
+	})
 }
 
 // h2Only fails a response that did not come over HTTP/2.
@@ -142,6 +162,7 @@ type h2AttackerOpts struct {
 // reads nothing until startReading.
 func (as *attackServer) dialH2(t *testing.T, opts h2AttackerOpts) *h2Attacker {
 	t.Helper()
+	as.attackerDials(t)
 	d := net.Dialer{}
 	if opts.recvBuffer > 0 {
 		d.Control = func(network, address string, c syscall.RawConn) error {

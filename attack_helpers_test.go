@@ -95,6 +95,10 @@ type attackServer struct {
 	// server serves, nil in process, and what stops its backend.
 	gateway     *gateway.Gateway
 	stopBackend func()
+
+	inner     net.Listener // the listening TCP socket
+	smallSend bool         // startAttackServerSmallSend
+	shrink    sync.Once    // attackerDials
 }
 
 // startAttackServer starts a server for proto on 127.0.0.1. cfg.Pool
@@ -126,6 +130,7 @@ func startAttackServerOn(t *testing.T, proto string, cfg Config, lc *net.ListenC
 		cfg.CleartextV3 = ProtoSPDY3
 	}
 	as.pool = cfg.Pool
+	as.inner = ln
 	as.addr = ln.Addr().String()
 	as.l = NewListener(ln, &cfg)
 	as.srv = &http.Server{Handler: as.front(t), ErrorLog: log.New(io.Discard, "", 0)}
@@ -566,6 +571,7 @@ type attackerOpts struct {
 // startReading.
 func (as *attackServer) dialAttacker(t *testing.T, opts attackerOpts) *attacker {
 	t.Helper()
+	as.attackerDials(t)
 	d := net.Dialer{}
 	if opts.recvBuffer > 0 {
 		d.Control = func(network, address string, c syscall.RawConn) error {
