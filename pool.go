@@ -20,8 +20,9 @@ var DefaultPool = NewPool(DefaultWorkers)
 // mod_http2 shrinks the worker share of a busy connection), and within
 // that session to its waiting stream of the highest priority (0 first),
 // then the oldest; between sessions holding as many slots, priority, then
-// age, decides. A stream reset while it waits never runs. Pool is safe for
-// concurrent use.
+// age, decides. A sixteenth of the slots is kept for sessions that hold
+// none, so that their first stream runs at once. A stream reset while it
+// waits never runs. Pool is safe for concurrent use.
 type Pool struct {
 	mu       sync.Mutex
 	slots    int
@@ -67,10 +68,18 @@ type poolEntry struct {
 	grant    func()
 }
 
-// acquire grants e a slot now if one is free, or queues it.
+// reserveLocked returns the slots kept for sessions that hold none: a
+// sixteenth of the pool (none in a pool of fewer than 16). A session that
+// holds slots takes one only while more than these are free, so that a
+// stream of a session that holds none never waits behind handlers that
+// run long, however many streams other sessions keep busy.
+func (p *Pool) reserveLocked() int { return p.slots / 16 }
+
+// acquire grants e a slot now if one is free (and e's session holds none,
+// or more than the reserve are free), or queues it.
 func (p *Pool) acquire(e *poolEntry) {
 	p.mu.Lock()
-	if p.busy < p.slots {
+	if p.busy < p.slots && (e.owner.busy == 0 || p.busy < p.slots-p.reserveLocked()) {
 		p.busy++
 		e.owner.busy++
 		e.index = -1
@@ -149,12 +158,17 @@ func (p *Pool) release(o *poolOwner) {
 	if o.index >= 0 {
 		heap.Fix(&p.sessions, o.index)
 	}
-	if p.waiting == 0 {
+	next := (*poolOwner)(nil)
+	if p.waiting > 0 {
+		next = p.sessions[0]
+	}
+	if next == nil || next.busy > 0 && p.busy-1 >= p.slots-p.reserveLocked() {
+		// Nobody waits, or only sessions that hold slots while the
+		// reserve is all that is free: the slot stays free.
 		p.busy--
 		p.mu.Unlock()
 		return
 	}
-	next := p.sessions[0]
 	e := heap.Pop(&next.entries).(*poolEntry)
 	p.waiting--
 	next.busy++

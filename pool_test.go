@@ -179,3 +179,31 @@ func TestPoolFairBetweenSessions(t *testing.T) {
 		t.Errorf("grant order %v; want %v", order, want)
 	}
 }
+
+// A sixteenth of the slots is kept for sessions that hold none: a session
+// that keeps every slot it can busy leaves them free, and another
+// session's stream runs at once instead of waiting for a handler to end.
+func TestPoolReserve(t *testing.T) {
+	p := NewPool(32) // two slots kept
+	var busy, other grants
+	for i := range 40 {
+		p.acquire(busy.entry(i, 0))
+	}
+	if len(busy.order) != 30 {
+		t.Fatalf("one session got %d of 32 slots at once; want 30, two kept for others", len(busy.order))
+	}
+	checkStats(t, p, 30, 10)
+	p.acquire(other.entry(0, 7))
+	if len(other.order) != 1 {
+		t.Fatal("a session that holds no slot waits while the reserve is free")
+	}
+	// A slot it frees goes to the waiting session again only while more
+	// than the reserve would be free.
+	p.release(other.owner)
+	checkStats(t, p, 30, 10)
+	p.release(busy.owner)
+	if len(busy.order) != 31 {
+		t.Errorf("after a release: %d granted; want 31 (the slot to the next waiting stream)", len(busy.order))
+	}
+	checkStats(t, p, 30, 9)
+}
