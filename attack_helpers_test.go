@@ -337,6 +337,12 @@ type goodClient struct {
 	errs   []string        // the first failures
 	nerrs  int
 	markN  int // n when mark was called
+
+	// unlimited, when set, says why the attack runs with the limit that
+	// stops it turned off: its p99 is then the CPU's share left to the
+	// well-behaved client, not a limit's effect, and goodP99Bound is not
+	// checked (goodLatencyBound is).
+	unlimited string
 }
 
 // startGoodClient starts the well-behaved client and returns once it has
@@ -496,7 +502,10 @@ func (g *goodClient) check(t *testing.T) {
 	// One line per test in a fixed form, for the tables of BENCHMARKS.md.
 	t.Logf("well-behaved latency: p50 %v p99 %v max %v n %d failures %d",
 		p50.Round(10*time.Microsecond), p99.Round(10*time.Microsecond), g.maxLat.Round(10*time.Microsecond), g.n-g.markN, g.nerrs)
-	if p99 > goodP99Bound && !raceEnabled {
+	if g.unlimited != "" {
+		t.Logf("no bar on the p99: %s", g.unlimited)
+	}
+	if p99 > goodP99Bound && !raceEnabled && g.unlimited == "" {
 		t.Errorf("the well-behaved client's p99 latency during the attack is %v (p50 %v, %d answers); want at most %v",
 			p99.Round(time.Millisecond), p50.Round(time.Millisecond), g.n-g.markN, goodP99Bound)
 	}

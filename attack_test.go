@@ -108,6 +108,7 @@ func TestAttackHundredThousandResets(t *testing.T) {
 	const streams = 100_000
 	as := startAttackServer(t, ProtoSPDY31, Config{ResetBurst: -1})
 	good := as.startGoodClient(t)
+	good.unlimited = "the reset limit is off (ResetBurst -1)"
 	a := as.dialAttacker(t, attackerOpts{})
 	a.sync(t)
 	// The baseline: the attacking session up and idle.
@@ -160,6 +161,7 @@ func TestAttackCloseUnderFlood(t *testing.T) {
 	const sessions = 4
 	as := startAttackServer(t, ProtoSPDY31, Config{ResetBurst: -1})
 	good := as.startGoodClient(t)
+	good.unlimited = "the reset limit is off (ResetBurst -1): four sessions flood at full speed"
 	mon := startMonitor(t)
 	good.mark()
 	var wg sync.WaitGroup
