@@ -988,8 +988,10 @@ func TestStreamInfo(t *testing.T) {
 		if got[0].SessionID == 0 || got[0].SessionID != got[1].SessionID {
 			t.Errorf("SessionIDs %d, %d; want one non-zero id for the session", got[0].SessionID, got[1].SessionID)
 		}
-		if got[0].ConnID == got[1].ConnID {
-			t.Errorf("ConnID %d for both streams; want one per stream", got[0].ConnID)
+		// A secondary connection may serve the second stream after the
+		// first (TestSecondaryConnReuse); its id names the connection.
+		if got[0].ConnID == 0 || got[1].ConnID == 0 {
+			t.Errorf("ConnIDs %d, %d; want non-zero ids", got[0].ConnID, got[1].ConnID)
 		}
 		q := ts.dial(t)
 		q.get(t, 1, "/info")
