@@ -495,6 +495,7 @@ type sample struct {
 	P50ms      float64 `json:"p50_ms"`
 	P99ms      float64 `json:"p99_ms"`
 	RSSMiB     float64 `json:"rss_mib"`
+	HeapMiB    float64 `json:"heap_inuse_mib"`
 	Goroutines float64 `json:"goroutines"`
 	BackBusy   float64 `json:"backend_busy"`
 	BackIdle   float64 `json:"backend_idle"`
@@ -514,6 +515,12 @@ type summary struct {
 	RSSStartMiB     float64  `json:"rss_after_warmup_mib"`
 	RSSEndMiB       float64  `json:"rss_end_mib"`
 	RSSSlope        float64  `json:"rss_slope_mib_per_min"`
+	HeapStartMiB    float64  `json:"heap_after_warmup_mib"`
+	HeapEndMiB      float64  `json:"heap_end_mib"`
+	HeapSlope       float64  `json:"heap_slope_mib_per_min"`
+	HeapMaxMiB      float64  `json:"heap_max_mib"`
+	RSSMaxMiB       float64  `json:"rss_max_mib"`
+	Served          float64  `json:"served_per_s"`
 	GStart          float64  `json:"goroutines_after_warmup"`
 	GEnd            float64  `json:"goroutines_end"`
 	GSlope          float64  `json:"goroutines_slope_per_min"`
@@ -535,16 +542,22 @@ type soaker struct {
 	settle     time.Duration
 }
 
-// scrape reads the server's metrics: resident memory (MiB), goroutines,
-// busy and idle backend connections (0 without a gateway).
-func (s *soaker) scrape() (rss, g, busy, idle float64, err error) {
+// metrics are what scrape reads of the server's metrics.
+type metrics struct {
+	rss, heap  float64 // resident memory and Go heap in use, MiB
+	goroutines float64
+	busy, idle float64 // backend connections (0 without a gateway)
+}
+
+// scrape reads the server's metrics.
+func (s *soaker) scrape() (m metrics, err error) {
 	if s.metricsURL == "" {
-		return 0, 0, 0, 0, errors.New("no -metrics")
+		return m, errors.New("no -metrics")
 	}
 	c := &http.Client{Timeout: 5 * time.Second}
 	resp, err := c.Get(s.metricsURL)
 	if err != nil {
-		return 0, 0, 0, 0, err
+		return m, err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
@@ -564,16 +577,18 @@ func (s *soaker) scrape() (rss, g, busy, idle float64, err error) {
 		}
 		switch name {
 		case "process_resident_memory_bytes":
-			rss = v / (1 << 20)
+			m.rss = v / (1 << 20)
+		case "go_memstats_heap_inuse_bytes":
+			m.heap = v / (1 << 20)
 		case "go_goroutines":
-			g = v
+			m.goroutines = v
 		case `spdymux_backend_connections{state="busy"}`:
-			busy = v
+			m.busy = v
 		case `spdymux_backend_connections{state="idle"}`:
-			idle = v
+			m.idle = v
 		}
 	}
-	return rss, g, busy, idle, sc.Err()
+	return m, sc.Err()
 }
 
 func quantile(lats []time.Duration, q float64) time.Duration {
@@ -610,11 +625,11 @@ func slope(xs, ys []float64) float64 {
 
 func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bool {
 	// The baseline: the server idle, before any session of ours.
-	_, baseG, baseBusy, baseIdle, err := s.scrape()
+	base, err := s.scrape()
 	if err != nil {
 		log.Printf("metrics: %v", err)
 	}
-	baseBack := baseBusy + baseIdle
+	baseG, baseBack := base.goroutines, base.busy+base.idle
 	fmt.Printf("%s: baseline: %.0f goroutines, %.0f backend connections; %.0f requests/s for %v\n", s.label, baseG, baseBack, rate, d)
 
 	var csv *os.File
@@ -623,7 +638,7 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 			log.Fatal(err)
 		}
 		defer csv.Close()
-		fmt.Fprintln(csv, "t,requests,errors,late,p50_ms,p99_ms,rss_mib,goroutines,backend_busy,backend_idle")
+		fmt.Fprintln(csv, "t,requests,errors,late,p50_ms,p99_ms,rss_mib,heap_inuse_mib,goroutines,backend_busy,backend_idle")
 	}
 
 	// Open loop: a dispatcher hands out tickets at the rate; l.conc
@@ -677,7 +692,7 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 		lats := s.lats
 		s.lats = nil
 		s.latMu.Unlock()
-		rss, g, busy, idle, err := s.scrape()
+		m, err := s.scrape()
 		if err != nil {
 			log.Printf("metrics: %v", err)
 		}
@@ -685,14 +700,14 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 		sm := sample{
 			T: math.Round(el.Seconds()), Requests: req - prevReq, Errors: e - prevErr, Late: late - prevLate,
 			P50ms: ms(quantile(lats, 0.5)), P99ms: ms(quantile(lats, 0.99)),
-			RSSMiB: rss, Goroutines: g, BackBusy: busy, BackIdle: idle,
+			RSSMiB: m.rss, HeapMiB: m.heap, Goroutines: m.goroutines, BackBusy: m.busy, BackIdle: m.idle,
 		}
 		prevReq, prevErr, prevLate = req, e, late
 		samples = append(samples, sm)
-		fmt.Printf("%s t=%3.0fs req=%5d err=%d late=%d p50=%6.2fms p99=%7.2fms rss=%6.1fMiB goroutines=%4.0f backend=%.0f/%.0f\n",
-			s.label, sm.T, sm.Requests, sm.Errors, sm.Late, sm.P50ms, sm.P99ms, sm.RSSMiB, sm.Goroutines, busy, idle)
+		fmt.Printf("%s t=%3.0fs req=%5d err=%d late=%d p50=%6.2fms p99=%7.2fms rss=%6.1fMiB heap=%6.1fMiB goroutines=%4.0f backend=%.0f/%.0f\n",
+			s.label, sm.T, sm.Requests, sm.Errors, sm.Late, sm.P50ms, sm.P99ms, sm.RSSMiB, sm.HeapMiB, sm.Goroutines, m.busy, m.idle)
 		if csv != nil {
-			fmt.Fprintf(csv, "%.0f,%d,%d,%d,%.3f,%.3f,%.2f,%.0f,%.0f,%.0f\n", sm.T, sm.Requests, sm.Errors, sm.Late, sm.P50ms, sm.P99ms, sm.RSSMiB, sm.Goroutines, busy, idle)
+			fmt.Fprintf(csv, "%.0f,%d,%d,%d,%.3f,%.3f,%.2f,%.2f,%.0f,%.0f,%.0f\n", sm.T, sm.Requests, sm.Errors, sm.Late, sm.P50ms, sm.P99ms, sm.RSSMiB, sm.HeapMiB, sm.Goroutines, m.busy, m.idle)
 		}
 		if el >= d {
 			break
@@ -711,27 +726,31 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 	s.latMu.Lock()
 	sum.P50ms, sum.P99ms = ms(quantile(s.all, 0.5)), ms(quantile(s.all, 0.99))
 	s.latMu.Unlock()
-	var xs, rs, gs []float64
+	var xs, rs, hs, gs []float64
 	for _, sm := range samples {
 		if sm.T >= s.warmup.Seconds() {
 			xs = append(xs, sm.T/60)
 			rs = append(rs, sm.RSSMiB)
+			hs = append(hs, sm.HeapMiB)
 			gs = append(gs, sm.Goroutines)
 		}
 	}
 	if len(xs) > 0 {
 		sum.RSSStartMiB, sum.RSSEndMiB = rs[0], rs[len(rs)-1]
+		sum.HeapStartMiB, sum.HeapEndMiB = hs[0], hs[len(hs)-1]
 		sum.GStart, sum.GEnd = gs[0], gs[len(gs)-1]
-		sum.RSSSlope, sum.GSlope = slope(xs, rs), slope(xs, gs)
+		sum.RSSSlope, sum.HeapSlope, sum.GSlope = slope(xs, rs), slope(xs, hs), slope(xs, gs)
+		sum.RSSMaxMiB, sum.HeapMaxMiB = slices.Max(rs), slices.Max(hs)
 	}
+	sum.Served = float64(sum.Requests) / sum.DurationS
 
 	// The final check: every session of ours closed, the server must come
 	// back to its baseline.
 	deadline := time.Now().Add(s.settle)
 	for {
-		_, g, busy, idle, err := s.scrape()
-		sum.FinalGoroutines, sum.FinalBackend, sum.FinalBusy = g, busy+idle, busy
-		sum.FinalOK = err == nil && g <= baseG+float64(s.gTol) && busy == 0 && busy+idle <= baseBack
+		m, err := s.scrape()
+		sum.FinalGoroutines, sum.FinalBackend, sum.FinalBusy = m.goroutines, m.busy+m.idle, m.busy
+		sum.FinalOK = err == nil && m.goroutines <= baseG+float64(s.gTol) && m.busy == 0 && m.busy+m.idle <= baseBack
 		if sum.FinalOK || time.Now().After(deadline) {
 			break
 		}
@@ -739,8 +758,8 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 	}
 	fmt.Printf("%s: %d requests in %.0fs (%.0f/s asked, %d late), %d errors, %d client resets, %d sessions; p50 %.2fms p99 %.2fms after warm-up (%v)\n",
 		s.label, sum.Requests, sum.DurationS, rate, sum.Late, sum.Errors, sum.Resets, sum.Sessions, sum.P50ms, sum.P99ms, s.warmup)
-	fmt.Printf("%s: after warm-up RSS %.1f -> %.1f MiB (slope %+.2f MiB/min), goroutines %.0f -> %.0f (slope %+.2f/min)\n",
-		s.label, sum.RSSStartMiB, sum.RSSEndMiB, sum.RSSSlope, sum.GStart, sum.GEnd, sum.GSlope)
+	fmt.Printf("%s: after warm-up RSS %.1f -> %.1f MiB (slope %+.2f MiB/min, max %.1f), heap in use %.1f -> %.1f MiB (slope %+.2f MiB/min, max %.1f), goroutines %.0f -> %.0f (slope %+.2f/min)\n",
+		s.label, sum.RSSStartMiB, sum.RSSEndMiB, sum.RSSSlope, sum.RSSMaxMiB, sum.HeapStartMiB, sum.HeapEndMiB, sum.HeapSlope, sum.HeapMaxMiB, sum.GStart, sum.GEnd, sum.GSlope)
 	fmt.Printf("%s: final check: goroutines %.0f (baseline %.0f, +%d allowed), backend connections %.0f, busy %.0f (baseline %.0f): %s\n",
 		s.label, sum.FinalGoroutines, baseG, s.gTol, sum.FinalBackend, sum.FinalBusy, baseBack, map[bool]string{true: "ok", false: "FAILED"}[sum.FinalOK])
 	for _, e := range sum.FirstErrors {
