@@ -86,7 +86,16 @@ var attackTests = []struct {
 // goroutines and the well-behaved client.
 func TestAttackGateway(t *testing.T) {
 	for _, at := range attackTests {
-		t.Run(at.name, at.f)
+		t.Run(at.name, func(t *testing.T) {
+			if raceEnabled && strings.HasSuffix(at.name, "ZeroWindowHold") {
+				// Through the gateway the resets of held streams come
+				// later than WindowTimeout plus the reaction bound when
+				// the race detector slows the backend path: a timing bar,
+				// checked in .ci/run's pass without the race detector.
+				t.Skip("timing bar through the gateway: run without -race")
+			}
+			at.f(t)
+		})
 	}
 }
 
