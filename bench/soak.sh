@@ -55,6 +55,9 @@ ROOT=$PWD
 [ -n "$OUT" ] || OUT=$ROOT/bench/out/soak-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$OUT/bin"
 OUT=$(cd "$OUT" && pwd)
+# Apache's workers (www-data) read the document root under $OUT: a
+# directory from mktemp -d is 0700.
+chmod a+rx "$OUT"
 BIN=$OUT/bin
 log() { printf '%s %s\n' "$(date +%T)" "$*" | tee -a "$OUT/soak.log" >&2; }
 
