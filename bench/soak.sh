@@ -265,13 +265,13 @@ echo "loadavg at the end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
 # The report: one row per server from its summary, then each server's
 # minutes from its samples.
 {
-	echo "| server | capacity | soak rate (served) | duration | requests | errors | client resets | sessions | p50 | p99 | RSS after warm-up → end (slope; max) | Go heap in use after warm-up → end (slope; max) | goroutines after warm-up → end (slope) | back to baseline |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+	echo "| server | capacity | soak rate (served) | duration | requests | errors | client resets | sessions | p50 | p99 | RSS after warm-up → end (slope; max) | Go heap in use after warm-up → end (slope; max) | goroutines after warm-up → end (slope) | back to baseline | live heap before → after |"
+	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for label in inprocess gateway; do
 		[ -f "$OUT/$label.json" ] || continue
 		cap=$(sed -n "s/^$label: capacity \([0-9]*\).*/\1/p" "$OUT/capacity.txt")
 		jq -r --arg cap "$cap" 'def r1: (. * 10 | round) / 10; def r2: (. * 100 | round) / 100;
-			"| \(.label) | \($cap)/s | \(.rate)/s (\(.served_per_s | r1)/s) | \(.duration_s | floor) s | \(.requests) | \(.errors) | \(.resets) | \(.sessions) | \(.p50_ms | r2) ms | \(.p99_ms | r1) ms | \(.rss_after_warmup_mib | r1) → \(.rss_end_mib | r1) MiB (\(.rss_slope_mib_per_min | r2) MiB/min; \(.rss_max_mib | r1)) | \(.heap_after_warmup_mib | r1) → \(.heap_end_mib | r1) MiB (\(.heap_slope_mib_per_min | r2) MiB/min; \(.heap_max_mib | r1)) | \(.goroutines_after_warmup) → \(.goroutines_end) (\(.goroutines_slope_per_min | r2)/min) | \(if .final_ok then "yes" else "NO" end): goroutines \(.final_goroutines) (baseline \(.baseline_goroutines)), backend connections \(.final_backend_conns) (baseline \(.baseline_backend_conns)) |"' "$OUT/$label.json"
+			"| \(.label) | \($cap)/s | \(.rate)/s (\(.served_per_s | r1)/s) | \(.duration_s | floor) s | \(.requests) | \(.errors) | \(.resets) | \(.sessions) | \(.p50_ms | r2) ms | \(.p99_ms | r1) ms | \(.rss_after_warmup_mib | r1) → \(.rss_end_mib | r1) MiB (\(.rss_slope_mib_per_min | r2) MiB/min; \(.rss_max_mib | r1)) | \(.heap_after_warmup_mib | r1) → \(.heap_end_mib | r1) MiB (\(.heap_slope_mib_per_min | r2) MiB/min; \(.heap_max_mib | r1)) | \(.goroutines_after_warmup) → \(.goroutines_end) (\(.goroutines_slope_per_min | r2)/min) | \(if .final_ok then "yes" else "NO" end): goroutines \(.final_goroutines) (baseline \(.baseline_goroutines)), backend connections \(.final_backend_conns) (baseline \(.baseline_backend_conns)) | \(.baseline_live_heap_mib | r1) → \(.final_live_heap_mib | r1) MiB |"' "$OUT/$label.json"
 	done
 	for label in inprocess gateway; do
 		[ -f "$OUT/$label.csv" ] || continue

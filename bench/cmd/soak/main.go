@@ -529,6 +529,8 @@ type summary struct {
 	BaseBackend     float64  `json:"baseline_backend_conns"`
 	FinalBackend    float64  `json:"final_backend_conns"`
 	FinalBusy       float64  `json:"final_backend_busy"`
+	BaseLiveMiB     float64  `json:"baseline_live_heap_mib"`
+	FinalLiveMiB    float64  `json:"final_live_heap_mib"`
 	FinalOK         bool     `json:"final_ok"`
 	FirstErrors     []string `json:"first_errors,omitempty"`
 }
@@ -547,6 +549,21 @@ type metrics struct {
 	rss, heap  float64 // resident memory and Go heap in use, MiB
 	goroutines float64
 	busy, idle float64 // backend connections (0 without a gateway)
+}
+
+// liveHeap returns the server's heap in use right after a collection,
+// which /debug/pprof/heap?gc=1 (beside /metrics) runs first: the live
+// heap, garbage left out.
+func (s *soaker) liveHeap() (float64, error) {
+	c := &http.Client{Timeout: 30 * time.Second}
+	resp, err := c.Get(strings.TrimSuffix(s.metricsURL, "/metrics") + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		return 0, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	m, err := s.scrape()
+	return m.heap, err
 }
 
 // scrape reads the server's metrics.
@@ -630,6 +647,10 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 		log.Printf("metrics: %v", err)
 	}
 	baseG, baseBack := base.goroutines, base.busy+base.idle
+	baseLive, err := s.liveHeap()
+	if err != nil {
+		log.Printf("heap: %v", err)
+	}
 	fmt.Printf("%s: baseline: %.0f goroutines, %.0f backend connections; %.0f requests/s for %v\n", s.label, baseG, baseBack, rate, d)
 
 	var csv *os.File
@@ -721,7 +742,7 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 	sum := summary{
 		Label: s.label, Rate: rate, DurationS: time.Since(start).Seconds(),
 		Requests: s.requests.Load(), Errors: s.errors.Load(), Resets: s.resets.Load(), Late: s.late.Load(),
-		Sessions: s.opened.Load(), BaseGoroutines: baseG, BaseBackend: baseBack, FirstErrors: s.firstErrors(),
+		Sessions: s.opened.Load(), BaseGoroutines: baseG, BaseBackend: baseBack, BaseLiveMiB: baseLive, FirstErrors: s.firstErrors(),
 	}
 	s.latMu.Lock()
 	sum.P50ms, sum.P99ms = ms(quantile(s.all, 0.5)), ms(quantile(s.all, 0.99))
@@ -756,12 +777,15 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	if sum.FinalLiveMiB, err = s.liveHeap(); err != nil {
+		log.Printf("heap: %v", err)
+	}
 	fmt.Printf("%s: %d requests in %.0fs (%.0f/s asked, %d late), %d errors, %d client resets, %d sessions; p50 %.2fms p99 %.2fms after warm-up (%v)\n",
 		s.label, sum.Requests, sum.DurationS, rate, sum.Late, sum.Errors, sum.Resets, sum.Sessions, sum.P50ms, sum.P99ms, s.warmup)
 	fmt.Printf("%s: after warm-up RSS %.1f -> %.1f MiB (slope %+.2f MiB/min, max %.1f), heap in use %.1f -> %.1f MiB (slope %+.2f MiB/min, max %.1f), goroutines %.0f -> %.0f (slope %+.2f/min)\n",
 		s.label, sum.RSSStartMiB, sum.RSSEndMiB, sum.RSSSlope, sum.RSSMaxMiB, sum.HeapStartMiB, sum.HeapEndMiB, sum.HeapSlope, sum.HeapMaxMiB, sum.GStart, sum.GEnd, sum.GSlope)
-	fmt.Printf("%s: final check: goroutines %.0f (baseline %.0f, +%d allowed), backend connections %.0f, busy %.0f (baseline %.0f): %s\n",
-		s.label, sum.FinalGoroutines, baseG, s.gTol, sum.FinalBackend, sum.FinalBusy, baseBack, map[bool]string{true: "ok", false: "FAILED"}[sum.FinalOK])
+	fmt.Printf("%s: final check: goroutines %.0f (baseline %.0f, +%d allowed), backend connections %.0f, busy %.0f (baseline %.0f): %s; live heap %.1f MiB (baseline %.1f)\n",
+		s.label, sum.FinalGoroutines, baseG, s.gTol, sum.FinalBackend, sum.FinalBusy, baseBack, map[bool]string{true: "ok", false: "FAILED"}[sum.FinalOK], sum.FinalLiveMiB, baseLive)
 	for _, e := range sum.FirstErrors {
 		fmt.Printf("%s: error: %s\n", s.label, e)
 	}
