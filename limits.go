@@ -123,11 +123,16 @@ func (s *session) abuseLocked(err error) {
 }
 
 // windowBlockedLocked notes when st started waiting for window to send
-// queued data.
+// queued data. The first such stream wakes the writer, which times the
+// wait: a handler's write into a window the writer already spent finds
+// the writer idle, with no timer running.
 func (s *session) windowBlockedLocked(st *stream) {
 	if st.blockedAt.IsZero() && st.outLen > 0 && st.sentHead && st.err == nil {
 		st.blockedAt = time.Now()
 		s.blocked++
+		if s.blocked == 1 && s.cfg.windowTimeout > 0 {
+			signal(s.writeWake)
+		}
 	}
 }
 

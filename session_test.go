@@ -1360,6 +1360,32 @@ func TestDroppedOutputResets(t *testing.T) {
 	}
 }
 
+// A stream whose window runs out just as its queued output is taken, and
+// whose handler then writes more, is window-blocked with the writer idle:
+// WindowTimeout must still reset it, not wait for some other frame to wake
+// the writer.
+func TestWindowTimeoutAfterWindowSpent(t *testing.T) {
+	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
+		const windowTimeout = 300 * time.Millisecond
+		ts := newTestServer(t, proto, &Config{WindowTimeout: windowTimeout})
+		p := ts.dial(t)
+		p.setAutoCredit(false)
+		p.send(t, &spdy.SettingsFrame{Settings: []spdy.Setting{{ID: spdy.SettingInitialWindowSize, Value: 1000}}})
+		start := time.Now()
+		p.get(t, 1, "/chunked/2000") // two flushed halves of 1000 bytes
+		p.readReply(t, 1)
+		p.dataTotal(t, 1000, 1)
+		p.expectRst(t, 1, spdy.Cancel)
+		if d := time.Since(start); d < windowTimeout || d > 2*windowTimeout {
+			t.Errorf("stream reset %v after the request; want WindowTimeout %v", d, windowTimeout)
+		}
+		if got := ts.sl.Stats().WindowTimeouts; got != 1 {
+			t.Errorf("Stats.WindowTimeouts %d; want 1", got)
+		}
+		ts.waitNoStreams(t)
+	})
+}
+
 // http.Server.Close during a Write closes the listener and with it every
 // session: the client sees the connection end, never a FIN for the
 // unfinished stream.
