@@ -796,6 +796,7 @@ func TestAttackH2EmptyFrames(t *testing.T) {
 func TestAttackH2DataDribble(t *testing.T) {
 	as := startAttackServer(t, ProtoH2C, Config{})
 	good := as.startGoodH2Client(t)
+	good.holding = true
 	mon := startMonitor(t)
 	good.mark()
 	const streams = 8
@@ -858,6 +859,7 @@ func TestAttackH2ZeroWindowHold(t *testing.T) {
 			const windowTimeout = 300 * time.Millisecond
 			as := startAttackServer(t, ProtoH2C, Config{WindowTimeout: windowTimeout})
 			good := as.startGoodH2Client(t)
+			good.holding = true
 			mon := startMonitor(t)
 			good.mark()
 			const sessions, streams = 2, 20
@@ -986,6 +988,7 @@ func TestAttackH2HeaderListSize(t *testing.T) {
 func TestAttackH2WellBehavedClient(t *testing.T) {
 	as := startAttackServer(t, ProtoH2C, Config{GlitchBurst: 10})
 	good := as.startGoodH2Client(t)
+	good.holding = true
 	good.mark()
 	const requests = 50
 	waitUntil(10*time.Second, func() bool {

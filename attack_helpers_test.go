@@ -46,15 +46,25 @@ import (
 const goodLatencyBound = 2 * time.Second
 
 // goodP99Bound is the most the 99th percentile of the well-behaved
-// client's latencies during an attack may be, in process and through the
-// gateway alike. It holds without the race detector (CI runs the attack
-// tests once without it, .ci/run); under it, which slows everything it
-// watches several times over, the p99 is only logged and goodLatencyBound
-// is the bar. The goal is 50 ms; on a 2-core machine shared with the
-// attacker and its own CI, runs of 20-50 samples still reach 60-100 ms in
-// process and through the gateway, so the bar stands at what holds today
-// and every test logs its p99.
-const goodP99Bound = 250 * time.Millisecond
+// client's latencies may be during an attack that holds the server's
+// resources (streams at a shut or dribbled window, empty DATA on open
+// uploads, slow readers, slowloris, idle sessions, busy workers: the
+// goodClient's holding set), in process and through the gateway alike.
+// It holds without the race detector (CI runs the attack tests once
+// without it, .ci/run); under it, which slows everything it watches
+// several times over, the p99 is only logged and goodLatencyBound is the
+// bar.
+const goodP99Bound = 50 * time.Millisecond
+
+// goodFloodP99Bound is the p99 bar during the other attacks: floods, in
+// which the attacker sends frames back to back as fast as loopback takes
+// them and each costs the server CPU until a limit ends the session
+// (rapid reset, header and zlib bombs, CONTINUATION, PING and SETTINGS
+// floods). The attacker runs in the test's own process on the same two
+// cores, so the p99 of a few dozen answers there measures how the
+// machine's CPU is shared out more than anything the server does; the
+// limits' own bounds are checked exactly.
+const goodFloodP99Bound = 250 * time.Millisecond
 
 // goodInterval is the pause between two requests of the well-behaved
 // client: it asks again every few milliseconds throughout the attack.
@@ -346,6 +356,9 @@ type goodClient struct {
 	// well-behaved client, not a limit's effect, and goodP99Bound is not
 	// checked (goodLatencyBound is).
 	unlimited string
+	// holding marks an attack that holds the server's resources rather
+	// than floods it: the p99 bar is goodP99Bound, not goodFloodP99Bound.
+	holding bool
 }
 
 // startGoodClient starts the well-behaved client and returns once it has
@@ -508,9 +521,13 @@ func (g *goodClient) check(t *testing.T) {
 	if g.unlimited != "" {
 		t.Logf("no bar on the p99: %s", g.unlimited)
 	}
-	if p99 > goodP99Bound && !raceEnabled && g.unlimited == "" {
+	bar := goodFloodP99Bound
+	if g.holding {
+		bar = goodP99Bound
+	}
+	if p99 > bar && !raceEnabled && g.unlimited == "" {
 		t.Errorf("the well-behaved client's p99 latency during the attack is %v (p50 %v, %d answers); want at most %v",
-			p99.Round(time.Millisecond), p50.Round(time.Millisecond), g.n-g.markN, goodP99Bound)
+			p99.Round(time.Millisecond), p50.Round(time.Millisecond), g.n-g.markN, bar)
 	}
 	if g.nerrs > 0 {
 		t.Errorf("the well-behaved client had %d failed requests during the attack; want none: %v", g.nerrs, g.errs)

@@ -115,6 +115,7 @@ func TestAttackSlowClients(t *testing.T) {
 			// connections, not the pool's slots.
 			as := startAttackServer(t, ProtoSPDY31, Config{Pool: NewPool(2 * sessions * streams)})
 			good := as.startGoodClient(t)
+			good.holding = true
 			good.mark()
 			stop := make(chan struct{})
 			var wg sync.WaitGroup

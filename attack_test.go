@@ -555,6 +555,7 @@ func TestAttackResetFlood(t *testing.T) {
 func TestAttackEmptyFrameFlood(t *testing.T) {
 	as := startAttackServer(t, ProtoSPDY31, Config{})
 	good := as.startGoodClient(t)
+	good.holding = true
 	mon := startMonitor(t)
 	good.mark()
 	hdr := attackRequest(spdy.V3, "POST", "/wait")
@@ -588,6 +589,7 @@ func TestAttackDataDribble(t *testing.T) {
 	forEach(t, v3versions, func(t *testing.T, proto string) {
 		as := startAttackServer(t, proto, Config{})
 		good := as.startGoodClient(t)
+		good.holding = true
 		mon := startMonitor(t)
 		good.mark()
 		hdr := attackRequest(spdy.V3, "GET", "/bytes/100000")
@@ -646,6 +648,7 @@ func TestAttackZeroWindowHold(t *testing.T) {
 		const windowTimeout = 300 * time.Millisecond
 		as := startAttackServer(t, proto, Config{WindowTimeout: windowTimeout})
 		good := as.startGoodClient(t)
+		good.holding = true
 		mon := startMonitor(t)
 		good.mark()
 		const sessions, streams = 2, 20
@@ -1011,6 +1014,7 @@ func TestAttackSlowloris(t *testing.T) {
 			AllowCleartext:   true,
 		})
 		good := as.startGoodClient(t)
+		good.holding = true
 		mon := startMonitor(t)
 		good.mark()
 		cases := []struct {
@@ -1099,6 +1103,7 @@ func TestAttackIdleSessions(t *testing.T) {
 	const idleTimeout = 300 * time.Millisecond
 	as := startAttackServer(t, ProtoSPDY31, Config{IdleTimeout: idleTimeout})
 	good := as.startGoodClient(t)
+	good.holding = true
 	mon := startMonitor(t)
 	good.mark()
 	const sessions = 40
@@ -1274,6 +1279,7 @@ func TestAttackWorkerExhaustion(t *testing.T) {
 	pool := NewPool(slots)
 	as := startAttackServer(t, ProtoSPDY31, Config{MaxConcurrentStreams: maxStreams, Pool: pool})
 	good := as.startGoodClient(t)
+	good.holding = true
 	mon := startMonitor(t)
 	var maxBusy, maxWaiting int
 	mon.also(func() {
@@ -1361,6 +1367,7 @@ func TestAttackUploadNotRead(t *testing.T) {
 		// slots; this test is about bytes.
 		as := startAttackServer(t, proto, Config{SessionWindowSize: sessionWindow, V2StreamBuffer: v2Buffer, Pool: NewPool(2 * streams)})
 		good := as.startGoodClient(t)
+		good.holding = true
 		mon := startMonitor(t)
 		var maxStream, maxSession int
 		mon.also(func() {
