@@ -173,13 +173,14 @@ type Config struct {
 	// negative disables it.
 	WindowTimeout time.Duration
 
-	// DisableSPDYPush turns off server push on SPDY/3 and 3.1. Push is on
-	// by default there, as mod_spdy had it: SPDY clients were built
-	// around it and take it (Chromium used pushed resources, node's
-	// spdy-transport emits them), and the server pushes only what the
-	// unmodified server asks for (X-Associated-Content, Link
-	// rel=preload). SPDY/2 never pushes (mod_spdy: push is ill-defined
-	// there). docs/push.md has the rules.
+	// DisableSPDYPush turns off server push on SPDY/3.1, SPDY/3 and
+	// SPDY/2. Push is on by default there, as mod_spdy had it on SPDY/3:
+	// SPDY clients were built around it and take it (Chromium used pushed
+	// resources, node's spdy-transport emits them), and the server pushes
+	// only what the unmodified server asks for (X-Associated-Content,
+	// Link rel=preload). SPDY/2 pushes as its draft 2 has it, the full
+	// URL in "url" (mod_spdy refused push there). docs/push.md has the
+	// rules.
 	DisableSPDYPush bool
 
 	// EnableH2Push turns on server push on HTTP/2 (PUSH_PROMISE), off by

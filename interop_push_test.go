@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/spdymux/spdymux"
@@ -33,11 +34,16 @@ func interopPushSite() http.Handler {
 }
 
 // node's spdy-transport, which nobody here wrote, takes spdymux's pushes
-// on SPDY/3.1 and SPDY/3 over TLS and cleartext: each is a 'pushPromise'
-// event on the page's stream before the page ends, with the promised
-// path, then the pushed response and its body, whole; the page's
-// trailers are a 'headers' event. A client that aborts every push still
-// gets its page, and the session goes on.
+// on SPDY/3.1, SPDY/3 and SPDY/2 over TLS and cleartext: each is a
+// 'pushPromise' event on the page's stream before the page ends, with the
+// promised path, then the pushed response and its body, whole; the page's
+// trailers are a 'headers' event (SPDY/2 has no trailers). A client that
+// aborts every push still gets its page, and the session goes on.
+//
+// On SPDY/2 spdy-transport's client reads a push as on SPDY/3, renaming
+// url :path and host :authority: the path it reports is the url spdymux
+// sends, the full URL (draft 2; Chromium required it), and its host the
+// page's.
 func TestInteropNodePush(t *testing.T) {
 	interop.EnsureNode(t)
 	certFile, keyFile := interop.WriteSelfSignedCert(t, t.TempDir())
@@ -69,6 +75,7 @@ func TestInteropNodePush(t *testing.T) {
 	}{
 		{spdymux.ProtoSPDY31, true, tlsPort}, {spdymux.ProtoSPDY31, false, plainPort},
 		{spdymux.ProtoSPDY3, true, tlsPort}, {spdymux.ProtoSPDY3, false, plain3Port},
+		{spdymux.ProtoSPDY2, true, tlsPort}, {spdymux.ProtoSPDY2, false, plainPort},
 	} {
 		name := m.proto + "/plain"
 		if m.tls {
@@ -92,14 +99,26 @@ func TestInteropNodePush(t *testing.T) {
 			if page.Header("x-associated-content") != "" {
 				t.Error("x-associated-content reached the client")
 			}
-			if got := fmt.Sprint(page.Trailers["x-checksum"]); got != "abc" {
+			if got := fmt.Sprint(page.Trailers["x-checksum"]); got != "abc" && m.proto != spdymux.ProtoSPDY2 {
 				t.Errorf("trailers %v; want x-checksum abc", page.Trailers)
 			}
 			want := map[string]string{"/res/a.css": "resource a.css\n", "/res/b.js": "resource b.js\n", "/bytes/300000": ""}
 			if len(page.Pushes) != len(want) {
 				t.Errorf("%d pushes: %+v; want %d", len(page.Pushes), page.Pushes, len(want))
 			}
+			host, scheme := fmt.Sprintf("localhost:%d", m.port), "http"
+			if m.tls {
+				scheme = "https"
+			}
 			for _, p := range page.Pushes {
+				if m.proto == spdymux.ProtoSPDY2 {
+					// The full URL, on the page's origin.
+					path, full := strings.CutPrefix(p.Path, scheme+"://"+host)
+					if !full || !strings.HasPrefix(path, "/") || p.Host != host {
+						t.Errorf("SPDY/2 push %q, host %q; want a full URL on %s://%s", p.Path, p.Host, scheme, host)
+					}
+					p.Path = path
+				}
 				body, ok := want[p.Path]
 				switch {
 				case !ok:

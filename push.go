@@ -13,8 +13,8 @@ import (
 	"github.com/spdymux/spdymux/internal/push"
 )
 
-// Server push, shared by SPDY/3, SPDY/3.1 and HTTP/2 (docs/push.md lists
-// every rule and where it comes from).
+// Server push, shared by SPDY/3, SPDY/3.1, SPDY/2 and HTTP/2 (docs/push.md
+// lists every rule and where it comes from).
 //
 // The unmodified server asks for pushes in its response: mod_spdy's
 // X-Associated-Content, or Link rel=preload as mod_http2 reads it. When
@@ -30,11 +30,11 @@ import (
 //     request, at once (RFC 9113 §8.4); the response follows as HEADERS
 //     and DATA on the promised stream.
 //   - SPDY: a unidirectional SYN_STREAM associated to the stream (SPDY/3
-//     §3.3.1), written once the pushed response's head is known, since it
-//     carries it (the form Chromium and node's spdy-transport read; the
-//     latter rejects a SYN_STREAM without :status). A push whose head
-//     takes longer than pushOpenWait is dropped before the client hears of
-//     it.
+//     §3.3.1; SPDY/2's draft 2 alike, with the full URL in "url"),
+//     written once the pushed response's head is known, since it carries
+//     it (the form Chromium and node's spdy-transport read; the latter
+//     rejects a SYN_STREAM without :status). A push whose head takes
+//     longer than pushOpenWait is dropped before the client hears of it.
 //
 // The associated stream does not send its FIN before the opening frames
 // of its pushes (SPDY/3 §3.3.1: pushes go on an open stream; RFC 9113
@@ -234,6 +234,9 @@ func (s *session) pushLocked(st *stream, base *url.URL, t push.Target) (pst *str
 	prio := st.priority
 	if t.Priority >= 0 {
 		prio = uint8(t.Priority)
+		if s.dialect == httpconv.SPDY2 {
+			prio /= 2 // SPDY/2 has 2 bits of priority, 0 to 3
+		}
 	}
 	fields := s.pushRequestLocked(st, base, t)
 	head, req, err := httpconv.AppendRequestHead(nil, s.dialect, fields, true)
@@ -286,13 +289,25 @@ func (s *session) pushRequestLocked(st *stream, base *url.URL, t push.Target) []
 	path := t.Path()
 	referer := base.Scheme + "://" + base.Host + st.req.Path
 	fields := make([]httpconv.HeaderField, 0, 6+len(st.push.fields))
-	if s.dialect == httpconv.H2 {
+	switch s.dialect {
+	case httpconv.H2:
 		fields = append(fields,
 			httpconv.HeaderField{Name: ":method", Value: "GET"},
 			httpconv.HeaderField{Name: ":scheme", Value: st.req.Scheme},
 			httpconv.HeaderField{Name: ":authority", Value: st.req.Host},
 			httpconv.HeaderField{Name: ":path", Value: path})
-	} else {
+	case httpconv.SPDY2:
+		// SPDY/2's names; url is the full URL of the pushed resource
+		// (draft 2, "Server Push Transactions"; writePush says why). The
+		// server gets the same request as on SPDY/3: the url's path, and
+		// the host field as Host.
+		fields = append(fields,
+			httpconv.HeaderField{Name: "method", Value: "GET"},
+			httpconv.HeaderField{Name: "url", Value: st.req.Scheme + "://" + st.req.Host + path},
+			httpconv.HeaderField{Name: "version", Value: "HTTP/1.1"},
+			httpconv.HeaderField{Name: "host", Value: st.req.Host},
+			httpconv.HeaderField{Name: "scheme", Value: st.req.Scheme})
+	default:
 		fields = append(fields,
 			httpconv.HeaderField{Name: ":method", Value: "GET"},
 			httpconv.HeaderField{Name: ":path", Value: path},
@@ -439,7 +454,13 @@ func (s *session) pushBudgetLocked(pst *stream) int {
 }
 
 // pushSentLocked counts n DATA bytes written on pst, a pushed stream.
+// SPDY/2 has no flow control, so nothing would ever credit them back: a
+// SPDY/2 push is not counted, and MaxPushBytes does not hold it (the
+// connection's back-pressure and the push's priority do).
 func (s *session) pushSentLocked(pst *stream, n int) {
+	if !s.streamFlow {
+		return
+	}
 	pst.push.inFlight += n
 	s.push.inFlight += n
 }

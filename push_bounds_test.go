@@ -22,8 +22,8 @@ func resources(prefix string, n int) string {
 // MaxPushesPerStream: a page that asks for more pushes gets that many; the
 // rest of its header is not read (mod_spdy stops at the first refusal).
 func TestPushBoundPerStream(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, &Config{MaxPushesPerStream: 3})
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, &Config{MaxPushesPerStream: 3})
 		p := ts.dial(t)
 		p.get(t, 1, pageURL([]string{resources("/res/", 5)}, []string{"</res/link>; rel=preload"}))
 		_, pushes := p.readPage(t, 1)
@@ -43,8 +43,8 @@ func TestPushBoundPerStream(t *testing.T) {
 
 // MaxPushesPerSession: pushes over a session's life.
 func TestPushBoundPerSession(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, &Config{MaxPushesPerSession: 3})
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, &Config{MaxPushesPerSession: 3})
 		p := ts.dial(t)
 		p.get(t, 1, pageURL([]string{resources("/res/a", 2)}, nil))
 		if _, pushes := p.readPage(t, 1); len(pushes) != 2 {
@@ -73,8 +73,8 @@ func TestPushBoundPerSession(t *testing.T) {
 // A URL is pushed once per session (mod_http2's push diary), whichever
 // header names it, however often.
 func TestPushOncePerSession(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, nil)
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, pageURL([]string{`"/res/a", "/res/a", "https://example.com:443/res/a"`}, []string{"</res/a>; rel=preload"}))
 		if _, pushes := p.readPage(t, 1); len(pushes) != 1 || pushes["/res/a"] == nil {
@@ -91,8 +91,8 @@ func TestPushOncePerSession(t *testing.T) {
 // (mod_spdy's max_concurrent_pushes); the pushes count against no limit
 // of the client's own streams.
 func TestPushBoundConcurrent(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, &Config{MaxConcurrentStreams: 3})
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, &Config{MaxConcurrentStreams: 3})
 		p := ts.dial(t)
 		p.send(t, &spdy.SettingsFrame{Settings: []spdy.Setting{{ID: spdy.SettingMaxConcurrentStreams, Value: 2}}})
 		p.get(t, 1, pageURL([]string{`"/block/a", "/block/b", "/block/c", "/res/d"`}, nil))
@@ -202,12 +202,38 @@ func TestPushBoundBytesInFlight(t *testing.T) {
 	})
 }
 
+// MaxPushBytes does not hold a SPDY/2 push: SPDY/2 has no flow control,
+// so nothing credits pushed bytes back, and pushes bigger than the bound
+// go on to their end without a limit hit.
+func TestPushBytesSPDY2(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		const budget = 16 << 10
+		ts := newPushServer(t, ProtoSPDY2, &Config{MaxPushBytes: budget})
+		p := ts.dial(t)
+		p.get(t, 1, pageURL([]string{`"/big/40000", "/big/40001"`}, nil, "n=30000"))
+		page, pushes := p.readPage(t, 1)
+		if len(page.body) != 30000 {
+			t.Errorf("page: %d bytes; want 30000", len(page.body))
+		}
+		for _, n := range []int{40000, 40001} {
+			path := fmt.Sprintf("/big/%d", n)
+			if ps := pushes[path]; ps == nil || len(ps.body) != n || !ps.fin {
+				t.Errorf("push %s: %v; want %d bytes and FIN", path, ps != nil, n)
+			}
+		}
+		if got := ts.sl.Stats().LimitHits["MaxPushBytes"]; got != 0 {
+			t.Errorf("LimitHits[MaxPushBytes] %d; want 0 on SPDY/2", got)
+		}
+		ts.waitNoStreams(t)
+	})
+}
+
 // A SPDY push whose response head is later than pushOpenWait is dropped
 // before the client hears of it: the page's FIN does not wait longer, and
 // the push's handler is cancelled.
 func TestPushLateHeadDropped(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, nil)
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
 		start := time.Now()
 		p.get(t, 1, pageURL([]string{`"/slow/x?ms=10000", "/res/a"`}, nil))
@@ -228,21 +254,19 @@ func TestPushLateHeadDropped(t *testing.T) {
 	})
 }
 
-// SPDY/3 §3.3.2: the client's CANCEL of the associated stream cancels its
-// pushes; the session goes on.
+// SPDY/3 §3.3.2 (and SPDY/2's draft 2): the client's CANCEL of the
+// associated stream cancels its pushes; the session goes on.
 func TestPushCancelledWithPage(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, nil)
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
-		p.setAutoCredit(false)
-		p.get(t, 1, pageURL([]string{`"/block/x"`}, nil, "n=200000"))
+		p.get(t, 1, pageURL([]string{`"/block/x"`}, nil, "block=1"))
 		f := p.expect(t, "the push's SYN_STREAM", func(f spdy.Frame) bool { return isType[*spdy.SynStreamFrame](f) })
 		push := f.(*spdy.SynStreamFrame).StreamID
 		p.send(t, &spdy.RstStreamFrame{StreamID: 1, Status: spdy.Cancel})
+		ts.waitEvent(t, "cancelled", 1)
 		ts.waitEvent(t, "cancelled", uint32(push))
 		ts.waitNoStreams(t)
-		p.setAutoCredit(true)
-		p.send(t, &spdy.WindowUpdateFrame{StreamID: 0, Delta: 1 << 20}) // what the page took of the session window
 		p.get(t, 3, "/res/a")
 		if r := p.readResponse(t, 3); string(r.body) != "resource a\n" {
 			t.Errorf("next stream: %q", r.body)
@@ -252,8 +276,8 @@ func TestPushCancelledWithPage(t *testing.T) {
 
 // After the client's GOAWAY no push is made (SPDY/3 §2.6.6; mod_spdy).
 func TestNoPushAfterClientGoAway(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, nil)
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, &spdy.GoAwayFrame{LastGoodStreamID: 0, Status: spdy.GoAwayOK})
 		p.get(t, 1, pageURL([]string{`"/res/a"`}, nil))

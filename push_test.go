@@ -3,6 +3,7 @@ package spdymux
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,10 +14,15 @@ import (
 
 // pushHandler is the inner server of the push tests.
 //
-//	/page?xac=V&link=V&status=N&n=N  sets X-Associated-Content V and Link V
+//	/page?xac=V&link=V&status=N&n=N&block=1
+//	                              sets X-Associated-Content V and Link V
 //	                              (each repeatable), answers status N
-//	                              (default 200) with "page" (or n bytes)
+//	                              (default 200) with "page" (or n bytes);
+//	                              with block, then waits for the request's
+//	                              end: records "cancelled"
 //	/res/NAME                     "resource NAME\n"; records "start"
+//	/named                        "named\n", with response fields Method,
+//	                              Url, Host and Scheme
 //	/big/N                        N pattern bytes
 //	/slow/NAME?ms=N               waits N ms before the head
 //	/block/NAME                   answers the head, then waits for the
@@ -41,10 +47,21 @@ func pushHandler(ts **testServer) http.Handler {
 		}
 		w.WriteHeader(status)
 		w.Write(body)
+		if q.Get("block") != "" {
+			http.NewResponseController(w).Flush()
+			<-r.Context().Done()
+			(*ts).record(r, "cancelled")
+		}
 	})
 	mux.HandleFunc("/res/{name}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "resource %s\n", r.PathValue("name"))
+	})
+	mux.HandleFunc("/named", func(w http.ResponseWriter, r *http.Request) {
+		for _, k := range []string{"Method", "Url", "Host", "Scheme"} {
+			w.Header().Set(k, "response's")
+		}
+		w.Write([]byte("named\n"))
 	})
 	mux.HandleFunc("/big/{n}", func(w http.ResponseWriter, r *http.Request) {
 		n, _ := strconv.Atoi(r.PathValue("n"))
@@ -81,6 +98,10 @@ func pushHandler(ts **testServer) http.Handler {
 		mux.ServeHTTP(w, r)
 	})
 }
+
+// pushVersions lists the protocols the push tests run under: SPDY/3.1
+// for SPDY/3 and 3.1, which push alike, and SPDY/2.
+var pushVersions = []string{ProtoSPDY31, ProtoSPDY2}
 
 func newPushServer(t *testing.T, proto string, cfg *Config) *testServer {
 	t.Helper()
@@ -126,9 +147,25 @@ type spdyPush struct {
 	reset     bool
 }
 
+// pushPath returns the path and query of the resource a push's
+// SYN_STREAM names: its :path on SPDY/3; on SPDY/2 those of its url, which
+// must be the full URL (draft 2), or "" when it is not.
+func pushPath(v spdy.Version, h []spdy.HeaderField) string {
+	if v != spdy.V2 {
+		return headerValue(h, ":path")
+	}
+	u, err := url.Parse(headerValue(h, "url"))
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return ""
+	}
+	return u.RequestURI()
+}
+
 // readPage reads the response of stream id and every push associated
 // with it, until the page's FIN and the end of each push. It checks that
-// every SYN_STREAM came before the page's FIN.
+// every SYN_STREAM came before the page's FIN, and that its header block
+// is a response's of the session's version (the status and version names,
+// each name once). The pushes are keyed by pushPath.
 func (p *peer) readPage(t *testing.T, id spdy.StreamID) (*response, map[string]*spdyPush) {
 	t.Helper()
 	page := &response{header: map[string]string{}}
@@ -154,6 +191,9 @@ func (p *peer) readPage(t *testing.T, id spdy.StreamID) (*response, map[string]*
 				page.header[h.Name] = h.Value
 			}
 			page.status = page.header[":status"]
+			if p.version == spdy.V2 {
+				page.status = page.header["status"]
+			}
 			checkResponseHeader(t, p.version, id, f.Header)
 			if f.Flags&spdy.FlagFin != 0 {
 				page.finOnReply, pageDone = true, true
@@ -170,9 +210,10 @@ func (p *peer) readPage(t *testing.T, id spdy.StreamID) (*response, map[string]*
 			for _, h := range f.Header {
 				ps.header[h.Name] = h.Value
 			}
+			checkResponseHeader(t, p.version, f.StreamID, f.Header)
 			ps.fin = f.Flags&spdy.FlagFin != 0
 			pushes[f.StreamID] = ps
-			byPath[ps.header[":path"]] = ps
+			byPath[pushPath(p.version, f.Header)] = ps
 		case *spdy.DataFrame:
 			if f.StreamID == id {
 				page.body = append(page.body, f.Data...)
@@ -194,13 +235,15 @@ func (p *peer) readPage(t *testing.T, id spdy.StreamID) (*response, map[string]*
 	return page, byPath
 }
 
-// Both triggers push on SPDY/3 and 3.1: X-Associated-Content (removed from
-// the response the client sees) and Link rel=preload (kept). Each push is
-// a unidirectional SYN_STREAM associated to the page, before its FIN,
-// carrying the promised request's :method, :path, :host and :scheme and
-// the pushed response's head, then its body.
+// Both triggers push on SPDY/3, 3.1 and 2: X-Associated-Content (removed
+// from the response the client sees) and Link rel=preload (kept). Each
+// push is a unidirectional SYN_STREAM associated to the page, before its
+// FIN, carrying the promised request's :method, :path, :host and :scheme
+// and the pushed response's head, then its body. On SPDY/2 the names are
+// method, url, host and scheme, url the full URL (draft 2), and status
+// and version; its priority is halved to SPDY/2's 2 bits.
 func TestSPDYPush(t *testing.T) {
-	forEachBubble(t, v3versions, func(t *testing.T, proto string) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
 		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, p.syn(1, 2, true, p.request("GET",
@@ -219,6 +262,9 @@ func TestSPDYPush(t *testing.T) {
 			t.Error("link was removed; it is for the client too")
 		}
 		want := map[string]uint8{"/res/a": 1, "/res/b": 7, "/res/c": 2}
+		if p.version == spdy.V2 {
+			want = map[string]uint8{"/res/a": 0, "/res/b": 3, "/res/c": 2}
+		}
 		if len(pushes) != len(want) {
 			t.Errorf("pushes %v; want %v", keys(pushes), want)
 		}
@@ -235,7 +281,13 @@ func TestSPDYPush(t *testing.T) {
 			if ps.prio != prio {
 				t.Errorf("push %s: priority %d; want %d", path, ps.prio, prio)
 			}
-			for k, v := range map[string]string{":method": "GET", ":host": "example.com", ":scheme": "https", ":status": "200 OK", ":version": "HTTP/1.1", "content-type": "text/plain"} {
+			wantHeader := map[string]string{":method": "GET", ":path": path, ":host": "example.com", ":scheme": "https",
+				":status": "200 OK", ":version": "HTTP/1.1", "content-type": "text/plain"}
+			if p.version == spdy.V2 {
+				wantHeader = map[string]string{"method": "GET", "url": "https://example.com" + path, "host": "example.com", "scheme": "https",
+					"status": "200 OK", "version": "HTTP/1.1", "content-type": "text/plain"}
+			}
+			for k, v := range wantHeader {
 				if ps.header[k] != v {
 					t.Errorf("push %s: %s %q; want %q (header %v)", path, k, ps.header[k], v, ps.header)
 				}
@@ -244,6 +296,27 @@ func TestSPDYPush(t *testing.T) {
 		ts.waitNoStreams(t)
 		if got := ts.sl.Stats().Pushes; got != 3 {
 			t.Errorf("Stats.Pushes %d; want 3", got)
+		}
+	})
+}
+
+// On SPDY/2 a push's SYN_STREAM names its request with method, url, host
+// and scheme, names a response may use too: the response's fields of
+// those names are left out of it, and the pushed resource keeps its name.
+func TestSPDY2PushRequestNames(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ts := newPushServer(t, ProtoSPDY2, nil)
+		p := ts.dial(t)
+		p.get(t, 1, pageURL([]string{`"/named"`}, nil))
+		_, pushes := p.readPage(t, 1) // each name once
+		ps := pushes["/named"]
+		if ps == nil || string(ps.body) != "named\n" {
+			t.Fatalf("push /named: %+v; pushes %v", ps, keys(pushes))
+		}
+		for k, v := range map[string]string{"method": "GET", "url": "https://example.com/named", "host": "example.com", "scheme": "https"} {
+			if ps.header[k] != v {
+				t.Errorf("push /named: %s %q; want %q", k, ps.header[k], v)
+			}
 		}
 	})
 }
@@ -260,8 +333,8 @@ func keys[K comparable, V any](m map[K]V) []K {
 // the headers of the page's request that matter to the answer, and the
 // page's URL as referer.
 func TestPushRequestHeaders(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, nil)
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
 		p.send(t, p.syn(1, 0, true, p.request("GET", pageURL([]string{`"/headers"`}, nil),
 			spdy.HeaderField{Name: "user-agent", Value: "push-test"},
@@ -289,30 +362,28 @@ func TestPushRequestHeaders(t *testing.T) {
 
 // No push where mod_spdy and mod_http2 make none: from a pushed stream,
 // for a method other than GET, for an error or a 304, off the page's
-// origin, on SPDY/2, or when Config turns push off. X-Associated-Content
-// is removed all the same.
+// origin, or when Config turns push off; on SPDY/2 as on SPDY/3.
+// X-Associated-Content is removed all the same.
 func TestNoPush(t *testing.T) {
 	xac := `"/res/a", "https://other.example/res/x", "http://example.com/res/y"`
 	for _, tt := range []struct {
 		name   string
-		proto  string
 		cfg    *Config
 		method string
 		url    string
 		pushes int
 	}{
-		{"cross-origin only pushed: none", ProtoSPDY31, nil, "GET", pageURL([]string{`"https://other.example/res/x", "http://example.com/res/y", "https://example.com:8443/res/z"`}, nil), 0},
-		{"same origin with the default port", ProtoSPDY31, nil, "GET", pageURL([]string{`"https://example.com:443/res/a"`}, nil), 1},
-		{"POST", ProtoSPDY31, nil, "POST", pageURL([]string{xac}, nil), 0},
-		{"404", ProtoSPDY31, nil, "GET", pageURL([]string{xac}, nil, "status=404"), 0},
-		{"304", ProtoSPDY31, nil, "GET", pageURL([]string{xac}, nil, "status=304"), 0},
-		{"SPDY/2", ProtoSPDY2, nil, "GET", pageURL([]string{xac}, nil), 0},
-		{"DisableSPDYPush", ProtoSPDY31, &Config{DisableSPDYPush: true}, "GET", pageURL([]string{xac}, nil), 0},
-		{"pushed page does not push", ProtoSPDY31, nil, "GET", pageURL([]string{`"` + pageURL([]string{`"/res/deep"`}, nil) + `"`}, nil), 1},
+		{"cross-origin only pushed: none", nil, "GET", pageURL([]string{`"https://other.example/res/x", "http://example.com/res/y", "https://example.com:8443/res/z"`}, nil), 0},
+		{"same origin with the default port", nil, "GET", pageURL([]string{`"https://example.com:443/res/a"`}, nil), 1},
+		{"POST", nil, "POST", pageURL([]string{xac}, nil), 0},
+		{"404", nil, "GET", pageURL([]string{xac}, nil, "status=404"), 0},
+		{"304", nil, "GET", pageURL([]string{xac}, nil, "status=304"), 0},
+		{"DisableSPDYPush", &Config{DisableSPDYPush: true}, "GET", pageURL([]string{xac}, nil), 0},
+		{"pushed page does not push", nil, "GET", pageURL([]string{`"` + pageURL([]string{`"/res/deep"`}, nil) + `"`}, nil), 1},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			bubble(t, func(t *testing.T) {
-				ts := newPushServer(t, tt.proto, tt.cfg)
+			forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+				ts := newPushServer(t, proto, tt.cfg)
 				p := ts.dial(t)
 				p.send(t, p.syn(1, 0, true, p.request(tt.method, tt.url)))
 				page, pushes := p.readPage(t, 1)
@@ -337,14 +408,14 @@ func TestNoPush(t *testing.T) {
 func TestPushResetByClient(t *testing.T) {
 	for _, code := range []spdy.RstStatus{spdy.Cancel, spdy.RefusedStream} {
 		t.Run(code.String(), func(t *testing.T) {
-			bubble(t, func(t *testing.T) {
-				ts := newPushServer(t, ProtoSPDY31, &Config{ResetBurst: 1, ResetRate: 0.0001})
+			forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+				ts := newPushServer(t, proto, &Config{ResetBurst: 1, ResetRate: 0.0001})
 				p := ts.dial(t)
 				p.send(t, p.syn(1, 0, true, p.request("GET", pageURL([]string{`"/block/x", "/res/a"`}, nil))))
 				var blocked spdy.StreamID
 				f := p.expect(t, "push SYN_STREAM of /block/x", func(f spdy.Frame) bool {
 					s, ok := f.(*spdy.SynStreamFrame)
-					return ok && strings.HasPrefix(headerValue(s.Header, ":path"), "/block/")
+					return ok && strings.HasPrefix(pushPath(p.version, s.Header), "/block/")
 				})
 				blocked = f.(*spdy.SynStreamFrame).StreamID
 				p.send(t, &spdy.RstStreamFrame{StreamID: blocked, Status: code})
@@ -381,8 +452,8 @@ func headerValue(h []spdy.HeaderField, name string) string {
 // A pushed request's handler learns from StreamInfo that it serves a push,
 // and of which stream.
 func TestPushStreamInfo(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		ts := newPushServer(t, ProtoSPDY31, nil)
+	forEachBubble(t, pushVersions, func(t *testing.T, proto string) {
+		ts := newPushServer(t, proto, nil)
 		p := ts.dial(t)
 		p.get(t, 1, pageURL([]string{`"/assoc"`}, nil))
 		_, pushes := p.readPage(t, 1)

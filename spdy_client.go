@@ -3,6 +3,7 @@ package spdymux
 import (
 	"context"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
@@ -53,14 +54,17 @@ func (w *spdyWire) hasStatus(h []httpconv.HeaderField) bool {
 	return hasField(h, status) && hasField(h, version)
 }
 
-// onPushStream takes a SYN_STREAM from the server: a push (SPDY/3 §3.3).
-// One the client cannot take is refused with RST_STREAM REFUSED_STREAM:
-// without a push handler (s.onPush nil), on SPDY/2, over the pushes the client takes
-// at once (its MAX_CONCURRENT_STREAMS), associated with a stream that is
-// not open, or that the handler turns down (not the associated request's
-// origin). A push that breaks the protocol is reset with PROTOCOL_ERROR.
-// Its response head comes in the SYN_STREAM or in a later HEADERS frame:
-// the push is offered then (offerPush).
+// onPushStream takes a SYN_STREAM from the server: a push (SPDY/3 §3.3,
+// SPDY/2 draft 2 "Server Push Transactions"). One the client cannot take
+// is refused with RST_STREAM REFUSED_STREAM: without a push handler
+// (s.onPush nil), over the pushes the client takes at once (its
+// MAX_CONCURRENT_STREAMS), associated with a stream that is not open, or
+// that the handler turns down (not the associated request's origin). A
+// push that breaks the protocol is reset with PROTOCOL_ERROR: on SPDY/3
+// one without :scheme, :host and :path, on SPDY/2 one without url, or
+// whose url is a path without host and scheme beside it. Its response
+// head comes in the SYN_STREAM or in a later HEADERS frame: the push is
+// offered then (offerPush).
 func (w *spdyWire) onPushStream(f *spdy.SynStreamFrame) error {
 	s := w.s
 	id, assocID := uint32(f.StreamID), uint32(f.AssociatedStreamID)
@@ -75,20 +79,25 @@ func (w *spdyWire) onPushStream(f *spdy.SynStreamFrame) error {
 		return protocolError("SYN_STREAM id %d after %d", id, s.lastPeerStream) // §2.3.2
 	}
 	s.lastPeerStream = id
-	if w.version == spdy.V2 {
-		// Push is ill-defined on SPDY/2, as mod_spdy said: not taken.
-		s.queueCtrlLocked(ctrlFrame{kind: ctrlRst, streamID: id, code: codeRefused})
-		s.mu.Unlock()
-		return nil
-	}
 	assoc := s.streams[assocID]
 	reason := ""
 	switch {
 	case f.Flags&spdy.FlagUnidirectional == 0 || assocID == 0:
 		reason = "a server's SYN_STREAM is a unidirectional push with an associated stream"
+	case w.version == spdy.V2:
+		// Draft 2: a push names its resource in url, the full URL
+		// (Chromium read nothing else); a url that is a path takes host
+		// and scheme beside it, as spdy-transport's server sends them.
+		u, ok := fieldValue(f.Header, "url")
+		if !ok {
+			reason = "SPDY/2 push without url"
+		} else if strings.HasPrefix(u, "/") && (!hasField(f.Header, "scheme") || !hasField(f.Header, "host")) {
+			reason = "SPDY/2 push with a url path and without scheme and host"
+		}
 	case !hasField(f.Header, ":scheme") || !hasField(f.Header, ":host") || !hasField(f.Header, ":path"):
 		reason = "push without :scheme, :host and :path" // §3.3.2
-	case fin && !w.hasStatus(f.Header):
+	}
+	if reason == "" && fin && !w.hasStatus(f.Header) {
 		reason = "push ended without a status"
 	}
 	if reason != "" {
@@ -107,7 +116,7 @@ func (w *spdyWire) onPushStream(f *spdy.SynStreamFrame) error {
 	s.lastAccepted = id
 	s.push.open++
 	if w.hasStatus(f.Header) {
-		s.replyLocked(pst, f.Header, fin)
+		s.replyLocked(pst, w.pushReply(f.Header), fin)
 		w.offer = pst
 	}
 	s.mu.Unlock()
@@ -156,13 +165,36 @@ func (w *spdyWire) onReplyHeaders(st *stream, f *spdy.HeadersFrame) error {
 	return nil
 }
 
-func hasField(h []httpconv.HeaderField, name string) bool {
+// pushReply returns the response head of a push whose SYN_STREAM carries
+// it: on SPDY/2 without the promised request's method, url, host and
+// scheme, which would otherwise be taken for response headers (SPDY/3's
+// have a colon and are skipped as any pseudo-header).
+func (w *spdyWire) pushReply(h []httpconv.HeaderField) []httpconv.HeaderField {
+	if w.version != spdy.V2 {
+		return h
+	}
+	out := make([]httpconv.HeaderField, 0, len(h))
 	for _, f := range h {
-		if f.Name == name {
-			return true
+		if !pushRequestField(spdy.V2, f.Name) {
+			out = append(out, f)
 		}
 	}
-	return false
+	return out
+}
+
+func hasField(h []httpconv.HeaderField, name string) bool {
+	_, ok := fieldValue(h, name)
+	return ok
+}
+
+// fieldValue returns the value of the field name in h.
+func fieldValue(h []httpconv.HeaderField, name string) (string, bool) {
+	for _, f := range h {
+		if f.Name == name {
+			return f.Value, true
+		}
+	}
+	return "", false
 }
 
 // ping sends a PING and waits for its echo.

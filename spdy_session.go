@@ -54,10 +54,11 @@ func newSPDYSession(c net.Conn, proto string, cfg *settings, stats *listenerCoun
 	default:
 		w.version, s.dialect, s.streamFlow, s.sessionFlow = spdy.V3, httpconv.SPDY3, true, true
 	}
-	// A SPDY/3 and 3.1 server pushes, unless told not to; SPDY/2 never
-	// does (mod_spdy: push is ill-defined there). Its SYN_STREAM carries
-	// the pushed response's head (push.go).
-	s.push.on = !client && w.version == spdy.V3 && cfg.spdyPush
+	// A SPDY server pushes, unless told not to: SPDY/3 and 3.1 as §3.3
+	// has it, SPDY/2 as draft 2's "Server Push Transactions" has it
+	// (writePush). Its SYN_STREAM carries the pushed response's head
+	// (push.go).
+	s.push.on = !client && cfg.spdyPush
 	s.push.opensWithHead = true
 	w.fr = spdy.NewFramer(&s.wbuf, bufio.NewReaderSize(c, 4<<10), w.version)
 	w.fr.MaxHeaderBytes = cfg.maxHeaderBytes
@@ -416,6 +417,21 @@ func (w *spdyWire) writeData(st *stream, p []byte, fin bool) error {
 // and Chromium read. mod_spdy sent :host, :path and :scheme alone and the
 // rest in a HEADERS frame, which the spec allows too; the Transport takes
 // both.
+//
+// On SPDY/2 the same fields go by SPDY/2's names: method, url, host and
+// scheme, then status, version and the headers. Draft 2 ("Server Push
+// Transactions") asks for a "url" that holds the full URL of the pushed
+// resource, and Chromium's SPDY/2 client read a push's URL from "url"
+// alone (GetUrlFromHeaderBlock: "SPDY 2 server push urls are specified in
+// a single url header"), resetting a push whose url is not absolute; so
+// url is absolute (scheme://host/path?query), as pushRequestLocked makes
+// it. node's spdy-transport takes any url (it renames it :path, host
+// :authority, and requires method, url and status): it gets the absolute
+// URL as the push's path. host and scheme go as well, as spdy-transport's
+// own SPDY/2 server sends them, for clients that build the URL from
+// scheme, host and url. A response field of one of these four names
+// would repeat a name in the block (or rename the pushed resource): it is
+// left out.
 func (w *spdyWire) writePush(st *stream, fin bool) error {
 	flags := spdy.FlagUnidirectional
 	if fin {
@@ -423,12 +439,16 @@ func (w *spdyWire) writePush(st *stream, fin bool) error {
 	}
 	hdr := make([]httpconv.HeaderField, 0, 4+len(st.head))
 	for _, f := range st.push.promise {
-		switch f.Name {
-		case ":method", ":path", ":host", ":scheme":
+		if pushRequestField(w.version, f.Name) {
 			hdr = append(hdr, f)
 		}
 	}
-	hdr = append(hdr, st.head...)
+	for _, f := range st.head {
+		if w.version == spdy.V2 && pushRequestField(spdy.V2, f.Name) {
+			continue
+		}
+		hdr = append(hdr, f)
+	}
 	assoc := st.push.assoc.id
 	before := len(w.s.wbuf.b)
 	err := w.fr.WriteSynStream(&spdy.SynStreamFrame{StreamID: spdy.StreamID(st.id), AssociatedStreamID: spdy.StreamID(assoc),
@@ -441,6 +461,24 @@ func (w *spdyWire) writePush(st *stream, fin bool) error {
 			Length: len(s.wbuf.b) - before - 8, AssociatedID: assoc})
 	}
 	return nil
+}
+
+// pushRequestField reports whether name is one of the promised request's
+// fields a push's SYN_STREAM carries in version v: :method, :path, :host
+// and :scheme; on SPDY/2 method, url, host and scheme.
+func pushRequestField(v spdy.Version, name string) bool {
+	if v == spdy.V2 {
+		switch name {
+		case "method", "url", "host", "scheme":
+			return true
+		}
+		return false
+	}
+	switch name {
+	case ":method", ":path", ":host", ":scheme":
+		return true
+	}
+	return false
 }
 
 // writeTrailers ends st with the trailers, on SPDY/3 and 3.1: a HEADERS

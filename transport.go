@@ -104,14 +104,15 @@ type Transport struct {
 	IdleConnTimeout time.Duration
 
 	// PushHandler, when set, takes the responses servers push (SPDY/3
-	// §3.3). It is called for each push once its response head has come,
-	// on the session's reader, before any later frame is read: when the
-	// server sends the head in the push's SYN_STREAM (spdymux, node's
-	// spdy-transport), a response's pushes are all offered before its
-	// body ends. It takes the push with Push.Response or refuses it with
-	// Push.Cancel; a push it does neither with is cancelled when it
-	// returns. It must not block: the pushed body, like every frame after
-	// it, is read once it returns, so read it on another goroutine.
+	// §3.3, and SPDY/2 as its draft 2 has them). It is called for each
+	// push once its response head has come, on the session's reader,
+	// before any later frame is read: when the server sends the head in
+	// the push's SYN_STREAM (spdymux, node's spdy-transport), a
+	// response's pushes are all offered before its body ends. It takes
+	// the push with Push.Response or refuses it with Push.Cancel; a push
+	// it does neither with is cancelled when it returns. It must not
+	// block: the pushed body, like every frame after it, is read once it
+	// returns, so read it on another goroutine.
 	//
 	// Config's MaxConcurrentStreams (default 100) bounds the pushes taken
 	// at once, advertised to the server as SETTINGS_MAX_CONCURRENT_STREAMS.

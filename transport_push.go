@@ -4,17 +4,21 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
-// Push is a response a server pushed (SPDY/3 §3.3) along with the
-// response to one of the Transport's requests, offered to
-// Transport.PushHandler once its response head has come. The handler
-// takes it with Response, or refuses it with Cancel.
+// Push is a response a server pushed (SPDY/3 §3.3, SPDY/2's "Server Push
+// Transactions") along with the response to one of the Transport's
+// requests, offered to Transport.PushHandler once its response head has
+// come. The handler takes it with Response, or refuses it with Cancel.
 type Push struct {
 	// Request is the promised request: a GET of the URL the server named
-	// in the push's :scheme, :host and :path. Its Header is empty: SPDY
-	// sends none of the request the server made.
+	// in the push's :scheme, :host and :path (SPDY/3), or in its url, the
+	// full URL, or else its scheme, host and url path (SPDY/2). Its Header
+	// is empty: SPDY sends none of the request the server made.
 	Request *http.Request
 	// Associated is the request whose response the push came with.
 	Associated *http.Request
@@ -87,19 +91,8 @@ func (cc *clientConn) onPush(h func(*Push), pst *stream) bool {
 		return false
 	}
 	assoc := origin.origin
-	var scheme, host, path string
-	for _, f := range promise {
-		switch f.Name {
-		case ":scheme":
-			scheme = f.Value
-		case ":host":
-			host = f.Value
-		case ":path":
-			path = f.Value
-		}
-	}
-	u, err := url.Parse(scheme + "://" + host + path)
-	if err != nil || path == "" || path[0] != '/' || !sameOrigin(assoc.URL, u) && !sameOrigin(&url.URL{Scheme: assoc.URL.Scheme, Host: assoc.Host}, u) {
+	u, ok := promisedURL(s.dialect, promise)
+	if !ok || !sameOrigin(assoc.URL, u) && !sameOrigin(&url.URL{Scheme: assoc.URL.Scheme, Host: assoc.Host}, u) {
 		return false
 	}
 	req := (&http.Request{Method: http.MethodGet, URL: u, Host: u.Host, Header: make(http.Header),
@@ -114,6 +107,45 @@ func (cc *clientConn) onPush(h func(*Push), pst *stream) bool {
 		p.Cancel()
 	}
 	return true
+}
+
+// promisedURL returns the URL a pushed stream's SYN_STREAM names: SPDY/3's
+// :scheme, :host and :path; on SPDY/2 its url, which draft 2 has be the
+// full URL (Chromium's form), or a url path with scheme and host beside it
+// (spdy-transport's server). It reports false for a path that is not
+// absolute, or a full URL without a host.
+func promisedURL(d httpconv.Dialect, promise []httpconv.HeaderField) (*url.URL, bool) {
+	var scheme, host, path string
+	names := [3]string{":scheme", ":host", ":path"}
+	if d == httpconv.SPDY2 {
+		names = [3]string{"scheme", "host", "url"}
+	}
+	for _, f := range promise {
+		switch f.Name {
+		case names[0]:
+			scheme = f.Value
+		case names[1]:
+			host = f.Value
+		case names[2]:
+			path = f.Value
+		}
+	}
+	if d == httpconv.SPDY2 && !strings.HasPrefix(path, "/") {
+		u, err := url.Parse(path)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" || u.User != nil {
+			return nil, false
+		}
+		if u.Path == "" {
+			u.Path = "/"
+		}
+		u.Fragment, u.RawFragment = "", ""
+		return u, true
+	}
+	if path == "" || path[0] != '/' {
+		return nil, false
+	}
+	u, err := url.Parse(scheme + "://" + host + path)
+	return u, err == nil
 }
 
 // pushContext marks ctx, the context of a request whose stream may get

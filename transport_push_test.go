@@ -29,9 +29,11 @@ func pushSite() http.Handler {
 }
 
 // The Transport hands pushed responses to its PushHandler with the request
-// they came with; their bodies are read as any response's.
+// they came with; their bodies are read as any response's. On SPDY/2 as on
+// SPDY/3: the promised request's fields do not show among the pushed
+// response's headers.
 func TestTransportPushHandler(t *testing.T) {
-	for _, proto := range []string{spdymux.ProtoSPDY31, spdymux.ProtoSPDY3} {
+	for _, proto := range []string{spdymux.ProtoSPDY31, spdymux.ProtoSPDY3, spdymux.ProtoSPDY2} {
 		t.Run(proto, func(t *testing.T) {
 			url, l := serveHandler(t, proto, spdymux.Config{}, pushSite())
 			var mu sync.Mutex
@@ -52,6 +54,14 @@ func TestTransportPushHandler(t *testing.T) {
 				if err != nil {
 					t.Errorf("push %s: %v", p.Request.URL, err)
 					return
+				}
+				if p.Request.URL.String() != url+p.Request.URL.Path || p.Request.Method != "GET" {
+					t.Errorf("push %s %s: want a GET on %s", p.Request.Method, p.Request.URL, url)
+				}
+				for _, k := range []string{"Method", "Url", "Path", "Host", "Scheme", "Version"} {
+					if v := resp.Header.Get(k); v != "" {
+						t.Errorf("push %s: response header %s: %q", p.Request.URL, k, v)
+					}
 				}
 				wg.Add(1)
 				go func() {

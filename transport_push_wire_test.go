@@ -13,16 +13,17 @@ import (
 	"github.com/spdymux/spdymux/spdy"
 )
 
-// pushWireServer is a scripted SPDY/3.1 server for the Transport's push
-// handling: for every request it sends the pushes push returns, then the
-// reply "page" with FIN, and records the RST_STREAMs it gets.
+// pushWireServer is a scripted SPDY/3.1 (or, with version V2, SPDY/2)
+// server for the Transport's push handling: for every request it sends
+// the pushes push writes, then the reply "page" with FIN, and records the
+// RST_STREAMs it gets.
 type pushWireServer struct {
 	ln     net.Listener
 	mu     sync.Mutex
 	resets map[spdy.StreamID]spdy.RstStatus
 }
 
-func startPushWireServer(t *testing.T, push func(fr *spdy.Framer, assoc spdy.StreamID, host string)) *pushWireServer {
+func startPushWireServer(t *testing.T, v spdy.Version, push func(fr *spdy.Framer, assoc spdy.StreamID, host string)) *pushWireServer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -35,7 +36,11 @@ func startPushWireServer(t *testing.T, push func(fr *spdy.Framer, assoc spdy.Str
 			return
 		}
 		defer c.Close()
-		fr := spdy.NewFramer(c, c, spdy.V3)
+		fr := spdy.NewFramer(c, c, v)
+		status, version := ":status", ":version"
+		if v == spdy.V2 {
+			status, version = "status", "version"
+		}
 		for {
 			f, err := fr.ReadFrame()
 			if err != nil {
@@ -45,7 +50,7 @@ func startPushWireServer(t *testing.T, push func(fr *spdy.Framer, assoc spdy.Str
 			case *spdy.SynStreamFrame:
 				push(fr, f.StreamID, ln.Addr().String())
 				fr.WriteSynReply(&spdy.SynReplyFrame{StreamID: f.StreamID, Header: []spdy.HeaderField{
-					{Name: ":status", Value: "200"}, {Name: ":version", Value: "HTTP/1.1"}}})
+					{Name: status, Value: "200"}, {Name: version, Value: "HTTP/1.1"}}})
 				fr.WriteData(f.StreamID, spdy.FlagFin, []byte("page"))
 			case *spdy.RstStreamFrame:
 				srv.mu.Lock()
@@ -83,7 +88,7 @@ func synPush(id, assoc spdy.StreamID, flags spdy.Flags, kv ...string) *spdy.SynS
 // status and headers follow in HEADERS (SPDY/3 §3.3.1). The Transport
 // takes it as it takes the form with the head in the SYN_STREAM.
 func TestTransportPushSplitForm(t *testing.T) {
-	srv := startPushWireServer(t, func(fr *spdy.Framer, assoc spdy.StreamID, host string) {
+	srv := startPushWireServer(t, spdy.V3, func(fr *spdy.Framer, assoc spdy.StreamID, host string) {
 		fr.WriteSynStream(synPush(2, assoc, 0, ":scheme", "http", ":host", host, ":path", "/split"))
 		fr.WriteHeaders(&spdy.HeadersFrame{StreamID: 2, Header: []spdy.HeaderField{
 			{Name: ":status", Value: "200"}, {Name: ":version", Value: "HTTP/1.1"}, {Name: "content-type", Value: "text/css"}}})
@@ -121,7 +126,7 @@ func TestTransportPushSplitForm(t *testing.T) {
 // page's origin (REFUSED_STREAM), without FLAG_UNIDIRECTIONAL or :path
 // (PROTOCOL_ERROR); the page and a good push go through.
 func TestTransportPushRefused(t *testing.T) {
-	srv := startPushWireServer(t, func(fr *spdy.Framer, assoc spdy.StreamID, host string) {
+	srv := startPushWireServer(t, spdy.V3, func(fr *spdy.Framer, assoc spdy.StreamID, host string) {
 		head := []string{":status", "200", ":version", "HTTP/1.1"}
 		fr.WriteSynStream(synPush(2, assoc, 0, append([]string{":scheme", "http", ":host", "other.example", ":path", "/x", ":method", "GET"}, head...)...))
 		fr.WriteData(2, spdy.FlagFin, []byte("not mine"))
@@ -159,6 +164,72 @@ func TestTransportPushRefused(t *testing.T) {
 		t.Fatal("no push offered")
 	}
 	for id, want := range map[spdy.StreamID]spdy.RstStatus{2: spdy.RefusedStream, 4: spdy.ProtocolError, 6: spdy.ProtocolError} {
+		if got, ok := srv.reset(id); !ok || got != want {
+			t.Errorf("push %d: reset %v (%v); want %v", id, got, ok, want)
+		}
+	}
+	select {
+	case s := <-got:
+		t.Errorf("another push offered: %q", s)
+	default:
+	}
+}
+
+// SPDY/2 pushes (draft 2, "Server Push Transactions") in both forms the
+// Transport takes: url the full URL (Chromium's) and url a path beside
+// host and scheme (node's spdy-transport's server). A push without url,
+// or with a url path and no host, is reset with PROTOCOL_ERROR; one off
+// the page's origin is refused. The promised request's fields are not
+// taken for the pushed response's headers.
+func TestTransportPushSPDY2(t *testing.T) {
+	srv := startPushWireServer(t, spdy.V2, func(fr *spdy.Framer, assoc spdy.StreamID, host string) {
+		head := []string{"status", "200 OK", "version", "HTTP/1.1", "content-type", "text/css"}
+		fr.WriteSynStream(synPush(2, assoc, 0, append([]string{"method", "GET", "url", "http://" + host + "/abs?q=1", "host", host, "scheme", "http"}, head...)...))
+		fr.WriteData(2, spdy.FlagFin, []byte("full URL"))
+		fr.WriteSynStream(synPush(4, assoc, 0, append([]string{"method", "GET", "url", "/rel", "host", host, "scheme", "http"}, head...)...))
+		fr.WriteData(4, spdy.FlagFin, []byte("path"))
+		fr.WriteSynStream(synPush(6, assoc, spdy.FlagFin, append([]string{"method", "GET", "host", host, "scheme", "http"}, head...)...))
+		fr.WriteSynStream(synPush(8, assoc, spdy.FlagFin, append([]string{"method", "GET", "url", "/nohost", "scheme", "http"}, head...)...))
+		fr.WriteSynStream(synPush(10, assoc, 0, append([]string{"method", "GET", "url", "http://other.example/x"}, head...)...))
+		fr.WriteData(10, spdy.FlagFin, []byte("not mine"))
+	})
+	got := make(chan string, 4)
+	tr := &spdymux.Transport{PlainProtocol: spdymux.ProtoSPDY2, PushHandler: func(p *spdymux.Push) {
+		resp, err := p.Response()
+		if err != nil {
+			got <- "error: " + err.Error()
+			return
+		}
+		for _, k := range []string{"Method", "Url", "Host", "Scheme"} {
+			if v := resp.Header.Get(k); v != "" {
+				t.Errorf("push %s: response header %s: %q", p.Request.URL, k, v)
+			}
+		}
+		go func() {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got <- p.Request.URL.String() + " " + resp.Status + " " + resp.Header.Get("Content-Type") + " " + string(b)
+		}()
+	}}
+	defer tr.CloseIdleConnections()
+	base := "http://" + srv.ln.Addr().String()
+	resp, body := get(t, &http.Client{Transport: tr}, context.Background(), base+"/")
+	if resp.StatusCode != 200 || string(body) != "page" {
+		t.Fatalf("page %d %q", resp.StatusCode, body)
+	}
+	want := map[string]bool{base + "/abs?q=1 200 OK text/css full URL": true, base + "/rel 200 OK text/css path": true}
+	for n := len(want); n > 0; n-- {
+		select {
+		case s := <-got:
+			if !want[s] {
+				t.Errorf("push: %q; want one of %v", s, want)
+			}
+			delete(want, s)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("pushes missing: %v", want)
+		}
+	}
+	for id, want := range map[spdy.StreamID]spdy.RstStatus{6: spdy.ProtocolError, 8: spdy.ProtocolError, 10: spdy.RefusedStream} {
 		if got, ok := srv.reset(id); !ok || got != want {
 			t.Errorf("push %d: reset %v (%v); want %v", id, got, ok, want)
 		}

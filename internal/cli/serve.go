@@ -87,7 +87,7 @@ func (o *serveOptions) flags() *flag.FlagSet {
 	fs.StringVar(&o.plainVersion, "plain-version", "3.1",
 		"protocol of version 3 frames on -listen-plain, where nothing tells them apart: 3.1 or 3")
 	fs.BoolVar(&o.push, "push", true,
-		"SPDY/3 and 3.1 server push of what the server names in X-Associated-Content or Link rel=preload (mod_spdy pushed by default, "+
+		"SPDY server push (SPDY/3.1, 3 and 2) of what the server names in X-Associated-Content or Link rel=preload (mod_spdy pushed by default, "+
 			"and SPDY clients take pushes; -push=false turns it off)")
 	fs.BoolVar(&o.pushH2, "push-h2", false,
 		"HTTP/2 server push (PUSH_PROMISE) of the same; off by default, as browsers dropped it")

@@ -209,7 +209,9 @@ type Result struct {
 	Pushes []Push `json:"pushes"`
 }
 
-// Push is one push spdy-transport reported on a request's stream.
+// Push is one push spdy-transport reported on a request's stream. Its
+// Path is the promised :path; on spdy/2 the url as the server sent it
+// (spdymux sends the full URL there).
 type Push struct {
 	ID        int            `json:"id"`
 	Path      string         `json:"path"`

@@ -63,7 +63,12 @@
 //   a push's SYN_STREAM to carry :method, :path and :status (it splits it
 //   into a PUSH_PROMISE event on the associated stream, then the pushed
 //   stream's 'response'); a push without a 'pushPromise' listener is
-//   aborted. A request's pushes are reported with it, each with its
+//   aborted. On spdy/2 the same holds under SPDY/2's names: the parser
+//   renames method, url, host, scheme and status with a colon (url as
+//   :path, host as :authority), so a push needs method, url and status;
+//   it does not look into url, so a push whose url is the full URL (as
+//   SPDY/2's draft has it) is reported with that URL as its "path".
+//   A request's pushes are reported with it, each with its
 //   response, body and whether its promise came before the end of the
 //   associated response ("beforeEnd"); with "refusePushes" each push is
 //   aborted (RST_STREAM) as it is promised.
