@@ -28,6 +28,10 @@
 # 2 s, so that idle backend connections close soon after the load). With
 # two CPUs the servers run on CPU 0 and the load on CPU 1 (taskset).
 #
+# Before and after each run it asks the server for a collection and reads
+# the bytes of live heap objects; the heap profile taken after the run is
+# kept (<server>.heap.pprof) for what still holds memory.
+#
 # It exits 1 if any request failed or a server did not come back to its
 # baseline. Its report (report.md) and the per-second samples (*.csv, and
 # the summaries as *.json) go to the -out directory.
@@ -265,7 +269,7 @@ echo "loadavg at the end: $(cat /proc/loadavg)" >>"$OUT/machine.txt"
 # The report: one row per server from its summary, then each server's
 # minutes from its samples.
 {
-	echo "| server | capacity | soak rate (served) | duration | requests | errors | client resets | sessions | p50 | p99 | RSS after warm-up → end (slope; max) | Go heap in use after warm-up → end (slope; max) | goroutines after warm-up → end (slope) | back to baseline | live heap before → after |"
+	echo "| server | capacity | soak rate (served) | duration | requests | errors | client resets | sessions | p50 | p99 | RSS after warm-up → end (slope; max) | Go heap in use after warm-up → end (slope; max) | goroutines after warm-up → end (slope) | back to baseline | live heap (objects after a collection) before → after |"
 	echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 	for label in inprocess gateway; do
 		[ -f "$OUT/$label.json" ] || continue

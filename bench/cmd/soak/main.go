@@ -547,23 +547,34 @@ type soaker struct {
 // metrics are what scrape reads of the server's metrics.
 type metrics struct {
 	rss, heap  float64 // resident memory and Go heap in use, MiB
+	alloc      float64 // bytes of allocated heap objects, MiB
 	goroutines float64
 	busy, idle float64 // backend connections (0 without a gateway)
 }
 
-// liveHeap returns the server's heap in use right after a collection,
-// which /debug/pprof/heap?gc=1 (beside /metrics) runs first: the live
-// heap, garbage left out.
-func (s *soaker) liveHeap() (float64, error) {
+// liveHeap returns the bytes of live objects in the server's heap right
+// after a collection, which /debug/pprof/heap?gc=1 (beside /metrics) runs
+// first: garbage and free spans left out. With save set, the heap profile
+// goes there, for what holds the bytes (go tool pprof -sample_index
+// inuse_space).
+func (s *soaker) liveHeap(save string) (float64, error) {
 	c := &http.Client{Timeout: 30 * time.Second}
 	resp, err := c.Get(strings.TrimSuffix(s.metricsURL, "/metrics") + "/debug/pprof/heap?gc=1")
 	if err != nil {
 		return 0, err
 	}
-	io.Copy(io.Discard, resp.Body)
+	prof, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	if err != nil {
+		return 0, err
+	}
+	if save != "" {
+		if err := os.WriteFile(save, prof, 0o644); err != nil {
+			return 0, err
+		}
+	}
 	m, err := s.scrape()
-	return m.heap, err
+	return m.alloc, err
 }
 
 // scrape reads the server's metrics.
@@ -597,6 +608,8 @@ func (s *soaker) scrape() (m metrics, err error) {
 			m.rss = v / (1 << 20)
 		case "go_memstats_heap_inuse_bytes":
 			m.heap = v / (1 << 20)
+		case "go_memstats_heap_alloc_bytes":
+			m.alloc = v / (1 << 20)
 		case "go_goroutines":
 			m.goroutines = v
 		case `spdymux_backend_connections{state="busy"}`:
@@ -647,7 +660,7 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 		log.Printf("metrics: %v", err)
 	}
 	baseG, baseBack := base.goroutines, base.busy+base.idle
-	baseLive, err := s.liveHeap()
+	baseLive, err := s.liveHeap("")
 	if err != nil {
 		log.Printf("heap: %v", err)
 	}
@@ -777,7 +790,11 @@ func (s *soaker) run(rate float64, d time.Duration, csvPath, jsonPath string) bo
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if sum.FinalLiveMiB, err = s.liveHeap(); err != nil {
+	heapProfile := ""
+	if jsonPath != "" {
+		heapProfile = strings.TrimSuffix(jsonPath, ".json") + ".heap.pprof"
+	}
+	if sum.FinalLiveMiB, err = s.liveHeap(heapProfile); err != nil {
 		log.Printf("heap: %v", err)
 	}
 	fmt.Printf("%s: %d requests in %.0fs (%.0f/s asked, %d late), %d errors, %d client resets, %d sessions; p50 %.2fms p99 %.2fms after warm-up (%v)\n",
