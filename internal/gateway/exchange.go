@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // exchange is one request forwarded to the backend and its response
@@ -85,15 +87,15 @@ func (x *exchange) serve() {
 	ctx := r.Context()
 	x.hasBody = r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	x.chunked = x.hasBody && (r.ContentLength < 0 || len(r.Trailer) > 0)
-	head := x.head()
+	headp := x.head()
+	defer putHead(headp)
+	head := *headp
 	// Waiting for a connection, dialing, writing the head and waiting for
 	// the response head all count against the timeout.
 	deadline := x.start.Add(g.timeout)
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
-		wctx, cancel := context.WithDeadline(ctx, deadline)
-		c, err := g.pool.get(wctx, x.session, attempt > 0)
-		cancel()
+		c, err := g.pool.getBy(ctx, deadline, x.session, attempt > 0)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				err = &backendError{what: "waiting for a backend connection", err: os.ErrDeadlineExceeded}
@@ -157,10 +159,21 @@ func (x *exchange) replayable() bool {
 	return false
 }
 
-// head returns the request line and header the backend gets.
-func (x *exchange) head() []byte {
+// headBufs are the buffers request heads are written into.
+var headBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// putHead gives a buffer of head back to headBufs, unless a large head
+// grew it.
+func putHead(bp *[]byte) {
+	if cap(*bp) <= 16<<10 {
+		headBufs.Put(bp)
+	}
+}
+
+// head returns the request line and header the backend gets, in a buffer
+// of headBufs that the caller gives back.
+func (x *exchange) head() *[]byte {
 	out := x.out
-	var b strings.Builder
 	target := out.URL.RequestURI()
 	if x.in.RequestURI == "*" {
 		target = "*"
@@ -169,25 +182,72 @@ func (x *exchange) head() []byte {
 	if host == "" {
 		host = out.URL.Host
 	}
-	fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: %s\r\n", out.Method, target, host)
-	out.Header.Write(&b)
+	bp := headBufs.Get().(*[]byte)
+	b := append((*bp)[:0], out.Method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, host...)
+	b = append(b, "\r\n"...)
+	b = appendHeader(b, out.Header)
 	switch {
 	case x.chunked:
-		b.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 		if len(x.in.Trailer) > 0 {
-			names := make([]string, 0, len(x.in.Trailer))
+			b = append(b, "Trailer: "...)
+			first := true
 			for k := range x.in.Trailer {
-				names = append(names, k)
+				if !first {
+					b = append(b, ", "...)
+				}
+				b, first = append(b, k...), false
 			}
-			b.WriteString("Trailer: " + strings.Join(names, ", ") + "\r\n")
+			b = append(b, "\r\n"...)
 		}
 	case x.hasBody:
-		b.WriteString("Content-Length: " + strconv.FormatInt(x.in.ContentLength, 10) + "\r\n")
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, x.in.ContentLength, 10)
+		b = append(b, "\r\n"...)
 	case out.Method == "POST" || out.Method == "PUT" || out.Method == "PATCH":
-		b.WriteString("Content-Length: 0\r\n")
+		b = append(b, "Content-Length: 0\r\n"...)
 	}
-	b.WriteString("\r\n")
-	return []byte(b.String())
+	b = append(b, "\r\n"...)
+	*bp = b
+	return bp
+}
+
+// appendHeader appends h's fields, one line per value, as Header.Write
+// writes them (newlines in values turned to spaces, surrounding blanks
+// trimmed), in the map's order: a backend reads fields of different names
+// in any order, and those of one name keep theirs.
+func appendHeader(b []byte, h http.Header) []byte {
+	for k, vv := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			continue // Header.Write's rule: a name that is not a token is dropped
+		}
+		for _, v := range vv {
+			b = append(b, k...)
+			b = append(b, ": "...)
+			b = appendFieldValue(b, v)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return b
+}
+
+// appendFieldValue appends v with CR and LF replaced by spaces and its
+// surrounding spaces and tabs trimmed, as Header.Write does.
+func appendFieldValue(b []byte, v string) []byte {
+	v = textproto.TrimString(v)
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\r', '\n':
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // roundTrip sends the request on x.c and returns the response head; 1xx

@@ -325,9 +325,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // outRequest returns the request the backend gets: r's method, URL and
 // header, less the hop-by-hop and forwarding fields, rewritten.
 func (g *Gateway) outRequest(r *http.Request) *http.Request {
-	out := r.Clone(r.Context())
+	// A shallow copy with a header map and URL of its own: the rest is
+	// only read, and the header's value slices are replaced, never
+	// written into, so they may be shared with r (Request.Clone would
+	// copy every one of them).
+	out := new(http.Request)
+	*out = *r
 	out.Body = nil
-	h := out.Header
+	u := *r.URL
+	out.URL = &u
+	h := make(http.Header, len(r.Header)+4)
+	for k, vv := range r.Header {
+		h[k] = vv
+	}
+	out.Header = h
 	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f != "" {
@@ -441,49 +452,49 @@ func clientIP(remoteAddr string) string {
 // (§6); an empty ip is written as "unknown" (§6.3); host is quoted when it
 // is not a token, as any host with a port is. An empty host is left out.
 func ForwardedElement(ip, host, proto string) string {
-	var b strings.Builder
-	b.WriteString("for=")
+	b := make([]byte, 0, len("for=\"[]\";host=\"\";proto=")+len(ip)+len(host)+len(proto)+8)
+	b = append(b, "for="...)
 	switch {
 	case ip == "":
-		b.WriteString("unknown")
+		b = append(b, "unknown"...)
 	case strings.Contains(ip, ":"):
-		b.WriteString(`"[` + ip + `]"`)
+		b = append(b, `"[`...)
+		b = append(b, ip...)
+		b = append(b, `]"`...)
 	default:
-		b.WriteString(ip)
+		b = append(b, ip...)
 	}
 	if host != "" {
-		b.WriteString(";host=")
-		b.WriteString(quoteIfNeeded(host))
+		b = append(b, ";host="...)
+		b = appendQuotedIfNeeded(b, host)
 	}
-	b.WriteString(";proto=")
-	b.WriteString(proto)
-	return b.String()
+	b = append(b, ";proto="...)
+	b = append(b, proto...)
+	return string(b)
 }
 
-// quoteIfNeeded returns s as an RFC 7230 token if it is one, else as a
-// quoted-string.
-func quoteIfNeeded(s string) string {
+// appendQuotedIfNeeded appends s as an RFC 7230 token if it is one, else
+// as a quoted-string.
+func appendQuotedIfNeeded(b []byte, s string) []byte {
 	token := s != ""
 	for i := 0; i < len(s) && token; i++ {
 		token = isTokenByte(s[i])
 	}
 	if token {
-		return s
+		return append(b, s...)
 	}
-	var b strings.Builder
-	b.WriteByte('"')
+	b = append(b, '"')
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '"' || c == '\\' {
-			b.WriteByte('\\')
+			b = append(b, '\\')
 		}
 		if c < ' ' || c == 0x7f {
 			continue // not allowed even in a quoted-string
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	b.WriteByte('"')
-	return b.String()
+	return append(b, '"')
 }
 
 func isTokenByte(c byte) bool {

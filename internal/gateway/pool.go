@@ -96,6 +96,12 @@ var errPoolClosed = errors.New("gateway: closed")
 // waits while the pool or the session has none to give, until ctx is done.
 // The caller gives the connection back with put.
 func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backendConn, error) {
+	return p.getBy(ctx, time.Time{}, session, fresh)
+}
+
+// getBy is get that also gives up at deadline, unless it is zero, with
+// context.DeadlineExceeded. A connection at hand costs no timer.
+func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string, fresh bool) (*backendConn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -103,7 +109,7 @@ func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backen
 	}
 	if g, ok := p.giveLocked(session, fresh); ok {
 		p.mu.Unlock()
-		return p.use(ctx, session, g)
+		return p.use(ctx, deadline, session, g)
 	}
 	w := &poolWaiter{session: session, seq: p.seq, fresh: fresh, grant: make(chan poolGive, 1)}
 	p.seq++
@@ -111,10 +117,20 @@ func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backen
 	p.sessionLocked(session).waiting++
 	p.mu.Unlock()
 
+	var expired <-chan time.Time
+	if !deadline.IsZero() {
+		t := time.NewTimer(time.Until(deadline))
+		defer t.Stop()
+		expired = t.C
+	}
+	err := error(nil)
 	select {
 	case g := <-w.grant:
-		return p.use(ctx, session, g)
+		return p.use(ctx, deadline, session, g)
 	case <-ctx.Done():
+		err = ctx.Err()
+	case <-expired:
+		err = context.DeadlineExceeded
 	}
 	p.mu.Lock()
 	_, still := p.waiting[w]
@@ -124,7 +140,7 @@ func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backen
 	}
 	p.mu.Unlock()
 	if !still {
-		// Granted as ctx ended: give it back.
+		// Granted as the wait ended: give it back.
 		g := <-w.grant
 		if g.c != nil {
 			p.put(session, g.c, true)
@@ -132,12 +148,12 @@ func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backen
 			p.abandon(session)
 		}
 	}
-	return nil, ctx.Err()
+	return nil, err
 }
 
 // use turns a grant into a connection: an idle one if it is still open,
-// else a new one dialed under the same grant.
-func (p *connPool) use(ctx context.Context, session string, g poolGive) (*backendConn, error) {
+// else a new one dialed under the same grant, by deadline if it is set.
+func (p *connPool) use(ctx context.Context, deadline time.Time, session string, g poolGive) (*backendConn, error) {
 	if c := g.c; c != nil {
 		if c.alive() {
 			p.reuses.Add(1)
@@ -148,6 +164,11 @@ func (p *connPool) use(ctx context.Context, session string, g poolGive) (*backen
 		// timeout): dial instead, under the same grant.
 		p.stale.Add(1)
 		c.conn.Close()
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
 	}
 	if err := ctx.Err(); err != nil {
 		p.abandon(session)
