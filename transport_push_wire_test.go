@@ -16,6 +16,22 @@ import (
 // pushWireServer is a scripted SPDY/3.1 (or, with version V2, SPDY/2)
 // server for the Transport's push handling: for every request it sends
 // the pushes push writes, then the reply "page" with FIN, and records the
+// checkResets fails t unless each pushed stream of want was reset with its
+// status, and no push other than those already taken from got was offered.
+func (s *pushWireServer) checkResets(t *testing.T, got <-chan string, want map[spdy.StreamID]spdy.RstStatus) {
+	t.Helper()
+	for id, status := range want {
+		if rst, ok := s.reset(id); !ok || rst != status {
+			t.Errorf("push %d: reset %v (%v); want %v", id, rst, ok, status)
+		}
+	}
+	select {
+	case p := <-got:
+		t.Errorf("another push offered: %q", p)
+	default:
+	}
+}
+
 // RST_STREAMs it gets.
 type pushWireServer struct {
 	ln     net.Listener
@@ -163,16 +179,7 @@ func TestTransportPushRefused(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no push offered")
 	}
-	for id, want := range map[spdy.StreamID]spdy.RstStatus{2: spdy.RefusedStream, 4: spdy.ProtocolError, 6: spdy.ProtocolError} {
-		if got, ok := srv.reset(id); !ok || got != want {
-			t.Errorf("push %d: reset %v (%v); want %v", id, got, ok, want)
-		}
-	}
-	select {
-	case s := <-got:
-		t.Errorf("another push offered: %q", s)
-	default:
-	}
+	srv.checkResets(t, got, map[spdy.StreamID]spdy.RstStatus{2: spdy.RefusedStream, 4: spdy.ProtocolError, 6: spdy.ProtocolError})
 }
 
 // SPDY/2 pushes (draft 2, "Server Push Transactions") in both forms the
@@ -229,14 +236,5 @@ func TestTransportPushSPDY2(t *testing.T) {
 			t.Fatalf("pushes missing: %v", want)
 		}
 	}
-	for id, want := range map[spdy.StreamID]spdy.RstStatus{6: spdy.ProtocolError, 8: spdy.ProtocolError, 10: spdy.RefusedStream} {
-		if got, ok := srv.reset(id); !ok || got != want {
-			t.Errorf("push %d: reset %v (%v); want %v", id, got, ok, want)
-		}
-	}
-	select {
-	case s := <-got:
-		t.Errorf("another push offered: %q", s)
-	default:
-	}
+	srv.checkResets(t, got, map[spdy.StreamID]spdy.RstStatus{6: spdy.ProtocolError, 8: spdy.ProtocolError, 10: spdy.RefusedStream})
 }

@@ -123,7 +123,7 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 		defer t.Stop()
 		expired = t.C
 	}
-	err := error(nil)
+	var err error
 	select {
 	case g := <-w.grant:
 		return p.use(ctx, deadline, session, g)
