@@ -498,9 +498,10 @@ func (x *exchange) respond(resp *http.Response) {
 		g.pool.annoyed(x.session)
 	}
 	if errors.Is(rerr, errStalled) {
-		g.stalled.Add(1)
+		// Logged before counted: whoever sees the count sees the line.
 		g.log.Info("gateway: client too slow; backend connection released, stream reset",
 			"backend", g.backend.Host, "path", x.in.URL.Path, "session", x.session, "err", rerr)
+		g.stalled.Add(1)
 	}
 	if werr != nil {
 		// The client's side failed (it went away, reset the stream, or
