@@ -182,7 +182,61 @@ func (a *Apache) Stop() {
 // Pause stops every process of the server with SIGSTOP: connections are
 // still accepted by the kernel, into the listen queue, but nothing is read
 // or answered until Resume. The server is resumed before it is stopped.
-func (a *Apache) Pause() { a.signalAll(syscall.SIGSTOP) }
+func (a *Apache) Pause() {
+	a.signalAll(syscall.SIGSTOP)
+	// kill returns before a thread running on another CPU has stopped:
+	// wait until every thread of the group is seen stopped, so that
+	// nothing is answered once Pause returns.
+	deadline := time.Now().Add(5 * time.Second)
+	for !a.groupStopped() {
+		if time.Now().After(deadline) {
+			a.t.Fatal("apachetest: the server's threads did not stop within 5 s of SIGSTOP")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// groupStopped reports whether every thread of every process in the
+// server's process group is stopped (state T).
+func (a *Apache) groupStopped() bool {
+	pgid := strconv.Itoa(a.cmd.Process.Pid)
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		a.t.Fatalf("apachetest: %v", err)
+	}
+	for _, d := range dirs {
+		if _, err := strconv.Atoi(d.Name()); err != nil {
+			continue
+		}
+		f := procStat(filepath.Join("/proc", d.Name(), "stat"))
+		if len(f) < 3 || f[2] != pgid {
+			continue
+		}
+		tasks, _ := os.ReadDir(filepath.Join("/proc", d.Name(), "task"))
+		for _, task := range tasks {
+			tf := procStat(filepath.Join("/proc", d.Name(), "task", task.Name(), "stat"))
+			if len(tf) > 0 && tf[0] != "T" && tf[0] != "Z" && tf[0] != "X" {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// procStat returns the fields of a /proc stat file after the command
+// name: state, ppid, pgrp and the rest; nil if it cannot be read.
+func procStat(path string) []string {
+	stat, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	// pid (comm) state ppid ...; comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(stat[i+1:]))
+}
 
 // Resume continues the processes Pause stopped.
 func (a *Apache) Resume() { a.signalAll(syscall.SIGCONT) }
