@@ -1380,10 +1380,16 @@ func TestAttackUploadNotRead(t *testing.T) {
 		v := versionOf(proto)
 		a := as.dialAttacker(t, attackerOpts{})
 		var sessWin atomic.Int64
+		var credited1 atomic.Bool // the server credited stream 1's window
 		sessWin.Store(DefaultInitialWindowSize)
 		a.onFrame = func(f spdy.Frame) {
-			if w, ok := f.(*spdy.WindowUpdateFrame); ok && w.StreamID == 0 {
-				sessWin.Add(int64(w.Delta))
+			if w, ok := f.(*spdy.WindowUpdateFrame); ok {
+				switch w.StreamID {
+				case 0:
+					sessWin.Add(int64(w.Delta))
+				case 1:
+					credited1.Store(true)
+				}
 			}
 		}
 		a.sync(t)
@@ -1402,7 +1408,14 @@ func TestAttackUploadNotRead(t *testing.T) {
 				fr.WriteData(1, 0, []byte{1})
 			})
 			a.sync(t)
-			if got := a.rstCount(spdy.FlowControlError); got != 1 {
+			switch got := a.rstCount(spdy.FlowControlError); {
+			case got == 1:
+			case got == 0 && viaGateway(t) && credited1.Load():
+				// The gateway streams the body to the backend as it
+				// arrives, so the server may have widened the window
+				// before the last byte came: then it is not over.
+				t.Logf("stream 1's window was credited before the extra byte arrived: not over the window")
+			default:
 				t.Errorf("DATA one byte over the stream window: %d RST_STREAM FLOW_CONTROL_ERROR; want 1", got)
 			}
 			sessWin.Add(-streamWindow - 1)
