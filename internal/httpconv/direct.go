@@ -1,0 +1,248 @@
+package httpconv
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// This file serves a handler called directly, without an HTTP/1.1
+// exchange in between: the request header as an http.Header, and the
+// response header block made from the handler's http.Header.
+
+// RequestHeader returns the header of the request that fields describe,
+// once AppendRequestHead has accepted them (r is what it returned): the
+// fields the HTTP/1.1 head would carry, under canonical keys, without Host
+// (r.Host), the request line's fields, the body framing and the
+// connection-specific fields. A SPDY value holding several NUL-separated
+// values gives one value each, and SPDY gets "Accept-Encoding: gzip,
+// deflate" when the client sent none, as AppendRequestHead does. HTTP/2
+// cookie fields become one Cookie value joined by "; " (RFC 9113 section
+// 8.2.3) and te is dropped. The values alias the fields' strings.
+func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
+	d.mustBeValid()
+	h := make(http.Header, len(fields))
+	if d == H2 {
+		cookie := false
+		for i := range fields {
+			f := &fields[i]
+			switch {
+			case strings.HasPrefix(f.Name, ":"), f.Name == "host", f.Name == "te":
+				continue
+			case f.Name == "cookie":
+				if cookie {
+					continue
+				}
+				cookie = true
+				h["Cookie"] = []string{joinCookies(fields[i:])}
+				continue
+			}
+			k := canonicalKey(f.Name)
+			h[k] = append(h[k], f.Value)
+		}
+		return h
+	}
+	names := &namesV3
+	if d == SPDY2 {
+		names = &namesV2
+	}
+	for i := range fields {
+		f := &fields[i]
+		if dropRequestHeader(names, f.Name) {
+			continue
+		}
+		k := canonicalKey(f.Name)
+		if strings.IndexByte(f.Value, 0) < 0 {
+			h[k] = append(h[k], f.Value)
+			continue
+		}
+		for v := range strings.SplitSeq(f.Value, "\x00") {
+			h[k] = append(h[k], v)
+		}
+	}
+	if _, ok := h["Accept-Encoding"]; !ok {
+		h["Accept-Encoding"] = []string{"gzip, deflate"}
+	}
+	return h
+}
+
+func joinCookies(fields []HeaderField) string {
+	n, first := 0, ""
+	for i := range fields {
+		if f := &fields[i]; f.Name == "cookie" && f.Value != "" {
+			if n == 0 {
+				first = f.Value
+			}
+			n++
+		}
+	}
+	if n <= 1 {
+		return first
+	}
+	return string(appendCookies(nil, fields))
+}
+
+// canonicalKey returns the canonical form of a header name as a client
+// sends it (lower case in SPDY/3 and HTTP/2), without allocating for
+// common names.
+func canonicalKey(name string) string {
+	if k, ok := commonCanonical[name]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(name)
+}
+
+var commonCanonical = func() map[string]string {
+	m := make(map[string]string)
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date",
+		"Dnt", "Etag", "Expect", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range",
+		"If-Unmodified-Since", "Origin", "Pragma", "Priority", "Range", "Referer", "Trailer",
+		"Upgrade-Insecure-Requests", "User-Agent", "Via", "X-Forwarded-For",
+		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Requested-With", "Sec-Fetch-Dest",
+		"Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Ch-Ua",
+		"Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Forwarded", "Content-Range",
+		"Last-Modified", "Location", "Server", "Set-Cookie", "Vary", "Link",
+	} {
+		m[strings.ToLower(k)] = k
+		m[k] = k
+	}
+	return m
+}()
+
+// responseLower maps the canonical names a handler most often sets to the
+// lower case a header block carries.
+var responseLower = func() map[string]string {
+	m := make(map[string]string, len(commonCanonical))
+	for _, k := range commonCanonical {
+		m[k] = strings.ToLower(k)
+	}
+	return m
+}()
+
+func lowerKey(k string) string {
+	if l, ok := responseLower[k]; ok {
+		return l
+	}
+	return strings.ToLower(k)
+}
+
+// AppendResponseFields appends the header block of a response a handler
+// made (status code and header) in dialect d: for SPDY the status field
+// with its reason phrase and the version field "HTTP/1.1", for HTTP/2
+// :status; then the header's fields, names lowercased and in name order.
+// contentLength, when not negative, is sent as content-length in place of
+// any the header holds. As with a response parsed from HTTP/1.1 bytes,
+// the connection-specific fields (connection and the names it lists,
+// keep-alive, proxy-connection, transfer-encoding; upgrade and te too for
+// HTTP/2) are dropped, SPDY/2's status and version names cannot be set,
+// and names or values that are not valid are dropped. SPDY joins the values
+// of a name with NUL; HTTP/2 sends a field per value. d must be SPDY2,
+// SPDY3 or H2; any other value panics.
+func AppendResponseFields(dst []HeaderField, d Dialect, code int, h http.Header, contentLength int64) []HeaderField {
+	d.mustBeValid()
+	status := strconv.Itoa(code)
+	if d == H2 {
+		dst = append(dst, HeaderField{Name: ":status", Value: status})
+	} else {
+		statusName, versionName := ":status", ":version"
+		if d == SPDY2 {
+			statusName, versionName = "status", "version"
+		}
+		if text := http.StatusText(code); text != "" {
+			status += " " + text
+		}
+		dst = append(dst, HeaderField{Name: statusName, Value: status}, HeaderField{Name: versionName, Value: "HTTP/1.1"})
+	}
+	start := len(dst)
+	connection := h["Connection"]
+	for k, vs := range h {
+		if len(vs) == 0 || !ValidToken(k) {
+			continue
+		}
+		name := lowerKey(k)
+		switch name {
+		case "connection", "keep-alive", "proxy-connection", "transfer-encoding":
+			continue
+		case "upgrade", "te":
+			if d == H2 {
+				continue
+			}
+		case "status", "version":
+			if d == SPDY2 {
+				continue
+			}
+		case "content-length":
+			if contentLength >= 0 {
+				continue
+			}
+			n, ok := parseContentLength(vs[0])
+			if !ok {
+				continue
+			}
+			dst = append(dst, HeaderField{Name: name, Value: strconv.FormatInt(n, 10)})
+			continue
+		}
+		if listedIn(connection, name) {
+			continue
+		}
+		if d == H2 {
+			for _, v := range vs {
+				if v = strings.Trim(v, " \t"); ValidFieldValue(v) {
+					dst = append(dst, HeaderField{Name: name, Value: v})
+				}
+			}
+			continue
+		}
+		if len(vs) == 1 {
+			if v := strings.Trim(vs[0], " \t"); v != "" && ValidFieldValue(v) {
+				dst = append(dst, HeaderField{Name: name, Value: v})
+			}
+			continue
+		}
+		kept := make([]string, 0, len(vs))
+		for _, v := range vs {
+			if v = strings.Trim(v, " \t"); v != "" && ValidFieldValue(v) {
+				kept = append(kept, v)
+			}
+		}
+		if len(kept) > 0 {
+			dst = append(dst, HeaderField{Name: name, Value: joinValues(kept)})
+		}
+	}
+	if contentLength >= 0 {
+		dst = append(dst, HeaderField{Name: "content-length", Value: strconv.FormatInt(contentLength, 10)})
+	}
+	rest := dst[start:]
+	slices.SortStableFunc(rest, func(a, b HeaderField) int { return strings.Compare(a.Name, b.Name) })
+	if d == H2 {
+		return dst
+	}
+	// A SPDY block holds a name once: keys that differ only in case (set
+	// in the map directly, not through Header.Set) are merged.
+	out := dst[:start]
+	for _, f := range rest {
+		if n := len(out); n > start && out[n-1].Name == f.Name {
+			out[n-1].Value = joinValues([]string{out[n-1].Value, f.Value})
+			continue
+		}
+		out = append(out, f)
+	}
+	clear(dst[len(out):])
+	return out
+}
+
+// listedIn reports whether name is one of the options of the Connection
+// values.
+func listedIn(connection []string, name string) bool {
+	for _, v := range connection {
+		for opt := range strings.SplitSeq(v, ",") {
+			if equalFoldASCII(strings.Trim(opt, " \t"), name) {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,108 @@
+package httpconv
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestRequestHeaderH2(t *testing.T) {
+	fields := []HeaderField{
+		{Name: ":method", Value: "GET"}, {Name: ":scheme", Value: "https"}, {Name: ":authority", Value: "example.com"}, {Name: ":path", Value: "/"},
+		{Name: "cookie", Value: "a=1"}, {Name: "x-multi", Value: "1"}, {Name: "cookie", Value: "b=2"}, {Name: "x-multi", Value: "2"},
+		{Name: "te", Value: "trailers"}, {Name: "user-agent", Value: "ua"}, {Name: "x-custom-name", Value: "v"},
+	}
+	_, r, err := AppendRequestHead(nil, H2, fields, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := RequestHeader(H2, fields, r)
+	want := http.Header{
+		"Cookie":        {"a=1; b=2"},
+		"X-Multi":       {"1", "2"},
+		"User-Agent":    {"ua"},
+		"X-Custom-Name": {"v"},
+	}
+	if !equalHeader(h, want) {
+		t.Errorf("got %v; want %v", h, want)
+	}
+}
+
+func TestRequestHeaderSPDY(t *testing.T) {
+	for _, d := range []Dialect{SPDY2, SPDY3} {
+		t.Run(d.String(), func(t *testing.T) {
+			var fields []HeaderField
+			if d == SPDY2 {
+				fields = []HeaderField{{Name: "method", Value: "GET"}, {Name: "url", Value: "/"}, {Name: "version", Value: "HTTP/1.1"}, {Name: "host", Value: "example.com"}, {Name: "scheme", Value: "https"}}
+			} else {
+				fields = []HeaderField{{Name: ":method", Value: "GET"}, {Name: ":path", Value: "/"}, {Name: ":version", Value: "HTTP/1.1"}, {Name: ":host", Value: "example.com"}, {Name: ":scheme", Value: "https"}}
+			}
+			fields = append(fields, HeaderField{Name: "x-multi", Value: "1\x002"}, HeaderField{Name: "connection", Value: "close"}, HeaderField{Name: "accept", Value: "*/*"})
+			_, r, err := AppendRequestHead(nil, d, fields, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := RequestHeader(d, fields, r)
+			want := http.Header{
+				"X-Multi":         {"1", "2"},
+				"Accept":          {"*/*"},
+				"Accept-Encoding": {"gzip, deflate"},
+			}
+			if !equalHeader(h, want) {
+				t.Errorf("got %v; want %v", h, want)
+			}
+		})
+	}
+}
+
+func TestAppendResponseFields(t *testing.T) {
+	h := http.Header{
+		"Content-Type":      {"text/plain"},
+		"Set-Cookie":        {"a=1", "b=2"},
+		"Connection":        {"x-hop, keep-alive"},
+		"X-Hop":             {"1"},
+		"Keep-Alive":        {"timeout=5"},
+		"Transfer-Encoding": {"chunked"},
+		"Upgrade":           {"h2c"},
+		"Content-Length":    {"99"},
+		"Bad Name":          {"x"},
+		"X-Bad-Value":       {"a\nb"},
+		"Status":            {"spoof"},
+	}
+	for _, tc := range []struct {
+		d    Dialect
+		cl   int64
+		want []string
+	}{
+		{H2, 5, []string{":status=404", "content-length=5", "content-type=text/plain", "set-cookie=a=1", "set-cookie=b=2", "status=spoof"}},
+		{H2, -1, []string{":status=404", "content-length=99", "content-type=text/plain", "set-cookie=a=1", "set-cookie=b=2", "status=spoof"}},
+		{SPDY3, -1, []string{":status=404 Not Found", ":version=HTTP/1.1", "content-length=99", "content-type=text/plain", "set-cookie=a=1\x00b=2", "status=spoof", "upgrade=h2c"}},
+		{SPDY2, -1, []string{"status=404 Not Found", "version=HTTP/1.1", "content-length=99", "content-type=text/plain", "set-cookie=a=1\x00b=2", "upgrade=h2c"}},
+	} {
+		var got []string
+		for _, f := range AppendResponseFields(nil, tc.d, 404, h, tc.cl) {
+			got = append(got, f.Name+"="+f.Value)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%v (content-length %d):\n got %q\nwant %q", tc.d, tc.cl, got, tc.want)
+		}
+	}
+	// Keys differing only in case become one SPDY field.
+	got := AppendResponseFields(nil, SPDY3, 200, http.Header{"X-A": {"1"}, "x-a": {"2"}}, -1)
+	if len(got) != 3 || got[2].Name != "x-a" || !slices.Equal(slices.Sorted(slices.Values(strings.Split(got[2].Value, "\x00"))), []string{"1", "2"}) {
+		t.Errorf("got %q; want one x-a field with both values", got)
+	}
+}
+
+func equalHeader(a, b http.Header) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if !slices.Equal(v, b[k]) {
+			return false
+		}
+	}
+	return true
+}
