@@ -145,8 +145,12 @@ func startAttackServerOn(t *testing.T, proto string, cfg Config, lc *net.ListenC
 	as.pool = cfg.Pool
 	as.inner = ln
 	as.addr = ln.Addr().String()
+	front := as.front(t)
+	if *handlerMode {
+		cfg.Handler = front
+	}
 	as.l = NewListener(ln, &cfg)
-	as.srv = &http.Server{Handler: as.front(t), ErrorLog: log.New(io.Discard, "", 0)}
+	as.srv = &http.Server{Handler: front, ErrorLog: log.New(io.Discard, "", 0)}
 	ConfigureServer(as.srv)
 	served := make(chan struct{})
 	go func() {

@@ -1,10 +1,12 @@
 package spdymux
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -210,6 +212,24 @@ type Config struct {
 	// DefaultPool.
 	Pool *Pool
 
+	// Handler, when set, serves the SPDY and HTTP/2 streams itself
+	// (handler mode): each stream's request is built from its header
+	// block and passed to Handler on a goroutine holding a worker slot of
+	// Pool, and the response is framed as the handler writes it, without
+	// a secondary connection or HTTP/1.1 in between, the way net/http's
+	// own HTTP/2 server calls its handler. Accept then returns only the
+	// HTTP/1.x connections (and TLS connections of other protocols), for
+	// an http.Server with the same handler. Everything else is as for a
+	// secondary connection: priorities, flow control, limits, push from
+	// the response's Link and X-Associated-Content fields, trailers,
+	// interim responses, StreamInfoFromContext, the request's context
+	// cancelled when the client resets the stream. What an http.Server
+	// adds to a connection does not apply to streams: its timeouts
+	// (use http.ResponseController's deadlines, and WriteTimeout and
+	// WindowTimeout here), ConnState, ErrorLog (panics are logged to
+	// Logger), and Hijack. See docs/handler-mode.md.
+	Handler http.Handler
+
 	// HandshakeTimeout bounds the TLS handshake and the wait for the first
 	// bytes that tell the protocol. Default 10 s.
 	HandshakeTimeout time.Duration
@@ -324,6 +344,9 @@ type settings struct {
 	maxPushesPerSession    int
 	maxPushBytes           int
 	pool                   *Pool
+	handler                http.Handler
+	workers                *directWorkers // handler mode's goroutines
+	baseContext            context.Context
 	handshakeTimeout       time.Duration
 	idleTimeout            time.Duration
 	writeTimeout           time.Duration
@@ -362,6 +385,7 @@ func (c *Config) settings() *settings {
 		maxPushesPerSession:    c.MaxPushesPerSession,
 		maxPushBytes:           c.MaxPushBytes,
 		pool:                   c.Pool,
+		handler:                c.Handler,
 		handshakeTimeout:       c.HandshakeTimeout,
 		idleTimeout:            c.IdleTimeout,
 		writeTimeout:           c.WriteTimeout,
@@ -408,6 +432,9 @@ func (c *Config) settings() *settings {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.handler != nil {
+		s.baseContext = context.Background()
 	}
 	return s
 }

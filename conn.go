@@ -96,6 +96,11 @@ func (st *stream) grantSlot() {
 		s.releaseSlot(release)
 		return
 	}
+	if s.cfg.handler != nil && !s.client {
+		s.mu.Unlock()
+		s.cfg.workers.run(st)
+		return
+	}
 	c := s.handOffLocked(st)
 	s.mu.Unlock()
 	if c != nil {

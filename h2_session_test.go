@@ -447,6 +447,9 @@ func TestH2DroppedOutputResets(t *testing.T) {
 // alive, and the next stream of the session is served on it (the same
 // ConnID), with each handler seeing its own stream's facts.
 func TestSecondaryConnReuse(t *testing.T) {
+	if *handlerMode {
+		t.Skip("secondary connections only")
+	}
 	bubble(t, func(t *testing.T) {
 		ts := newTestServer(t, ProtoH2C, nil)
 		p := ts.dialH2(t)

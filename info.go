@@ -73,12 +73,14 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // serves one stream after another: called by the request's handler, it
 // returns the facts of the handler's stream.
 func StreamInfoFromContext(ctx context.Context) (*StreamInfo, bool) {
-	c, ok := ctx.Value(streamInfoKey{}).(*StreamConn)
-	if !ok {
-		return nil, false
+	switch v := ctx.Value(streamInfoKey{}).(type) {
+	case *StreamConn:
+		i := v.Info()
+		return i, i != nil
+	case *StreamInfo:
+		return v, true // handler mode
 	}
-	i := c.Info()
-	return i, i != nil
+	return nil, false
 }
 
 // ConfigureServer sets srv.ConnContext to ConnContext, keeping any

@@ -68,6 +68,9 @@ func newListener(inner net.Listener, cfg *settings) *Listener {
 	if l.cfg.tls != nil {
 		l.cfg.tls = l.tlsConfig(l.cfg.tls)
 	}
+	if l.cfg.handler != nil {
+		l.cfg.workers = newDirectWorkers(l.done)
+	}
 	l.wg.Add(1)
 	go l.acceptLoop()
 	return l

@@ -86,6 +86,7 @@ type session struct {
 	proto   string
 	dialect httpconv.Dialect
 	tls     *tls.ConnectionState
+	remote  string // the client's address, as http.Request.RemoteAddr
 	// onStream makes what serves a stream the peer opened, given its head:
 	// startRequest, an HTTP/1.1 request for the pool.
 	onStream func(st *stream, head []httpconv.HeaderField) error
@@ -316,7 +317,8 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 		s.nextStreamID = 1
 	}
 	s.onStream = s.startRequest
-	s.log = cfg.log.With("session", s.id, "proto", proto, "remote", c.RemoteAddr().String())
+	s.remote = c.RemoteAddr().String()
+	s.log = cfg.log.With("session", s.id, "proto", proto, "remote", s.remote)
 	if tc, ok := c.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		s.tls = &st

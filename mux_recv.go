@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
 )
@@ -62,6 +63,9 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	s.mu.Lock()
 	st.wantLength = req.ContentLength
 	st.reqHead, st.req = head, req
+	if s.cfg.handler != nil {
+		st.reqHead, st.reqFields = nil, slices.Clone(fields)
+	}
 	s.notePushSourceLocked(st, fields)
 	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st.grantSlot}
 	s.mu.Unlock()

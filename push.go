@@ -250,6 +250,9 @@ func (s *session) pushLocked(st *stream, base *url.URL, t push.Target) (pst *str
 	pst.recvFin = true // half-closed on the client's side from the start
 	pst.push = &streamPush{assoc: st, promise: fields}
 	pst.reqHead, pst.req, pst.wantLength = head, req, -1
+	if s.cfg.handler != nil {
+		pst.reqHead, pst.reqFields = nil, fields
+	}
 	pst.entry = poolEntry{owner: s.poolOwner, priority: prio, index: -1, grant: pst.grantSlot}
 	s.addStreamLocked(pst)
 	s.headQueue = append(s.headQueue, pst)

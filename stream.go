@@ -1,6 +1,7 @@
 package spdymux
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -75,8 +76,13 @@ type stream struct {
 
 	// The request for the inner server, from startRequest until a
 	// secondary connection takes it up; the worker slot it waits for.
-	reqHead  []byte
-	req      httpconv.Request
+	reqHead []byte
+	req     httpconv.Request
+	// reqFields is the request's header block, in handler mode
+	// (direct.go), where no head is written.
+	reqFields []httpconv.HeaderField
+	// cancel cancels the request's context in handler mode.
+	cancel   context.CancelFunc
 	entry    poolEntry
 	granted  bool // the pool gave it a slot
 	released bool // the slot went back to the pool
@@ -139,6 +145,11 @@ func (st *stream) failLocked(err error) {
 	}
 	if st.conn != nil {
 		st.conn.abortLocked(st)
+	}
+	if st.cancel != nil {
+		// Cancelling runs no code of ours: it only closes channels and
+		// starts the AfterFuncs of its children.
+		st.cancel()
 	}
 	signal(st.readWake)
 	signal(st.writeWake)

@@ -215,6 +215,21 @@ func newTestServer(t *testing.T, proto string, cfg *Config) *testServer {
 // http.Server before it starts serving.
 func newTestServerWith(t *testing.T, proto string, cfg *Config, configure func(*http.Server)) *testServer {
 	t.Helper()
+	return startTestServer(t, proto, cfg, configure, nil)
+}
+
+// newDirectServer is newTestServer in handler mode with h as
+// Config.Handler (and the http.Server's handler, for HTTP/1.x).
+func newDirectServer(t *testing.T, proto string, cfg *Config, h http.Handler) *testServer {
+	t.Helper()
+	return startTestServer(t, proto, cfg, nil, h)
+}
+
+// startTestServer starts a server; with direct nil, the handler is
+// ts.handler(), in handler mode when the -handler-mode flag is given and
+// configure is nil.
+func startTestServer(t *testing.T, proto string, cfg *Config, configure func(*http.Server), direct http.Handler) *testServer {
+	t.Helper()
 	ts := &testServer{
 		t:       t,
 		proto:   proto,
@@ -239,8 +254,18 @@ func newTestServerWith(t *testing.T, proto string, cfg *Config, configure func(*
 		c.CleartextV3 = ProtoSPDY3
 	}
 	ts.pool = c.Pool
+	h := direct
+	switch {
+	case direct != nil:
+		c.Handler = direct
+	case *handlerMode && configure == nil:
+		h = ts.handler()
+		c.Handler = h
+	default:
+		h = ts.handler()
+	}
 	ts.sl = NewListener(ts.ln, &c)
-	ts.srv = &http.Server{Handler: ts.handler(), ErrorLog: log.New(io.Discard, "", 0)}
+	ts.srv = &http.Server{Handler: h, ErrorLog: log.New(io.Discard, "", 0)}
 	ConfigureServer(ts.srv)
 	if configure != nil {
 		configure(ts.srv)

@@ -1,0 +1,704 @@
+package spdymux
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
+)
+
+// This file serves streams by calling Config.Handler directly (handler
+// mode): the request is built from the stream's header block and the
+// handler's response goes to the session as a header block and DATA,
+// with no HTTP/1.1 exchange and no secondary connection in between. The
+// session, the pool, priorities, flow control, limits and push are the
+// same as for a secondary connection; only the last step differs.
+
+// directWorkerIdle is how long a handler goroutine waits for the next
+// stream before it exits. Reusing goroutines keeps the stacks they grew.
+const directWorkerIdle = 100 * time.Millisecond
+
+// directWorkers runs handlers on reused goroutines.
+type directWorkers struct {
+	work chan *stream    // unbuffered: a send succeeds only to an idle worker
+	done <-chan struct{} // closed when the listener closes: idle workers exit
+}
+
+func newDirectWorkers(done <-chan struct{}) *directWorkers {
+	return &directWorkers{work: make(chan *stream), done: done}
+}
+
+// run serves st, which holds a worker slot, on an idle goroutine or a
+// new one.
+func (w *directWorkers) run(st *stream) {
+	select {
+	case w.work <- st:
+	default:
+		go w.loop(st)
+	}
+}
+
+func (w *directWorkers) loop(st *stream) {
+	var t *time.Timer
+	for {
+		st.s.serveDirect(st)
+		if t == nil {
+			t = time.NewTimer(directWorkerIdle)
+		} else {
+			t.Reset(directWorkerIdle)
+		}
+		select {
+		case st = <-w.work:
+			t.Stop()
+		case <-t.C:
+			return
+		case <-w.done:
+			t.Stop()
+			return
+		}
+	}
+}
+
+// directExchange is one stream served by the handler: the request's
+// context, body and response writer in one allocation.
+type directExchange struct {
+	s   *session
+	st  *stream
+	req *http.Request
+
+	// ctx is the request's context: the stream's facts, cancelled when
+	// the stream dies or the handler returns.
+	ctx    streamContext
+	cancel context.CancelFunc
+
+	body directBody
+	w    directWriter
+}
+
+// streamContext carries a stream's StreamInfo and the local address
+// (http.LocalAddrContextKey), as a request's context does on a secondary
+// connection.
+type streamContext struct {
+	context.Context
+	info  *StreamInfo
+	local net.Addr
+}
+
+func (c *streamContext) Value(key any) any {
+	switch key {
+	case streamInfoKey{}:
+		return c.info
+	case http.LocalAddrContextKey:
+		return c.local
+	}
+	return c.Context.Value(key)
+}
+
+// directBufSize is the response bytes a handler's writes gather before
+// the head goes out: a response that ends within it gets a
+// content-length, as from net/http.
+const directBufSize = 4 << 10
+
+var directBufs = sync.Pool{New: func() any { b := make([]byte, 0, directBufSize); return &b }}
+
+// serveDirect runs the handler for st, which holds a worker slot.
+func (s *session) serveDirect(st *stream) {
+	x := &directExchange{s: s, st: st}
+	s.mu.Lock()
+	st.info = StreamInfo{
+		Protocol:   s.proto,
+		SessionID:  s.id,
+		StreamID:   st.id,
+		ConnID:     connIDs.Add(1),
+		Priority:   st.priority,
+		TLS:        s.tls,
+		RemoteAddr: s.conn.RemoteAddr(),
+
+		AssociatedStreamID: st.associatedID(),
+	}
+	fields := st.reqFields
+	st.reqFields = nil
+	x.ctx = streamContext{Context: s.cfg.baseContext, info: &st.info, local: s.conn.LocalAddr()}
+	ctx, cancel := context.WithCancel(&x.ctx)
+	x.cancel = cancel
+	st.cancel = cancel
+	dead := st.err != nil
+	s.mu.Unlock()
+	defer x.release()
+	if dead {
+		return
+	}
+	req, err := x.request(ctx, fields)
+	if err != nil {
+		s.log.Info("spdymux: bad request", "stream", st.id, "err", err)
+		s.mu.Lock()
+		s.replyErrorLocked(st, http.StatusBadRequest, err.Error())
+		s.mu.Unlock()
+		return
+	}
+	x.req = req
+	x.w.init(x)
+	if !x.runHandler() {
+		return
+	}
+	x.w.finish()
+}
+
+// runHandler calls the handler; it reports false if the handler
+// panicked, once the stream is reset.
+func (x *directExchange) runHandler() (ok bool) {
+	defer func() {
+		if ok {
+			return
+		}
+		v := recover()
+		if v != http.ErrAbortHandler {
+			buf := make([]byte, 64<<10)
+			buf = buf[:runtime.Stack(buf, false)]
+			x.s.log.Error("spdymux: handler panic", "stream", x.st.id, "panic", fmt.Sprint(v), "stack", string(buf))
+		}
+		x.s.mu.Lock()
+		if x.st.err == nil {
+			x.s.resetLocked(x.st, codeInternal)
+		}
+		x.s.mu.Unlock()
+		x.w.abandon()
+	}()
+	x.s.cfg.handler.ServeHTTP(&x.w, x.req)
+	return true
+}
+
+// release ends the exchange: the rest of the request body is dropped,
+// the worker slot freed and the context cancelled.
+func (x *directExchange) release() {
+	s, st := x.s, x.st
+	s.mu.Lock()
+	s.requestDoneLocked(st)
+	st.cancel = nil
+	release := st.takeSlotLocked()
+	s.mu.Unlock()
+	s.releaseSlot(release)
+	x.cancel()
+}
+
+// request builds the handler's request.
+func (x *directExchange) request(ctx context.Context, fields []httpconv.HeaderField) (*http.Request, error) {
+	s, st := x.s, x.st
+	r := st.req
+	u, err := url.ParseRequestURI(r.Path)
+	if err != nil {
+		return nil, fmt.Errorf("invalid path %q", r.Path)
+	}
+	req := &http.Request{
+		Method:     r.Method,
+		URL:        u,
+		Proto:      r.Proto,
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     httpconv.RequestHeader(s.dialect, fields, r),
+		Host:       r.Host,
+		RemoteAddr: s.remote,
+		RequestURI: r.Path,
+		TLS:        s.tls,
+	}
+	if s.dialect == httpconv.H2 {
+		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
+	} else if r.Proto == "HTTP/1.0" {
+		req.ProtoMinor = 0
+	}
+	if vv, ok := req.Header["Trailer"]; ok {
+		req.Trailer = make(http.Header)
+		for _, v := range vv {
+			for k := range strings.SplitSeq(v, ",") {
+				k = http.CanonicalHeaderKey(strings.TrimSpace(k))
+				switch k {
+				case "", "Transfer-Encoding", "Trailer", "Content-Length":
+				default:
+					req.Trailer[k] = nil
+				}
+			}
+		}
+		delete(req.Header, "Trailer")
+	}
+	if vv := req.Header["Expect"]; len(vv) == 1 && strings.EqualFold(vv[0], "100-continue") {
+		delete(req.Header, "Expect")
+		x.body.expectContinue = s.dialect == httpconv.H2
+	}
+	s.mu.Lock()
+	noBody := st.recvFin && st.unread() == 0 && r.ContentLength <= 0
+	s.mu.Unlock()
+	if noBody {
+		req.Body = http.NoBody
+		req.ContentLength = 0
+	} else {
+		x.body.x = x
+		x.body.left = r.ContentLength
+		if req.Trailer != nil {
+			x.body.left = -1
+		}
+		req.Body = &x.body
+		req.ContentLength = r.ContentLength
+	}
+	return req.WithContext(ctx), nil
+}
+
+// directBody is a request body read straight from the stream's DATA.
+type directBody struct {
+	x              *directExchange
+	expectContinue bool // send 100 Continue before the first read (HTTP/2)
+	eof            bool
+	// left is what remains of a body of known length, or -1. Once it is
+	// read the body ends, without waiting for the client's FIN: a client
+	// may hold that back (nghttp2 sends no DATA, even empty, into a shut
+	// window, and no credit is given past a known length), as net/http's
+	// HTTP/1.1 server stops at Content-Length. With trailers announced,
+	// the body ends with the client's FIN, which brings them.
+	left   int64
+	closed atomic.Bool
+}
+
+var errDirectBodyClosed = errors.New("http: invalid Read on closed Body")
+
+// Read reads the body; like net/http's, it is not for concurrent use.
+func (b *directBody) Read(p []byte) (int, error) {
+	switch {
+	case b.closed.Load():
+		return 0, errDirectBodyClosed
+	case b.eof, b.left == 0:
+		b.eof = true
+		return 0, io.EOF
+	}
+	x := b.x
+	if b.expectContinue {
+		b.expectContinue = false
+		x.w.interim(http.StatusContinue)
+	}
+	if b.left > 0 && int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := x.st.readPayload(p)
+	if b.left > 0 {
+		b.left -= int64(n)
+	}
+	if err == io.EOF {
+		b.eof = true
+		// As net/http's HTTP/1.1 server does with a chunked body's
+		// trailers: every field the client sent, announced or not.
+		if fields := x.st.takeTrailers(); len(fields) > 0 {
+			t := x.req.Trailer
+			if t == nil {
+				t = make(http.Header, len(fields))
+				x.req.Trailer = t
+			}
+			for _, f := range fields {
+				if httpconv.ForbiddenTrailer(f.Name) {
+					continue
+				}
+				k := http.CanonicalHeaderKey(f.Name)
+				t[k] = append(t[k], strings.Split(f.Value, "\x00")...)
+			}
+		}
+	}
+	return n, err
+}
+
+// Close marks the body closed; what the client still sends is dropped
+// once the handler returns.
+func (b *directBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
+// directWriter is the handler's http.ResponseWriter. It is used by the
+// handler's goroutine (and those it starts, one at a time, as with
+// net/http).
+type directWriter struct {
+	x      *directExchange
+	header http.Header
+
+	status      int // the final status, once chosen
+	head        bool
+	noBody      bool  // HEAD, or a status without a body
+	length      int64 // the Content-Length the handler set, or -1
+	written     int64 // body bytes the handler wrote
+	sent        bool  // the head went to the session
+	done        bool  // the handler returned
+	err         error // the stream's failure, once seen
+	trailerKeys []string
+	buf         *[]byte // gathered body bytes until the head is sent
+}
+
+func (w *directWriter) init(x *directExchange) {
+	w.x = x
+	w.header = make(http.Header)
+	w.head = x.req.Method == http.MethodHead
+	w.length = -1
+}
+
+// Header returns the response header.
+func (w *directWriter) Header() http.Header { return w.header }
+
+// WriteHeader sends an interim (1xx) response over HTTP/2 (SPDY has
+// none), or chooses the final status.
+func (w *directWriter) WriteHeader(code int) {
+	if code < 100 || code > 999 {
+		panic(fmt.Sprintf("invalid WriteHeader code %v", code))
+	}
+	if w.status != 0 || w.done {
+		w.x.s.log.Debug("spdymux: superfluous WriteHeader", "stream", w.x.st.id, "code", code)
+		return
+	}
+	if code < 200 {
+		if code != http.StatusSwitchingProtocols {
+			w.interim(code)
+		}
+		return
+	}
+	w.status = code
+	w.noBody = w.head || code == http.StatusNoContent || code == http.StatusNotModified
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if n, err := parseLength(cl); err == nil {
+			w.length = n
+		} else {
+			delete(w.header, "Content-Length")
+		}
+	}
+}
+
+func parseLength(s string) (int64, error) {
+	var n int64
+	if s == "" {
+		return 0, errors.New("empty")
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' || n > (1<<62)/10 {
+			return 0, errors.New("invalid")
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, nil
+}
+
+// interim queues a 1xx response with the header as it is now; HTTP/2
+// only, as on a secondary connection.
+func (w *directWriter) interim(code int) {
+	x := w.x
+	if x.s.dialect != httpconv.H2 || w.sent {
+		return
+	}
+	fields := httpconv.AppendResponseFields(nil, x.s.dialect, code, w.header, -1)
+	(*responseSink)(x.st).Interim(code, fields)
+}
+
+// Write sends body bytes; the first bytes wait in a buffer so that a short
+// response goes out with a content-length.
+func (w *directWriter) Write(p []byte) (int, error) {
+	if w.done {
+		return 0, http.ErrHandlerTimeout
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.noBody {
+		if !w.head {
+			return 0, http.ErrBodyNotAllowed
+		}
+		// HEAD: the bytes are not sent, but those that fit in the
+		// buffer give the head a content-length and a sniffed
+		// content-type, as the GET's would have (net/http does the same).
+		if !w.sent && w.written+int64(len(p)) <= directBufSize {
+			if w.buf == nil {
+				w.buf = directBufs.Get().(*[]byte)
+			}
+			*w.buf = append(*w.buf, p...)
+		}
+		w.written += int64(len(p))
+		return len(p), nil
+	}
+	if w.length >= 0 && w.written+int64(len(p)) > w.length {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if !w.sent {
+		if w.buf == nil {
+			w.buf = directBufs.Get().(*[]byte)
+		}
+		if len(*w.buf)+len(p) <= directBufSize {
+			*w.buf = append(*w.buf, p...)
+			return len(p), nil
+		}
+		if err := w.sendHead(false); err != nil {
+			return 0, err
+		}
+		if err := w.flushBuf(); err != nil {
+			return 0, err
+		}
+	}
+	if err := w.send(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// WriteString is Write for a string.
+func (w *directWriter) WriteString(s string) (int, error) {
+	if !w.sent && w.buf != nil && len(*w.buf)+len(s) <= directBufSize && w.status != 0 && !w.noBody && w.err == nil && !w.done &&
+		(w.length < 0 || w.written+int64(len(s)) <= w.length) {
+		*w.buf = append(*w.buf, s...)
+		w.written += int64(len(s))
+		return len(s), nil
+	}
+	return w.Write([]byte(s))
+}
+
+// sendHead queues the response head; end says the handler is done, so
+// the buffered bytes are the whole body.
+func (w *directWriter) sendHead(end bool) error {
+	x := w.x
+	w.sent = true
+	var body []byte
+	if w.buf != nil {
+		body = *w.buf
+	}
+	if _, ok := w.header["Content-Type"]; !ok && len(body) > 0 && w.header.Get("Transfer-Encoding") == "" {
+		w.header.Set("Content-Type", http.DetectContentType(body))
+	}
+	for _, v := range w.header["Trailer"] {
+		for k := range strings.SplitSeq(v, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				w.trailerKeys = append(w.trailerKeys, http.CanonicalHeaderKey(k))
+			}
+		}
+	}
+	// A response with trailers gets no content-length of ours, and the
+	// fields it announced as trailers go after the body, not in the head,
+	// as from net/http.
+	length := int64(-1)
+	if end && w.length < 0 && len(w.trailerKeys) == 0 && w.header.Get("Transfer-Encoding") == "" {
+		switch {
+		case !w.noBody:
+			length = int64(len(body))
+		case w.head && w.written > 0 && w.written == int64(len(body)):
+			length = w.written
+		}
+	}
+	h := w.header
+	if len(w.trailerKeys) > 0 {
+		h = h.Clone()
+		for _, k := range w.trailerKeys {
+			delete(h, k)
+		}
+	}
+	fields := httpconv.AppendResponseFields(make([]httpconv.HeaderField, 0, len(h)+4), x.s.dialect, w.status, h, length)
+	if _, ok := w.header["Date"]; !ok {
+		fields = append(fields, httpconv.HeaderField{Name: "date", Value: httpDate()})
+	}
+	noBody := w.noBody || end && len(body) == 0 && len(w.trailers()) == 0
+	if err := (*responseSink)(x.st).Head(fields, noBody); err != nil {
+		w.fail(err)
+		return w.err
+	}
+	return nil
+}
+
+// flushBuf sends the gathered body bytes (a HEAD response's are
+// dropped).
+func (w *directWriter) flushBuf() error {
+	if w.buf == nil {
+		return nil
+	}
+	var err error
+	if !w.noBody {
+		err = w.send(*w.buf)
+	}
+	*w.buf = (*w.buf)[:0]
+	directBufs.Put(w.buf)
+	w.buf = nil
+	return err
+}
+
+// send queues p as DATA and waits until the writer took it.
+func (w *directWriter) send(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	st := w.x.st
+	s := st.s
+	s.mu.Lock()
+	if st.err != nil {
+		s.mu.Unlock()
+		w.fail(st.err)
+		return w.err
+	}
+	if st.wdl.expired() {
+		s.mu.Unlock()
+		w.fail(os.ErrDeadlineExceeded)
+		return w.err
+	}
+	st.queueDataLocked(p)
+	s.mu.Unlock()
+	if _, err := st.waitTaken(true); err != nil {
+		w.fail(err)
+		return w.err
+	}
+	return nil
+}
+
+// fail records that the response cannot go on, and resets the stream if
+// it lives: a response cut short must never end with FIN.
+func (w *directWriter) fail(err error) {
+	if w.err == nil {
+		w.err = err
+	}
+	st := w.x.st
+	s := st.s
+	s.mu.Lock()
+	if st.err == nil {
+		s.log.Info("spdymux: response failed; resetting stream", "stream", st.id, "err", err)
+		s.resetLocked(st, codeInternal)
+	}
+	s.mu.Unlock()
+}
+
+// Flush sends the head and what is gathered.
+func (w *directWriter) Flush() { w.FlushError() }
+
+// FlushError is Flush, reporting a failed stream (http.ResponseController).
+func (w *directWriter) FlushError() error {
+	if w.done {
+		return http.ErrHandlerTimeout
+	}
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.err != nil {
+		return w.err
+	}
+	if !w.sent {
+		if err := w.sendHead(false); err != nil {
+			return err
+		}
+	}
+	return w.flushBuf()
+}
+
+// SetReadDeadline sets the deadline for reading the request body
+// (http.ResponseController).
+func (w *directWriter) SetReadDeadline(t time.Time) error {
+	w.x.st.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for writing the response
+// (http.ResponseController).
+func (w *directWriter) SetWriteDeadline(t time.Time) error {
+	w.x.st.wdl.set(t)
+	return nil
+}
+
+// EnableFullDuplex is a no-op: a stream's request body can always be read
+// while the response is written (http.ResponseController).
+func (w *directWriter) EnableFullDuplex() error { return nil }
+
+// finish ends the response once the handler returned.
+func (w *directWriter) finish() {
+	x := w.x
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.done = true
+	if w.err != nil {
+		w.abandon()
+		return
+	}
+	if !w.sent {
+		if w.sendHead(true) != nil {
+			w.abandon()
+			return
+		}
+	}
+	if w.flushBuf() != nil {
+		return
+	}
+	if w.length >= 0 && w.written < w.length && !w.noBody {
+		x.s.log.Info("spdymux: handler wrote less than its Content-Length; resetting stream", "stream", x.st.id, "wrote", w.written, "content-length", w.length)
+		x.s.mu.Lock()
+		if x.st.err == nil {
+			x.s.resetLocked(x.st, codeInternal)
+		}
+		x.s.mu.Unlock()
+		return
+	}
+	var trailers []httpconv.HeaderField
+	if t := w.trailers(); len(t) > 0 {
+		trailers = httpconv.TrailerFields(nil, x.s.dialect, t)
+	}
+	(*responseSink)(x.st).End(trailers)
+}
+
+// trailers returns the handler's trailers.
+func (w *directWriter) trailers() http.Header {
+	var t http.Header
+	for _, k := range w.trailerKeys {
+		if vv, ok := w.header[k]; ok {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[k] = vv
+		}
+	}
+	for k, vv := range w.header {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			if t == nil {
+				t = make(http.Header)
+			}
+			t[strings.TrimPrefix(k, http.TrailerPrefix)] = vv
+		}
+	}
+	return t
+}
+
+// abandon gives back the buffer of a response that will not be sent.
+func (w *directWriter) abandon() {
+	w.done = true
+	if w.buf != nil {
+		*w.buf = (*w.buf)[:0]
+		directBufs.Put(w.buf)
+		w.buf = nil
+	}
+}
+
+// httpDate returns the current time as a Date field, formatted once per
+// second.
+func httpDate() string {
+	now := time.Now()
+	sec := now.Unix()
+	if d := dateCache.Load(); d != nil && d.sec == sec {
+		return d.s
+	}
+	d := &cachedDate{sec: sec, s: now.UTC().Format(http.TimeFormat)}
+	dateCache.Store(d)
+	return d.s
+}
+
+type cachedDate struct {
+	sec int64
+	s   string
+}
+
+var dateCache atomic.Pointer[cachedDate]
