@@ -40,6 +40,7 @@ type serveOptions struct {
 	window       int
 	plainVersion string
 	push, pushH2 bool
+	secondary    bool
 
 	accessLog       string
 	logLevel        string
@@ -91,6 +92,9 @@ func (o *serveOptions) flags() *flag.FlagSet {
 			"and SPDY clients take pushes; -push=false turns it off)")
 	fs.BoolVar(&o.pushH2, "push-h2", false,
 		"HTTP/2 server push (PUSH_PROMISE) of the same; off by default, as browsers dropped it")
+	fs.BoolVar(&o.secondary, "secondary-conns", false,
+		"serve each SPDY and HTTP/2 stream as an HTTP/1.1 exchange on a secondary connection of the built-in http.Server "+
+			"(mod_spdy's design) rather than calling the site or gateway handler directly (handler mode, faster; see docs/handler-mode.md)")
 	fs.StringVar(&o.accessLog, "access-log", "",
 		"write an access log to `file`, \"-\" for stdout (off unless given): Combined Log Format with HTTP/2.0, SPDY/3.1, SPDY/3, SPDY/2 or "+
 			"HTTP/1.1 as the protocol, then proto, session, stream, duration_ms and (gateway) backend_ms; JSON with -log-format json. "+
@@ -461,6 +465,9 @@ func newServer(e *env, o *serveOptions, c checked, log *slog.Logger) (*server, e
 			EnableH2Push:         o.pushH2,
 			Pool:                 pool,
 			Logger:               s.log,
+		}
+		if !o.secondary {
+			cfg.Handler = h
 		}
 		if s.metrics != nil {
 			cfg.Trace = s.metrics.trace
