@@ -74,6 +74,8 @@ var targets = []target{
 	// The library in process: an unmodified http.Server on
 	// spdymux.NewListener.
 	{name: "spdymux", start: startSpdymux},
+	// The same in handler mode (Config.Handler): no secondary connection.
+	{name: "spdymux-handler", start: startSpdymuxHandler},
 	// `spdymux serve -backend URL`, in process, in front of a net/http
 	// HTTP/1.1 server.
 	{name: "gateway", start: startGateway},
@@ -193,7 +195,8 @@ func speaksH2(addr string, tr transport) error {
 }
 
 // handlerProtoHeader is the response header in which the handler tells
-// the protocol of the request it was given.
+// the protocol of the stream spdymux gave it, or "none" for a request
+// that did not come from spdymux.
 const handlerProtoHeader = "X-Handler-Proto"
 
 // hello answers every request with 200 and a short body, after reading
@@ -204,18 +207,22 @@ func hello(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, "hello\n")
 }
 
-// tagProto sets handlerProtoHeader to the request's protocol, then calls h.
+// tagProto sets handlerProtoHeader, then calls h.
 func tagProto(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(handlerProtoHeader, r.Proto)
+		proto := "none"
+		if info, ok := spdymux.StreamInfoFromContext(r.Context()); ok {
+			proto = info.Protocol
+		}
+		w.Header().Set(handlerProtoHeader, proto)
 		h.ServeHTTP(w, r)
 	})
 }
 
 // checkViaSpdymux fetches GET / from addr over HTTP/2 and checks that the
-// handler got it as HTTP/1.x, through a spdymux secondary connection: h2
-// on the wire must be spdymux's own, not net/http's HTTP/2 server (which
-// the targets turn off).
+// handler got it from a spdymux stream (a secondary connection or handler
+// mode): h2 on the wire must be spdymux's own, not net/http's HTTP/2
+// server (which the targets turn off).
 func checkViaSpdymux(t *testing.T, addr string, tr transport) {
 	t.Helper()
 	var protos http.Protocols
@@ -242,20 +249,24 @@ func checkViaSpdymux(t *testing.T, addr string, tr transport) {
 		t.Fatalf("h2 is negotiated, but reading the body of GET / failed: %v", err)
 	}
 	got := resp.Header.Get(handlerProtoHeader)
-	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || !strings.HasPrefix(got, "HTTP/1.") {
-		t.Fatalf("GET / over h2: got %s %d, handler saw %q, body %q; want HTTP/2.0 200 from a handler given HTTP/1.x by spdymux",
-			resp.Proto, resp.StatusCode, got, body)
+	if want := map[bool]string{true: spdymux.ProtoH2, false: spdymux.ProtoH2C}[tr.tls]; resp.ProtoMajor != 2 || resp.StatusCode != http.StatusOK || got != want {
+		t.Fatalf("GET / over h2: got %s %d, stream protocol %q, body %q; want HTTP/2.0 200 from a handler given an %s stream by spdymux",
+			resp.Proto, resp.StatusCode, got, body, want)
 	}
 }
 
 // startSpdymux serves hello on spdymux's listener in process.
 func startSpdymux(t *testing.T, tr transport) string {
-	return serveSpdymux(t, tr, tagProto(http.HandlerFunc(hello)))
+	return serveSpdymux(t, tr, tagProto(http.HandlerFunc(hello)), false)
+}
+
+func startSpdymuxHandler(t *testing.T, tr transport) string {
+	return serveSpdymux(t, tr, tagProto(http.HandlerFunc(hello)), true)
 }
 
 // startGateway serves, in process, what `spdymux serve -backend URL`
-// serves: a gateway.Gateway on spdymux's listener, in front of a net/http
-// HTTP/1.1 server on loopback answering hello.
+// serves: a gateway.Gateway on spdymux's listener in handler mode, in
+// front of a net/http HTTP/1.1 server on loopback answering hello.
 func startGateway(t *testing.T, tr transport) string {
 	backend := httptest.NewUnstartedServer(http.HandlerFunc(hello))
 	backend.Config.ErrorLog = log.New(io.Discard, "", 0)
@@ -274,7 +285,7 @@ func startGateway(t *testing.T, tr transport) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(g.CloseIdleConnections)
-	return serveSpdymux(t, tr, tagProto(g))
+	return serveSpdymux(t, tr, tagProto(g), true)
 }
 
 // quietLogger drops what the servers log: h2spec's bad frames make
@@ -285,10 +296,14 @@ var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 // serveSpdymux serves h on a spdymux.Listener on a loopback port, over TLS
 // with a self-signed certificate or over cleartext, as `spdymux serve`
 // does. The http.Server serves HTTP/1 only, so that HTTP/2 can only come
-// from spdymux itself.
-func serveSpdymux(t *testing.T, tr transport, h http.Handler) string {
+// from spdymux itself. With direct, h is also Config.Handler (handler
+// mode).
+func serveSpdymux(t *testing.T, tr transport, h http.Handler, direct bool) string {
 	t.Helper()
 	cfg := &spdymux.Config{Logger: quietLogger}
+	if direct {
+		cfg.Handler = h
+	}
 	if tr.tls {
 		cfg.TLSConfig = &tls.Config{
 			Certificates: []tls.Certificate{selfSigned(t)},

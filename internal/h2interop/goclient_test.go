@@ -109,7 +109,7 @@ func testGoClient(t *testing.T, s *server, c goClient, h2c bool) {
 		if err := json.Unmarshal(body, &p); err != nil {
 			t.Fatalf("/proto: %v: %q", err, body)
 		}
-		want := protoReport{Protocol: proto, HTTPProto: "HTTP/2.0", Proto: "HTTP/1.1", Session: p.Session, Stream: 1}
+		want := protoReport{Protocol: proto, HTTPProto: "HTTP/2.0", Proto: handlerProto(), Session: p.Session, Stream: 1}
 		if !h2c {
 			want.ALPN = "h2"
 		}

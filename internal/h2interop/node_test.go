@@ -103,7 +103,7 @@ func TestNodeHTTP2(t *testing.T) {
 				res := rep.Results
 
 				var p protoReport
-				if err := json.Unmarshal([]byte(res[0].Body), &p); err != nil || p.Protocol != proto || p.Proto != "HTTP/1.1" || p.HTTPProto != "HTTP/2.0" {
+				if err := json.Unmarshal([]byte(res[0].Body), &p); err != nil || p.Protocol != proto || p.Proto != handlerProto() || p.HTTPProto != "HTTP/2.0" {
 					t.Errorf("/proto: %q (%v); want protocol %s", res[0].Body, err, proto)
 				}
 				for _, r := range res[1:5] {

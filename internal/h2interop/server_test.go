@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,6 +70,19 @@ type gate struct {
 	open  chan struct{}
 }
 
+// handlerMode runs the tests with the server in handler mode
+// (Config.Handler): go test -args -handler-mode.
+var handlerMode = flag.Bool("handler-mode", false, "serve streams with Config.Handler instead of secondary connections")
+
+// handlerProto is the request protocol the handler sees for an HTTP/2
+// stream: HTTP/1.1 on a secondary connection, HTTP/2.0 in handler mode.
+func handlerProto() string {
+	if *handlerMode {
+		return "HTTP/2.0"
+	}
+	return "HTTP/1.1"
+}
+
 // startServer starts a server; it is shut down when the test ends, after
 // checking that no session ended in error.
 func startServer(t *testing.T) *server {
@@ -94,12 +108,16 @@ func startServer(t *testing.T) *server {
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := &server{certFile: certFile, roots: roots, sessions: map[uint64]string{}, gates: map[string]*gate{}}
+	h := s.handler()
 	listen := func(cfg *spdymux.Config) *spdymux.Listener {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Logger = logger
+		if *handlerMode {
+			cfg.Handler = h
+		}
 		return spdymux.NewListener(ln, cfg)
 	}
 	s.tlsLn = listen(&spdymux.Config{TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}})
@@ -107,7 +125,7 @@ func startServer(t *testing.T) *server {
 	s.tlsURL = "https://" + s.tlsLn.Addr().String()
 	s.h2cURL = "http://" + s.plainLn.Addr().String()
 
-	srv := &http.Server{Handler: s.handler()}
+	srv := &http.Server{Handler: h}
 	spdymux.ConfigureServer(srv)
 	done := make(chan struct{}, 2)
 	for _, ln := range []net.Listener{s.tlsLn, s.plainLn} {
