@@ -23,6 +23,13 @@
 //	spdymux.ConfigureServer(srv)
 //	srv.Serve(sl)
 //
+// When the server is an http.Handler in the same process, Config.Handler
+// skips the HTTP/1.1 round trip (handler mode): each stream's request is
+// built from its header block and passed to the handler, and the response
+// is framed as the handler writes it, as net/http's HTTP/2 server does. The
+// session, the pool and every limit stay the same; docs/handler-mode.md
+// tells what differs.
+//
 // The wire rules the code follows are in docs/protocol.md, the design in
 // docs/architecture.md. The SPDY codec lives in package spdy, HTTP/2's comes
 // from golang.org/x/net/http2; this package owns sessions, streams, flow
