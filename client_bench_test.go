@@ -19,7 +19,12 @@ import (
 // benchServer serves, over cleartext spdy/3.1 on loopback, "/" with the
 // 13 bytes "hello, world\n" and "/blob/N" with N bytes from a shared
 // buffer.
-func benchServer(b *testing.B) string {
+func benchServer(b *testing.B) string { return benchServerMode(b, false) }
+
+// benchServerMode is benchServer; with handler set the streams are served
+// in handler mode (Config.Handler) rather than over secondary
+// connections.
+func benchServerMode(b *testing.B, handler bool) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +45,11 @@ func benchServer(b *testing.B) string {
 			n -= k
 		}
 	})
-	l := spdymux.NewListener(ln, &spdymux.Config{Logger: quietLogger()})
+	cfg := &spdymux.Config{Logger: quietLogger()}
+	if handler {
+		cfg.Handler = mux
+	}
+	l := spdymux.NewListener(ln, cfg)
 	srv := &http.Server{Handler: mux}
 	spdymux.ConfigureServer(srv)
 	go srv.Serve(l)
@@ -52,7 +61,8 @@ func benchServer(b *testing.B) string {
 // session with 100 streams in flight: a fixed pool of 100 goroutines
 // shares b.N requests.
 func BenchmarkRequests100InFlight(b *testing.B) {
-	benchRequests(b, benchServer(b)+"/")
+	b.Run("secondary", func(b *testing.B) { benchRequests(b, benchServerMode(b, false)+"/") })
+	b.Run("handler", func(b *testing.B) { benchRequests(b, benchServerMode(b, true)+"/") })
 }
 
 // BenchmarkGatewayRequests100InFlight is BenchmarkRequests100InFlight
@@ -61,6 +71,11 @@ func BenchmarkRequests100InFlight(b *testing.B) {
 // Client, gateway and backend share the process: allocs/op counts all
 // three (the backend's net/http request costs about 10 of them).
 func BenchmarkGatewayRequests100InFlight(b *testing.B) {
+	b.Run("secondary", func(b *testing.B) { benchGateway(b, false) })
+	b.Run("handler", func(b *testing.B) { benchGateway(b, true) })
+}
+
+func benchGateway(b *testing.B, handler bool) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "13")
 		io.WriteString(w, "hello, world\n")
@@ -79,7 +94,11 @@ func BenchmarkGatewayRequests100InFlight(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := spdymux.NewListener(ln, &spdymux.Config{Logger: quietLogger()})
+	cfg := &spdymux.Config{Logger: quietLogger()}
+	if handler {
+		cfg.Handler = g
+	}
+	l := spdymux.NewListener(ln, cfg)
 	srv := &http.Server{Handler: g}
 	spdymux.ConfigureServer(srv)
 	go srv.Serve(l)

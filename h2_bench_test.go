@@ -37,6 +37,17 @@ func BenchmarkH2Requests(b *testing.B) {
 		defer srv.Close()
 		benchH2(b, ln.Addr().String())
 	})
+	b.Run("spdymux-handler", func(b *testing.B) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		l := spdymux.NewListener(ln, &spdymux.Config{Logger: quietLogger(), Handler: handler})
+		srv := &http.Server{Handler: handler}
+		go srv.Serve(l)
+		defer srv.Close()
+		benchH2(b, ln.Addr().String())
+	})
 	b.Run("nethttp", func(b *testing.B) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
