@@ -101,11 +101,15 @@ stop() {
 	PIDS=("${keep[@]}")
 }
 
-# freeport: a TCP port nothing listens on.
+# freeport: a TCP port nothing listens on, below the ephemeral range:
+# a port there may be the local end of some outgoing connection, which a
+# connect cannot see but which makes the server's bind fail.
 freeport() {
-	local p
+	local p lo=32768
+	[ -r /proc/sys/net/ipv4/ip_local_port_range ] && read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+	[ "$lo" -gt 12000 ] || lo=32768
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 20000))
+		p=$((10000 + RANDOM % (lo - 10000)))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
