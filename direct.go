@@ -1,6 +1,7 @@
 package spdymux
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -445,9 +446,13 @@ func (w *directWriter) Write(p []byte) (int, error) {
 		if err := w.sendHead(false); err != nil {
 			return 0, err
 		}
-		if err := w.flushBuf(); err != nil {
+		// The gathered bytes and p in one wait for the writer.
+		err := w.send(*w.buf, p)
+		w.putBuf()
+		if err != nil {
 			return 0, err
 		}
+		return len(p), nil
 	}
 	if err := w.send(p); err != nil {
 		return 0, err
@@ -526,15 +531,26 @@ func (w *directWriter) flushBuf() error {
 	if !w.noBody {
 		err = w.send(*w.buf)
 	}
-	*w.buf = (*w.buf)[:0]
-	directBufs.Put(w.buf)
-	w.buf = nil
+	w.putBuf()
 	return err
 }
 
-// send queues p as DATA and waits until the writer took it.
-func (w *directWriter) send(p []byte) error {
-	if len(p) == 0 {
+// putBuf gives the buffer back.
+func (w *directWriter) putBuf() {
+	if w.buf != nil {
+		*w.buf = (*w.buf)[:0]
+		directBufs.Put(w.buf)
+		w.buf = nil
+	}
+}
+
+// send queues ps as DATA and waits until the writer took them.
+func (w *directWriter) send(ps ...[]byte) error {
+	n := 0
+	for _, p := range ps {
+		n += len(p)
+	}
+	if n == 0 {
 		return nil
 	}
 	st := w.x.st
@@ -550,7 +566,9 @@ func (w *directWriter) send(p []byte) error {
 		w.fail(os.ErrDeadlineExceeded)
 		return w.err
 	}
-	st.queueDataLocked(p)
+	for _, p := range ps {
+		st.queueDataLocked(p)
+	}
 	s.mu.Unlock()
 	if _, err := st.waitTaken(true); err != nil {
 		w.fail(err)
@@ -626,22 +644,33 @@ func (w *directWriter) finish() {
 		w.abandon()
 		return
 	}
+	short := w.length >= 0 && w.written < w.length && !w.noBody
+	if short && !w.sent {
+		// Nothing went out yet: the stream is reset with no head.
+		w.abandon()
+		w.resetShort()
+		return
+	}
 	if !w.sent {
+		// The whole response is in hand: head, body and end are queued
+		// together, and the handler's goroutine does not wait for the
+		// writer. The body is copied out of the pooled buffer.
 		if w.sendHead(true) != nil {
 			w.abandon()
 			return
 		}
-	}
-	if w.flushBuf() != nil {
+		if w.buf != nil && !w.noBody && len(*w.buf) > 0 {
+			if err := (*responseSink)(x.st).Body(bytes.Clone(*w.buf)); err != nil {
+				w.abandon()
+				return
+			}
+		}
+		w.putBuf()
+	} else if w.flushBuf() != nil {
 		return
 	}
-	if w.length >= 0 && w.written < w.length && !w.noBody {
-		x.s.log.Info("spdymux: handler wrote less than its Content-Length; resetting stream", "stream", x.st.id, "wrote", w.written, "content-length", w.length)
-		x.s.mu.Lock()
-		if x.st.err == nil {
-			x.s.resetLocked(x.st, codeInternal)
-		}
-		x.s.mu.Unlock()
+	if short {
+		w.resetShort()
 		return
 	}
 	var trailers []httpconv.HeaderField
@@ -649,6 +678,18 @@ func (w *directWriter) finish() {
 		trailers = httpconv.TrailerFields(nil, x.s.dialect, t)
 	}
 	(*responseSink)(x.st).End(trailers)
+}
+
+// resetShort resets the stream of a handler that returned having written
+// less than its Content-Length.
+func (w *directWriter) resetShort() {
+	x := w.x
+	x.s.log.Info("spdymux: handler wrote less than its Content-Length; resetting stream", "stream", x.st.id, "wrote", w.written, "content-length", w.length)
+	x.s.mu.Lock()
+	if x.st.err == nil {
+		x.s.resetLocked(x.st, codeInternal)
+	}
+	x.s.mu.Unlock()
 }
 
 // trailers returns the handler's trailers.
@@ -676,11 +717,7 @@ func (w *directWriter) trailers() http.Header {
 // abandon gives back the buffer of a response that will not be sent.
 func (w *directWriter) abandon() {
 	w.done = true
-	if w.buf != nil {
-		*w.buf = (*w.buf)[:0]
-		directBufs.Put(w.buf)
-		w.buf = nil
-	}
+	w.putBuf()
 }
 
 // httpDate returns the current time as a Date field, formatted once per

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
 )
@@ -44,7 +45,24 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	for _, f := range fields {
 		size += len(f.Name) + len(f.Value) + 4
 	}
-	head, req, err := httpconv.AppendRequestHead(make([]byte, 0, size), s.dialect, fields, st.recvFin)
+	var dst []byte
+	var scratch *[]byte
+	if s.cfg.handler != nil {
+		// Handler mode writes no head: the conversion only checks the
+		// request and gives its facts, into a buffer used again.
+		scratch = headScratch.Get().(*[]byte)
+		dst = (*scratch)[:0]
+	} else {
+		dst = make([]byte, 0, size)
+	}
+	head, req, err := httpconv.AppendRequestHead(dst, s.dialect, fields, st.recvFin)
+	if scratch != nil {
+		if cap(head) <= maxHeadScratch {
+			*scratch = head[:0]
+		}
+		headScratch.Put(scratch)
+		head = nil
+	}
 	if err != nil {
 		var mal *httpconv.MalformedError
 		if errors.As(err, &mal) {
@@ -64,7 +82,7 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	st.wantLength = req.ContentLength
 	st.reqHead, st.req = head, req
 	if s.cfg.handler != nil {
-		st.reqHead, st.reqFields = nil, slices.Clone(fields)
+		st.reqFields = slices.Clone(fields)
 	}
 	s.notePushSourceLocked(st, fields)
 	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st.grantSlot}
@@ -72,6 +90,12 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	s.cfg.pool.acquire(&st.entry)
 	return nil
 }
+
+// headScratch holds the buffers handler mode converts request heads into;
+// one that grew past maxHeadScratch is not kept.
+var headScratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxHeadScratch = 64 << 10
 
 // replyErrorLocked answers st with an HTTP error of the session's own
 // making, without the inner server, and drops the request body.

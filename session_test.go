@@ -1019,12 +1019,18 @@ func TestIncompleteResponse(t *testing.T) {
 				ts := newTestServer(t, proto, nil)
 				p := ts.dial(t)
 				p.get(t, 1, tc.path)
-				if tc.before >= 0 {
+				before := tc.before
+				if *handlerMode && tc.path == "/short" {
+					// Handler mode has the whole short response in hand
+					// when the handler returns: nothing of it goes out.
+					before = -1
+				}
+				if before >= 0 {
 					sr := p.readReply(t, 1)
 					if sr.Flags&spdy.FlagFin != 0 {
 						t.Fatalf("SYN_REPLY with FIN for an incomplete response")
 					}
-					p.dataTotal(t, tc.before, 1)
+					p.dataTotal(t, before, 1)
 				}
 				p.expectRst(t, 1, spdy.InternalError)
 				for _, f := range p.takeStream(1) {
