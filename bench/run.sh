@@ -10,7 +10,7 @@
 #   -sessions N    idle sessions held for the memory figures (default 10000)
 #   -streams N     active streams held for the memory figures (default 1000)
 #   -skip-install  do not apt-get, npm ci or check for tools
-#   -only LIST     comma-separated subset of: rps,h2,h1,download,priority,memory,profile
+#   -only LIST     comma-separated subset of: rps,h2,h1,download,priority,memory,scale,profile
 #
 # It installs what the chosen groups lack (Debian: wrk, nghttp2-client for
 # h2load, nghttp2-proxy for nghttpx, apache2 for mod_http2, util-linux for
@@ -30,12 +30,17 @@
 # as a file. A run whose load generator spoke anything but h2 (TLS) or h2c
 # (cleartext) -- h2load falls back to http/1.1 silently -- fails its row.
 #
+# The scale group puts spdymux serve and net/http's HTTP/2 side by side at
+# 1, 10, 100 and 1,000 h2c sessions (10 streams in flight each, spdymux
+# bench -proto h2: req/s, p50, p99), and measures both at 1,000, 10,000
+# and 50,000 idle sessions (a count above the open-file limit is skipped).
+#
 # Everything it produces goes under bench/out/DATE/: raw outputs, the
 # JSON-lines records (results.jsonl), memory.tsv, priority/*.json, CPU
 # profiles (profile/*.pprof) and the report (report.md). The default run
 # takes about 20 minutes; -only h2 about 9.
 #
-# Environment: BENCH_BASE_PORT (default 18400) moves the 20 loopback ports
+# Environment: BENCH_BASE_PORT (default 18400) moves the 24 loopback ports
 # it uses; SPDYMUX_REV, when set, is the revision machine.txt records (for
 # a run from an exported tree, which has no .git).
 #
@@ -49,7 +54,7 @@ DUR=5
 SESSIONS=10000
 STREAMS=1000
 INSTALL=1
-ONLY=rps,h2,h1,download,priority,memory,profile
+ONLY=rps,h2,h1,download,priority,memory,scale,profile
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-long) REPS=5 DUR=15 ;;
@@ -210,6 +215,10 @@ NGX_PLAIN=$((P + 16))  # nghttpx -n1, h2c frontend, backend benchserver -h1
 NGX_TLS=$((P + 17))    # nghttpx -n1, TLS frontend (h2 by ALPN)
 AP_PLAIN=$((P + 18))   # Apache httpd with mod_http2: h2c and http/1.1
 AP_TLS=$((P + 19))     # Apache httpd with mod_http2 and mod_ssl: h2 by ALPN
+SEC_TLS=$((P + 20))    # spdymux serve -secondary-conns: TLS (the h2 group)
+SEC_PLAIN=$((P + 21))  # spdymux serve -secondary-conns: cleartext
+GW3_TLS=$((P + 22))    # spdymux serve -backend -secondary-conns: TLS (the h2 group)
+GW3_PLAIN=$((P + 23))  # spdymux serve -backend -secondary-conns: cleartext
 
 # tls_cert: a self-signed ECDSA P-256 certificate for 127.0.0.1 and
 # localhost (the key type spdymux serve and benchserver make for
@@ -320,7 +329,7 @@ start_servers() {
 	fi
 	start nethttp "${SRV[@]}" "$BIN/benchserver" -h1 127.0.0.1:$NH_H1 -h2c 127.0.0.1:$NH_H2C -h2tls 127.0.0.1:$NH_H2TLS
 	PID_NETHTTP=$LAST
-	PID_NGHTTPX='' PID_APACHE=''
+	PID_NGHTTPX='' PID_APACHE='' PID_SECONDARY='' PID_GATEWAY3=''
 	if want h2; then
 		tls_cert
 		# nghttpx as the issue runs it: one worker (-n1), a cleartext (h2c)
@@ -335,7 +344,13 @@ start_servers() {
 		apache_conf "$OUT/apache"
 		start apache "${SRV[@]}" /usr/sbin/apache2 -d "$OUT/apache" -f "$OUT/apache/conf/httpd.conf" -DFOREGROUND
 		PID_APACHE=$LAST
-		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS)
+		# The same two spdymux servers as they ran before handler mode:
+		# every stream an HTTP/1.1 exchange on a secondary connection.
+		start spdymux-secondary "${SRV[@]}" "$BIN/spdymux" serve -secondary-conns -listen 127.0.0.1:$SEC_TLS -listen-plain 127.0.0.1:$SEC_PLAIN -log-level error
+		PID_SECONDARY=$LAST
+		start gateway-secondary "${SRV[@]}" "$BIN/spdymux" serve -secondary-conns -listen 127.0.0.1:$GW3_TLS -listen-plain 127.0.0.1:$GW3_PLAIN -backend http://127.0.0.1:$BACKEND -log-level error
+		PID_GATEWAY3=$LAST
+		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS $SEC_TLS $SEC_PLAIN $GW3_TLS $GW3_PLAIN)
 	fi
 	for port in "${ports[@]}"; do
 		waitport $port
@@ -347,8 +362,8 @@ start_servers() {
 	[ "$(curl -sS --max-time 10 http://127.0.0.1:$NH_H1/hello)" = "hello, world" ] || { echo "run.sh: no hello from net/http" >&2; exit 1; }
 	if want h2; then
 		: >"$OUT/h2-headers.txt"
-		for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN; do hello2 http://127.0.0.1:$port/hello; done
-		for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS; do hello2 https://127.0.0.1:$port/hello; done
+		for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN $SEC_PLAIN $GW3_PLAIN; do hello2 http://127.0.0.1:$port/hello; done
+		for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS $SEC_TLS $GW3_TLS; do hello2 https://127.0.0.1:$port/hello; done
 	fi
 }
 
@@ -394,7 +409,9 @@ rps_round() {
 
 # HTTP/2 side by side, per shape (-c 1 -m 100, -c 10 -m 10) and transport
 # (TLS: h2 by ALPN; plain: h2c with prior knowledge), one group each:
-#   spdymux-h2         spdymux serve (demo site), h2load
+#   spdymux-h2         spdymux serve (demo site, handler mode), h2load
+#   spdymux-h2-secondary  spdymux serve -secondary-conns (every stream an
+#                      HTTP/1.1 exchange on a secondary connection), h2load
 #   nethttp-h2         net/http's own HTTP/2 (benchserver -h2tls, -h2c), h2load
 #   spdymux-spdy31     spdymux serve over spdy/3.1, spdymux bench
 #   spdymux-h2-sb      spdymux serve over HTTP/2, spdymux bench -proto h2
@@ -402,28 +419,32 @@ rps_round() {
 #   gateway            spdymux serve -backend (default -backend-max-idle 64)
 #                      + benchserver -h1, h2load; CPU of both
 #   gateway-idle256    the same with -backend-max-idle 256
+#   gateway-secondary  spdymux serve -backend -secondary-conns + the same
+#                      backend, h2load; CPU of both
 #   nghttpx            nghttpx -n1 + the same benchserver -h1, h2load; CPU of both
 #   apache             Apache httpd, mod_http2, the file htdocs/hello, h2load
 h2_round() {
-	local rep=$1 c m g tr s want sp nh gw gw2 ngx ap k
+	local rep=$1 c m g tr s want sp nh gw gw2 gw3 sec ngx ap k
 	for shape in "1 100" "10 10"; do
 		read -r c m <<<"$shape"
 		for tr in tls plain; do
 			g=h2-c${c}m${m}-$tr
 			if [ $tr = tls ]; then
 				s=https want=h2 k=-k
-				sp=$SPDY_TLS nh=$NH_H2TLS gw=$GW_TLS gw2=$GW2_TLS ngx=$NGX_TLS ap=$AP_TLS
+				sp=$SPDY_TLS nh=$NH_H2TLS gw=$GW_TLS gw2=$GW2_TLS ngx=$NGX_TLS ap=$AP_TLS sec=$SEC_TLS gw3=$GW3_TLS
 			else
 				s=http want=h2c k=
-				sp=$SPDY_PLAIN nh=$NH_H2C gw=$GW_PLAIN gw2=$GW2_PLAIN ngx=$NGX_PLAIN ap=$AP_PLAIN
+				sp=$SPDY_PLAIN nh=$NH_H2C gw=$GW_PLAIN gw2=$GW2_PLAIN ngx=$NGX_PLAIN ap=$AP_PLAIN sec=$SEC_PLAIN gw3=$GW3_PLAIN
 			fi
 			local H2=(h2load -c $c -m $m -D $DUR)
 			WANT=$want bench $g spdymux-h2 $rep $PID_SPDYMUX "${H2[@]}" $s://127.0.0.1:$sp/hello
+			WANT=$want bench $g spdymux-h2-secondary $rep $PID_SECONDARY "${H2[@]}" $s://127.0.0.1:$sec/hello
 			WANT=$want bench $g nethttp-h2 $rep $PID_NETHTTP "${H2[@]}" $s://127.0.0.1:$nh/hello
 			WANT=spdy/3.1 bench $g spdymux-spdy31 $rep $PID_SPDYMUX "${SB[@]}" $k -c $c -m $m -D ${DUR}s $s://127.0.0.1:$sp/hello
 			WANT=$want bench $g spdymux-h2-sb $rep $PID_SPDYMUX "${SB[@]}" -proto h2 $k -c $c -m $m -D ${DUR}s $s://127.0.0.1:$sp/hello
 			WANT=$want bench $g gateway $rep $PID_GATEWAY,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw/hello
 			WANT=$want bench $g gateway-idle256 $rep $PID_GATEWAY2,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw2/hello
+			WANT=$want bench $g gateway-secondary $rep $PID_GATEWAY3,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw3/hello
 			WANT=$want bench $g nghttpx $rep $PID_NGHTTPX,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$ngx/hello
 			WANT=$want bench $g apache $rep $PID_APACHE "${H2[@]}" $s://127.0.0.1:$ap/hello
 		done
@@ -459,8 +480,13 @@ priority_round() {
 	local rep=$1
 	# The control runs the downloads on a second session: the same load on
 	# the machine, but not on the session of the measured request.
+	# HTTP/2 (RFC 9218 urgency in the priority field) the same way, and
+	# net/http's HTTP/2 for comparison.
 	for t in "spdymux-plain http://127.0.0.1:$SPDY_PLAIN" "spdymux-tls https://127.0.0.1:$SPDY_TLS" \
-		"spdymux-plain-separate http://127.0.0.1:$SPDY_PLAIN -separate"; do
+		"spdymux-plain-separate http://127.0.0.1:$SPDY_PLAIN -separate" \
+		"spdymux-h2c http://127.0.0.1:$SPDY_PLAIN -proto h2" "spdymux-h2 https://127.0.0.1:$SPDY_TLS -proto h2" \
+		"spdymux-h2c-separate http://127.0.0.1:$SPDY_PLAIN -proto h2 -separate" \
+		"nethttp-h2c http://127.0.0.1:$NH_H2C -proto h2"; do
 		read -r name url extra <<<"$t"
 		timeout 150 "${GEN[@]}" "$BIN/benchprio" -url "$url" -timeout 120s $extra >"$OUT/priority/$name.$rep.json" 2>"$RAW/priority.$name.$rep.err" ||
 			log "priority $name rep $rep failed: $(tail -1 "$RAW/priority.$name.$rep.err")"
@@ -484,10 +510,12 @@ memfig() { # PID [DEBUGPORT]: "heap stack rss goroutines" (bytes)
 		echo "0 0 $(($(rss_kib "$pid") * 1024)) 0"
 	fi
 }
-# hold SERVERPID PORT DEBUGPORT PROTO KIND N: prints one memory.tsv line.
+# hold SERVERPID PORT DEBUGPORT PROTO KIND N: prints one memory.tsv line,
+# named LABEL when that is set, else PROTO.
 hold() {
 	local spid=$1 port=$2 dbg=$3 proto=$4 kind=$5 n=$6 before after hpid ready=0
-	local hout=$RAW/hold.${HOLDTAG:-go}.${proto//\//_}.$kind.out
+	local name=${LABEL:-$proto}
+	local hout=$RAW/hold.${HOLDTAG:-go}.${name//\//_}.$kind.out
 	sleep 0.5
 	before=$(memfig "$spid" "$dbg")
 	"${GEN[@]}" "$BIN/benchhold" -addr 127.0.0.1:$port -proto "$proto" -$kind "$n" -hold 180s -stdin=false -timeout 30s \
@@ -508,22 +536,26 @@ hold() {
 	after=$(memfig "$spid" "$dbg")
 	stop "$hpid"
 	local line
-	line=$(printf '%s\t%s\t%s\t%s\t%s\n' "$proto" "$kind" "$n" "$before" "$after" | tr ' ' '\t')
+	line=$(printf '%s\t%s\t%s\t%s\t%s\n' "${LABEL:-$proto}" "$kind" "$n" "$before" "$after" | tr ' ' '\t')
 	echo "$line" >>"$OUT/memory.tsv"
 	echo "$line" | awk -F'\t' '{printf "  memory %-9s %-6s %6d: heap %8.0f B, stacks %7.0f B, RSS %8.0f B each; goroutines %d -> %d\n", $1, $2, $3, ($8-$4)/$3, ($9-$5)/$3, ($10-$6)/$3, $7, $11}' >&2
 }
 memory() {
 	printf 'proto\tkind\tn\theap_before\tstack_before\trss_before\tgoroutines_before\theap_after\tstack_after\trss_after\tgoroutines_after\n' >"$OUT/memory.tsv"
-	for t in "spdy/3.1 -spdy" "http/1.1 -h1" "h2c -h2c"; do
-		read -r proto flag <<<"$t"
+	# label, client protocol, benchserver flags: spdymux (handler mode,
+	# as serve runs) over spdy/3.1 and h2c, spdymux with secondary
+	# connections, net/http's HTTP/1.1 and HTTP/2.
+	for t in "spdy/3.1 spdy/3.1 -spdy" "spdymux-h2c h2c -spdy" "spdymux-secondary-spdy/3.1 spdy/3.1 -spdy -secondary-conns" \
+		"http/1.1 http/1.1 -h1" "h2c h2c -h2c"; do
+		read -r label proto flag extra <<<"$t"
 		for kind in idle active; do
 			n=$SESSIONS
 			[ $kind = active ] && n=$STREAMS
-			start mem "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM -debug 127.0.0.1:$MEM_DEBUG -workers $((STREAMS + 24))
+			start mem "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM $extra -debug 127.0.0.1:$MEM_DEBUG -workers $((STREAMS + 24))
 			local mp=$LAST
 			waitport $MEM
 			waitport $MEM_DEBUG
-			hold $mp $MEM $MEM_DEBUG "$proto" $kind $n
+			LABEL=$label hold $mp $MEM $MEM_DEBUG "$proto" $kind $n
 			stop $mp
 		done
 	done
@@ -534,6 +566,42 @@ memory() {
 	HOLDTAG=node hold $np $MEM "" spdy/3.1 idle $SESSIONS
 	stop $np
 	sed -i '$ s/^spdy\/3.1/node-spdy\/3.1/' "$OUT/memory.tsv"
+}
+
+# Scale, rate: HTTP/2 (h2c) at 1, 10, 100 and 1,000 sessions with 10
+# streams in flight each, spdymux serve against net/http's HTTP/2, with
+# spdymux bench -proto h2 (it reports p50 and p99) as the load for both.
+scale_round() {
+	local rep=$1 n
+	for n in 1 10 100 1000; do
+		WANT=h2c bench scale-c${n}m10 spdymux-h2c $rep $PID_SPDYMUX "${SB[@]}" -proto h2 -c $n -m 10 -D ${DUR}s http://127.0.0.1:$SPDY_PLAIN/hello
+		WANT=h2c bench scale-c${n}m10 nethttp-h2c $rep $PID_NETHTTP "${SB[@]}" -proto h2 -c $n -m 10 -D ${DUR}s http://127.0.0.1:$NH_H2C/hello
+	done
+}
+
+# Scale, memory: RSS, heap and stacks at 1,000, 10,000 and 50,000 idle
+# h2c sessions (each did one GET /hello), spdymux (benchserver -spdy, as
+# serve runs) against net/http's HTTP/2. Server and client each hold one
+# socket per session, so a count above the open-file limit is skipped and
+# said so.
+scale_memory() {
+	local n t label flag limit
+	limit=$(ulimit -n)
+	for n in 1000 10000 50000; do
+		if [ $((n + 1000)) -gt "$limit" ]; then
+			log "scale: $n idle sessions skipped: the open-file limit is $limit"
+			continue
+		fi
+		for t in "scale-spdymux-h2c -spdy" "scale-nethttp-h2c -h2c"; do
+			read -r label flag <<<"$t"
+			start mem "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM -debug 127.0.0.1:$MEM_DEBUG
+			local mp=$LAST
+			waitport $MEM
+			waitport $MEM_DEBUG
+			LABEL=$label hold $mp $MEM $MEM_DEBUG h2c idle $n
+			stop $mp
+		done
+	done
 }
 
 # Profiles: a CPU profile of the server under -c 1 -m 100 for spdymux
@@ -594,10 +662,10 @@ if want rps || want h1; then
 fi
 if want h2; then
 	log "warming up every HTTP/2 server for 1 s"
-	for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN; do
+	for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN $SEC_PLAIN $GW3_PLAIN; do
 		warm h2load -c 10 -m 10 -D 1 http://127.0.0.1:$port/hello
 	done
-	for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS; do
+	for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS $SEC_TLS $GW3_TLS; do
 		warm h2load -c 10 -m 10 -D 1 https://127.0.0.1:$port/hello
 	done
 fi
@@ -607,10 +675,16 @@ for rep in $(seq "$REPS"); do
 	want h1 && { log "HTTP/1.1 load generators, repetition $rep of $REPS"; h1_round "$rep"; }
 	want download && { log "256 MiB downloads, repetition $rep of $REPS"; download_round "$rep"; }
 	want priority && { log "priority, repetition $rep of $REPS"; priority_round "$rep"; }
+	want scale && { log "scale: 1 to 1,000 sessions, repetition $rep of $REPS"; scale_round "$rep"; }
 done
 if want memory; then
 	log "memory: $SESSIONS idle connections, $STREAMS active requests"
 	memory
+fi
+if want scale; then
+	log "scale: memory at 1,000 to 50,000 idle sessions"
+	[ -s "$OUT/memory.tsv" ] || printf 'proto\tkind\tn\theap_before\tstack_before\trss_before\tgoroutines_before\theap_after\tstack_after\trss_after\tgoroutines_after\n' >"$OUT/memory.tsv"
+	scale_memory
 fi
 if want profile; then
 	log "CPU profiles at -c 1 -m 100"
@@ -641,9 +715,10 @@ END=$(date +%s)
 			-ratio "download:spdymux-plain/node-plain" -ratio "download:spdymux-tls/node-tls"
 			-ratio "download:spdymux-tls/spdymux-plain")
 		for g in h2-c1m100-tls h2-c1m100-plain h2-c10m10-tls h2-c10m10-plain; do
-			ratios+=(-ratio "$g:spdymux-h2/nethttp-h2" -ratio "$g:spdymux-h2/spdymux-spdy31" -ratio "$g:spdymux-h2-sb/spdymux-spdy31"
+			ratios+=(-ratio "$g:spdymux-h2/nethttp-h2" -ratio "$g:spdymux-h2/spdymux-h2-secondary" -ratio "$g:spdymux-h2-secondary/nethttp-h2"
+				-ratio "$g:spdymux-h2/spdymux-spdy31" -ratio "$g:spdymux-h2-sb/spdymux-spdy31"
 				-ratio "$g:spdymux-h2/apache" -ratio "$g:nethttp-h2/apache"
-				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
+				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/gateway-secondary" -ratio "$g:gateway-secondary/nghttpx" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
 		done
 		"$BIN/benchrun" table -results "$RESULTS" "${ratios[@]}"
 	fi
@@ -653,7 +728,7 @@ END=$(date +%s)
 		echo
 		echo "| server | reps | idle p50 | idle p90 | loaded, prio 0: p50 | p90 | n | loaded, prio 7: p50 | p90 | n | downloads MB/s |"
 		echo "|---|---|---|---|---|---|---|---|---|---|---|"
-		for name in spdymux-plain spdymux-tls spdymux-plain-separate; do
+		for name in spdymux-plain spdymux-tls spdymux-plain-separate spdymux-h2c spdymux-h2 spdymux-h2c-separate nethttp-h2c; do
 			ls "$OUT"/priority/$name.*.json >/dev/null 2>&1 || continue
 			jq -s -r --arg n "$name" 'def med: sort | .[(length/2|floor)];
 				[$n, (length|tostring),
@@ -671,6 +746,7 @@ END=$(date +%s)
 		echo "| server | kind | n | heap B each | goroutine stacks B each | RSS B each | goroutines before → after |"
 		echo "|---|---|---|---|---|---|---|"
 		awk -F'\t' 'NR > 1 {srv = ($1 ~ /^node/) ? "node spdy-transport, spdy/3.1" : "Go: " $1; if ($1 == "spdy/3.1") srv = "spdymux, spdy/3.1";
+			if ($1 ~ /^spdymux-/) srv = $1;
 			if ($8 == 0) printf "| %s | %s | %d | – | – | %.0f | – |\n", srv, $2, $3, ($10-$6)/$3;
 			else printf "| %s | %s | %d | %.0f | %.0f | %.0f | %d → %d |\n", srv, $2, $3, ($8-$4)/$3, ($9-$5)/$3, ($10-$6)/$3, $7, $11}' "$OUT/memory.tsv"
 	fi

@@ -1,7 +1,9 @@
-// Command benchprio measures how SPDY priorities shield a small request
-// from bulk downloads on the same session, for bench/run.sh. Over one
-// session (spdymux.Transport) to -url it measures the time to the first
-// byte of the response (the response header) of GET /hello:
+// Command benchprio measures how priorities shield a small request from
+// bulk downloads on the same session, for bench/run.sh. Over one session
+// to -url (SPDY/3.1 priorities through spdymux.Transport, or with -proto h2
+// HTTP/2 through golang.org/x/net/http2's Transport and RFC 9218's
+// priority field) it measures the time to the first byte of the response
+// (the response header) of GET /hello:
 //
 //	idle      on the idle session, at priority 0
 //	loaded-0  at priority 0 while -downloads GET /bytes/N (-size) run at
@@ -25,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -36,6 +39,7 @@ import (
 	"time"
 
 	"github.com/spdymux/spdymux"
+	"golang.org/x/net/http2"
 )
 
 func main() {
@@ -47,6 +51,7 @@ func main() {
 		rounds    = flag.Int("rounds", 20, "most sets of downloads started")
 		gap       = flag.Duration("gap", 5*time.Millisecond, "pause between samples")
 		timeout   = flag.Duration("timeout", 120*time.Second, "give up after this long")
+		proto     = flag.String("proto", "spdy/3.1", "`protocol`: spdy/3.1, or h2 (h2c with prior knowledge on http URLs)")
 		separate  = flag.Bool("separate", false, "run the downloads on a second session instead (a control: the same load on the machine, but not on the measured session)")
 	)
 	flag.Parse()
@@ -56,27 +61,61 @@ func main() {
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 
-	tr := &spdymux.Transport{
-		PlainProtocol:   spdymux.ProtoSPDY31,
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+	var h2 bool
+	switch *proto {
+	case "spdy/3.1":
+	case "h2":
+		h2 = true
+	default:
+		log.Fatalf("bad -proto %q: want spdy/3.1 or h2", *proto)
 	}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr}
+	// newClient returns a client whose requests share one session.
+	newClient := func() (*http.Client, func()) {
+		if h2 {
+			tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+			if strings.HasPrefix(*base, "http:") {
+				tr.AllowHTTP = true
+				tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+					var d net.Dialer
+					return d.DialContext(ctx, network, addr)
+				}
+			}
+			return &http.Client{Transport: tr}, tr.CloseIdleConnections
+		}
+		tr := &spdymux.Transport{
+			PlainProtocol:   spdymux.ProtoSPDY31,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true},
+		}
+		return &http.Client{Transport: tr}, tr.CloseIdleConnections
+	}
+	// request makes a GET of path at priority prio (0 highest, 7 lowest):
+	// SPDY's priority, or RFC 9218 urgency.
+	request := func(ctx context.Context, prio uint8, path string) *http.Request {
+		if !h2 {
+			ctx = spdymux.WithPriority(ctx, prio)
+		}
+		req, err := http.NewRequestWithContext(ctx, "GET", *base+path, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if h2 {
+			req.Header.Set("Priority", "u="+strconv.Itoa(int(prio)))
+		}
+		return req
+	}
+	client, closeClient := newClient()
+	defer closeClient()
 	dlClient := client
 	if *separate {
-		tr2 := &spdymux.Transport{PlainProtocol: tr.PlainProtocol, TLSClientConfig: tr.TLSClientConfig}
-		defer tr2.CloseIdleConnections()
-		dlClient = &http.Client{Transport: tr2}
+		c, closeC := newClient()
+		defer closeC()
+		dlClient = c
 	}
 
 	ttfb := func(prio uint8) (time.Duration, error) {
 		var first time.Time
 		trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { first = time.Now() }}
-		rctx := httptrace.WithClientTrace(spdymux.WithPriority(ctx, prio), trace)
-		req, err := http.NewRequestWithContext(rctx, "GET", *base+"/hello", nil)
-		if err != nil {
-			return 0, err
-		}
+		req := request(httptrace.WithClientTrace(ctx, trace), prio, "/hello")
 		start := time.Now()
 		resp, err := client.Do(req)
 		if err != nil {
@@ -113,7 +152,7 @@ func main() {
 		var running atomic.Int64
 		var started sync.WaitGroup
 		var wg sync.WaitGroup
-		dctx, dcancel := context.WithCancel(spdymux.WithPriority(ctx, 7))
+		dctx, dcancel := context.WithCancel(ctx)
 		errc := make(chan error, *downloads)
 		for range *downloads {
 			running.Add(1)
@@ -122,7 +161,7 @@ func main() {
 				defer running.Add(-1)
 				once := sync.OnceFunc(started.Done)
 				defer once()
-				req, _ := http.NewRequestWithContext(dctx, "GET", *base+"/bytes/"+strconv.FormatInt(*size, 10), nil)
+				req := request(dctx, 7, "/bytes/"+strconv.FormatInt(*size, 10))
 				resp, err := dlClient.Do(req)
 				if err != nil {
 					errc <- err
@@ -178,6 +217,7 @@ func main() {
 	loadTime := time.Since(loadStart)
 
 	out := map[string]any{
+		"proto":                 *proto,
 		"separate_sessions":     *separate,
 		"url":                   *base,
 		"downloads":             *downloads,

@@ -12,7 +12,8 @@
 //	                figures as JSON) and net/http/pprof
 //
 // The SPDY listeners are configured as `spdymux serve` configures its
-// own: one worker pool (-workers) and -max-streams per session. TLS uses a
+// own: one worker pool (-workers), -max-streams per session, and handler
+// mode (Config.Handler) unless -secondary-conns is given. TLS uses a
 // self-signed ECDSA P-256 certificate made at start. Once every listener
 // is open it prints "ready" on stdout; it runs until SIGINT or SIGTERM.
 package main
@@ -50,6 +51,7 @@ func main() {
 		h1, h2c, h2tls, spdyPlain, spdyTLS, debug string
 		workers                                   int
 		maxStreams                                uint
+		secondary                                 bool
 	)
 	flag.StringVar(&h1, "h1", "", "serve net/http HTTP/1.1 on `addr`")
 	flag.StringVar(&h2c, "h2c", "", "serve net/http HTTP/2 with prior knowledge (and HTTP/1.1) over TCP on `addr`")
@@ -59,6 +61,7 @@ func main() {
 	flag.StringVar(&debug, "debug", "", "serve /debug/vars, /debug/gc and /debug/pprof/ on `addr`")
 	flag.IntVar(&workers, "workers", 1024, "worker slots shared by the SPDY listeners")
 	flag.UintVar(&maxStreams, "max-streams", spdymux.DefaultMaxConcurrentStreams, "concurrent streams per SPDY session")
+	flag.BoolVar(&secondary, "secondary-conns", false, "serve SPDY and HTTP/2 streams on secondary connections rather than in handler mode")
 	flag.Parse()
 	log.SetPrefix("benchserver: ")
 	log.SetFlags(0)
@@ -103,7 +106,11 @@ func main() {
 	var spdyListeners []*spdymux.Listener
 	pool := spdymux.NewPool(workers)
 	spdyConfig := func() *spdymux.Config {
-		return &spdymux.Config{MaxConcurrentStreams: uint32(maxStreams), Pool: pool, Logger: quiet}
+		cfg := &spdymux.Config{MaxConcurrentStreams: uint32(maxStreams), Pool: pool, Logger: quiet}
+		if !secondary {
+			cfg.Handler = handler
+		}
+		return cfg
 	}
 	spdyServe := func(addr string, cfg *spdymux.Config) {
 		l := spdymux.NewListener(listen(addr), cfg)
