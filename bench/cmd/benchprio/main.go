@@ -1,8 +1,7 @@
 // Command benchprio measures how priorities shield a small request from
 // bulk downloads on the same session, for bench/run.sh. Over one session
 // to -url (SPDY/3.1 priorities through spdymux.Transport, or with -proto h2
-// HTTP/2 through golang.org/x/net/http2's Transport and RFC 9218's
-// priority field) it measures the time to the first byte of the response
+// HTTP/2 through net/http's Transport and RFC 9218's priority field) it measures the time to the first byte of the response
 // (the response header) of GET /hello:
 //
 //	idle      on the idle session, at priority 0
@@ -27,7 +26,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
@@ -39,7 +37,6 @@ import (
 	"time"
 
 	"github.com/spdymux/spdymux"
-	"golang.org/x/net/http2"
 )
 
 func main() {
@@ -72,14 +69,13 @@ func main() {
 	// newClient returns a client whose requests share one session.
 	newClient := func() (*http.Client, func()) {
 		if h2 {
-			tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+			var protos http.Protocols
 			if strings.HasPrefix(*base, "http:") {
-				tr.AllowHTTP = true
-				tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-					var d net.Dialer
-					return d.DialContext(ctx, network, addr)
-				}
+				protos.SetUnencryptedHTTP2(true)
+			} else {
+				protos.SetHTTP2(true)
 			}
+			tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Protocols: &protos}
 			return &http.Client{Transport: tr}, tr.CloseIdleConnections
 		}
 		tr := &spdymux.Transport{
