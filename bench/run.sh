@@ -542,6 +542,8 @@ hold() {
 }
 memory() {
 	printf 'proto\tkind\tn\theap_before\tstack_before\trss_before\tgoroutines_before\theap_after\tstack_after\trss_after\tgoroutines_after\n' >"$OUT/memory.tsv"
+	# Worker slots for every held request: the pool keeps a sixteenth of
+	# them for sessions that hold none.
 	# label, client protocol, benchserver flags: spdymux (handler mode,
 	# as serve runs) over spdy/3.1 and h2c, spdymux with secondary
 	# connections, net/http's HTTP/1.1 and HTTP/2.
@@ -551,7 +553,7 @@ memory() {
 		for kind in idle active; do
 			n=$SESSIONS
 			[ $kind = active ] && n=$STREAMS
-			start mem "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM $extra -debug 127.0.0.1:$MEM_DEBUG -workers $((STREAMS + 24))
+			start mem "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM $extra -debug 127.0.0.1:$MEM_DEBUG -workers $((STREAMS * 16 / 15 + 64))
 			local mp=$LAST
 			waitport $MEM
 			waitport $MEM_DEBUG
