@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,13 +38,17 @@ type connPool struct {
 	dials, reuses, stale atomic.Uint64
 
 	mu       sync.Mutex
-	open     int                      // connections open or being dialed, idle ones included
-	idle     []*backendConn           // least recently used first
-	sessions map[string]*poolSession  // sessions holding or waiting for connections
-	taken    int                      // connections taken, in all
-	waiting  map[*poolWaiter]struct{} // requests waiting for a connection
-	seq      uint64                   // arrival order of waiters
-	prune    *time.Timer              // closes idle connections past idleTimeout, or closed by the backend
+	open     int                     // connections open or being dialed, idle ones included
+	idle     []*backendConn          // least recently used first
+	sessions map[string]*poolSession // sessions holding or waiting for connections
+	taken    int                     // connections taken, in all
+	// queued holds the sessions with requests waiting for a connection;
+	// each keeps its own in arrival order, so that choosing the next
+	// grant looks at sessions, not at every waiting request.
+	queued   map[*poolSession]struct{}
+	nwaiting int         // requests waiting, in all
+	seq      uint64      // arrival order of waiters
+	prune    *time.Timer // closes idle connections past idleTimeout, or closed by the backend
 	closed   bool
 }
 
@@ -57,11 +62,13 @@ const moodInterval = 100 * time.Millisecond
 
 // poolSession is what the pool knows of one client session.
 type poolSession struct {
-	held        int       // connections taken
-	waiting     int       // requests waiting
-	limit       int       // connections it may hold at once
-	changed     time.Time // when limit last changed
-	irritations int       // annoyances since, less happy ends
+	name        string
+	held        int           // connections taken
+	waiting     int           // requests waiting
+	queue       []*poolWaiter // the waiting requests, first come first
+	limit       int           // connections it may hold at once
+	changed     time.Time     // when limit last changed
+	irritations int           // annoyances since, less happy ends
 }
 
 // poolWaiter is a request waiting for a connection.
@@ -70,6 +77,7 @@ type poolWaiter struct {
 	seq     uint64
 	fresh   bool          // a new connection only: the request is a retry
 	grant   chan poolGive // sent one grant; has room for it
+	queued  bool          // still in its session's queue
 }
 
 // poolGive grants a connection: an idle one, or when c is nil leave to
@@ -84,7 +92,7 @@ func newConnPool(dial func(context.Context) (*backendConn, error), maxConns, max
 		perSession:  min(perSession, maxConns),
 		idleTimeout: idleTimeout,
 		sessions:    make(map[string]*poolSession),
-		waiting:     make(map[*poolWaiter]struct{}),
+		queued:      make(map[*poolSession]struct{}),
 	}
 }
 
@@ -111,10 +119,13 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 		p.mu.Unlock()
 		return p.use(ctx, deadline, session, g)
 	}
-	w := &poolWaiter{session: session, seq: p.seq, fresh: fresh, grant: make(chan poolGive, 1)}
+	w := &poolWaiter{session: session, seq: p.seq, fresh: fresh, grant: make(chan poolGive, 1), queued: true}
 	p.seq++
-	p.waiting[w] = struct{}{}
-	p.sessionLocked(session).waiting++
+	ps := p.sessionLocked(session)
+	ps.waiting++
+	ps.queue = append(ps.queue, w)
+	p.queued[ps] = struct{}{}
+	p.nwaiting++
 	p.mu.Unlock()
 
 	var expired <-chan time.Time
@@ -133,9 +144,18 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 		err = context.DeadlineExceeded
 	}
 	p.mu.Lock()
-	_, still := p.waiting[w]
+	still := w.queued
 	if still {
-		delete(p.waiting, w)
+		ps := p.sessions[session]
+		if i := slices.Index(ps.queue, w); i >= 0 {
+			ps.queue = slices.Delete(ps.queue, i, i+1)
+		}
+		if len(ps.queue) == 0 {
+			ps.queue = nil
+			delete(p.queued, ps)
+		}
+		w.queued = false
+		p.nwaiting--
 		p.unwaitLocked(session)
 	}
 	p.mu.Unlock()
@@ -187,7 +207,7 @@ func (p *connPool) use(ctx context.Context, deadline time.Time, session string, 
 func (p *connPool) sessionLocked(session string) *poolSession {
 	ps := p.sessions[session]
 	if ps == nil {
-		ps = &poolSession{limit: min(sessionStartConns, p.perSession), changed: time.Now()}
+		ps = &poolSession{name: session, limit: min(sessionStartConns, p.perSession), changed: time.Now()}
 		p.sessions[session] = ps
 	}
 	return ps
@@ -329,28 +349,34 @@ func (p *connPool) dropLocked(session string) {
 // are connections to grant: first to the request whose session holds the
 // fewest, then to the one that has waited longest.
 func (p *connPool) serveWaitersLocked() {
-	for len(p.waiting) > 0 && (p.open < p.maxConns || len(p.idle) > 0) {
-		var best *poolWaiter
-		var bestHeld int
-		for w := range p.waiting {
-			ps := p.sessions[w.session]
+	for p.nwaiting > 0 && (p.open < p.maxConns || len(p.idle) > 0) {
+		var best *poolSession
+		for ps := range p.queued {
 			if ps.held >= ps.limit {
 				continue
 			}
-			if best == nil || ps.held < bestHeld || ps.held == bestHeld && w.seq < best.seq {
-				best, bestHeld = w, ps.held
+			if best == nil || ps.held < best.held || ps.held == best.held && ps.queue[0].seq < best.queue[0].seq {
+				best = ps
 			}
 		}
 		if best == nil {
 			return
 		}
-		g, ok := p.giveLocked(best.session, best.fresh)
+		w := best.queue[0]
+		g, ok := p.giveLocked(best.name, w.fresh)
 		if !ok {
 			return
 		}
-		delete(p.waiting, best)
-		p.sessions[best.session].waiting--
-		best.grant <- g
+		best.queue[0] = nil
+		best.queue = best.queue[1:]
+		if len(best.queue) == 0 {
+			best.queue = nil
+			delete(p.queued, best)
+		}
+		w.queued = false
+		p.nwaiting--
+		best.waiting--
+		w.grant <- g
 	}
 }
 
@@ -422,7 +448,7 @@ func (p *connPool) stats() PoolStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return PoolStats{
-		Open: p.open, Idle: len(p.idle), Busy: p.taken, Waiting: len(p.waiting), Sessions: len(p.sessions),
+		Open: p.open, Idle: len(p.idle), Busy: p.taken, Waiting: p.nwaiting, Sessions: len(p.sessions),
 		Dials: p.dials.Load(), Reuses: p.reuses.Load(), Stale: p.stale.Load(),
 	}
 }
