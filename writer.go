@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"time"
 )
 
@@ -75,6 +76,11 @@ func (s *session) scheduleLocked(st *stream) {
 func (s *session) writeLoop() {
 	defer s.writerWG.Done()
 	for {
+		// Let the goroutines that are ready to run (handlers about to
+		// finish their responses, the reader with more requests) go
+		// first, so that this turn's write carries what they queue
+		// rather than one response per system call.
+		runtime.Gosched()
 		s.mu.Lock()
 		s.holdLevel, s.holdWait = s.holdLevelLocked(time.Now())
 		for len(s.wbuf.b) < writeBatch && s.nextFrameLocked() {
