@@ -219,17 +219,7 @@ func (x *directExchange) request(ctx context.Context, fields []httpconv.HeaderFi
 		req.ProtoMinor = 0
 	}
 	if vv, ok := req.Header["Trailer"]; ok {
-		req.Trailer = make(http.Header)
-		for _, v := range vv {
-			for k := range strings.SplitSeq(v, ",") {
-				k = http.CanonicalHeaderKey(strings.TrimSpace(k))
-				switch k {
-				case "", "Transfer-Encoding", "Trailer", "Content-Length":
-				default:
-					req.Trailer[k] = nil
-				}
-			}
-		}
+		req.Trailer = httpconv.AnnouncedTrailers(vv)
 		delete(req.Header, "Trailer")
 	}
 	if vv := req.Header["Expect"]; len(vv) == 1 && strings.EqualFold(vv[0], "100-continue") {
@@ -369,27 +359,12 @@ func (w *directWriter) WriteHeader(code int) {
 	w.status = code
 	w.noBody = w.head || code == http.StatusNoContent || code == http.StatusNotModified
 	if cl := w.header.Get("Content-Length"); cl != "" {
-		if n, err := parseLength(cl); err == nil {
+		if n, ok := httpconv.ParseContentLength(cl); ok {
 			w.length = n
 		} else {
 			delete(w.header, "Content-Length")
 		}
 	}
-}
-
-func parseLength(s string) (int64, error) {
-	var n int64
-	if s == "" {
-		return 0, errors.New("empty")
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < '0' || c > '9' || n > (1<<62)/10 {
-			return 0, errors.New("invalid")
-		}
-		n = n*10 + int64(c-'0')
-	}
-	return n, nil
 }
 
 // interim queues a 1xx response with the header as it is now; HTTP/2
@@ -405,7 +380,13 @@ func (w *directWriter) interim(code int) {
 
 // Write sends body bytes; the first bytes wait in a buffer so that a short
 // response goes out with a content-length.
-func (w *directWriter) Write(p []byte) (int, error) {
+func (w *directWriter) Write(p []byte) (int, error) { return write(w, p) }
+
+// WriteString is Write for a string, without converting one that fits
+// in the buffer.
+func (w *directWriter) WriteString(s string) (int, error) { return write(w, s) }
+
+func write[T string | []byte](w *directWriter, p T) (int, error) {
 	if w.done {
 		return 0, http.ErrHandlerTimeout
 	}
@@ -415,6 +396,7 @@ func (w *directWriter) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	fits := !w.sent && w.written+int64(len(p)) <= directBufSize
 	if w.noBody {
 		if !w.head {
 			return 0, http.ErrBodyNotAllowed
@@ -422,11 +404,8 @@ func (w *directWriter) Write(p []byte) (int, error) {
 		// HEAD: the bytes are not sent, but those that fit in the
 		// buffer give the head a content-length and a sniffed
 		// content-type, as the GET's would have (net/http does the same).
-		if !w.sent && w.written+int64(len(p)) <= directBufSize {
-			if w.buf == nil {
-				w.buf = directBufs.Get().(*[]byte)
-			}
-			*w.buf = append(*w.buf, p...)
+		if fits {
+			gather(w, p)
 		}
 		w.written += int64(len(p))
 		return len(p), nil
@@ -435,40 +414,39 @@ func (w *directWriter) Write(p []byte) (int, error) {
 		return 0, http.ErrContentLength
 	}
 	w.written += int64(len(p))
-	if !w.sent {
-		if w.buf == nil {
-			w.buf = directBufs.Get().(*[]byte)
-		}
-		if len(*w.buf)+len(p) <= directBufSize {
-			*w.buf = append(*w.buf, p...)
-			return len(p), nil
-		}
+	switch {
+	case fits:
+		gather(w, p)
+		return len(p), nil
+	case !w.sent:
 		if err := w.sendHead(false); err != nil {
 			return 0, err
 		}
 		// The gathered bytes and p in one wait for the writer.
-		err := w.send(*w.buf, p)
-		w.putBuf()
+		var err error
+		if w.buf != nil {
+			err = w.send(*w.buf, []byte(p))
+			w.putBuf()
+		} else {
+			err = w.send([]byte(p))
+		}
 		if err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	if err := w.send(p); err != nil {
+	if err := w.send([]byte(p)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
 
-// WriteString is Write for a string.
-func (w *directWriter) WriteString(s string) (int, error) {
-	if !w.sent && w.buf != nil && len(*w.buf)+len(s) <= directBufSize && w.status != 0 && !w.noBody && w.err == nil && !w.done &&
-		(w.length < 0 || w.written+int64(len(s)) <= w.length) {
-		*w.buf = append(*w.buf, s...)
-		w.written += int64(len(s))
-		return len(s), nil
+// gather adds p to the buffer of bytes not yet sent.
+func gather[T string | []byte](w *directWriter, p T) {
+	if w.buf == nil {
+		w.buf = directBufs.Get().(*[]byte)
 	}
-	return w.Write([]byte(s))
+	*w.buf = append(*w.buf, p...)
 }
 
 // sendHead queues the response head; end says the handler is done, so
@@ -483,12 +461,8 @@ func (w *directWriter) sendHead(end bool) error {
 	if _, ok := w.header["Content-Type"]; !ok && len(body) > 0 && w.header.Get("Transfer-Encoding") == "" {
 		w.header.Set("Content-Type", http.DetectContentType(body))
 	}
-	for _, v := range w.header["Trailer"] {
-		for k := range strings.SplitSeq(v, ",") {
-			if k = strings.TrimSpace(k); k != "" {
-				w.trailerKeys = append(w.trailerKeys, http.CanonicalHeaderKey(k))
-			}
-		}
+	for k := range httpconv.AnnouncedTrailers(w.header["Trailer"]) {
+		w.trailerKeys = append(w.trailerKeys, k)
 	}
 	// A response with trailers gets no content-length of ours, and the
 	// fields it announced as trailers go after the body, not in the head,

@@ -10,10 +10,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/spdymux/spdymux/internal/interop"
 	"github.com/spdymux/spdymux/spdy"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -209,7 +209,7 @@ func TestDirectHeadAndNoContent(t *testing.T) {
 // bytes than its Content-Length. The session goes on.
 func TestDirectBrokenResponses(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		var logs lockedBuffer
+		var logs interop.SyncBuffer
 		cfg := &Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 		ts := newDirectServer(t, ProtoH2C, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
@@ -419,24 +419,6 @@ func TestDirectLargeBody(t *testing.T) {
 			t.Errorf("got %d bytes, not the pattern", got)
 		}
 	})
-}
-
-// lockedBuffer is a bytes.Buffer for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Trailers: the names the Trailer field announces, and those set with

@@ -41,10 +41,6 @@ func (s *session) acceptStreamLocked(id uint32, priority uint8, fin bool) *strea
 // with an HTTP error response, or for a malformed HTTP/2 request with a
 // stream error (RFC 9113 §8.1.1), which it returns.
 func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error {
-	size := 64 // request line, added fields, the blank line
-	for _, f := range fields {
-		size += len(f.Name) + len(f.Value) + 4
-	}
 	var dst []byte
 	var scratch *[]byte
 	if s.cfg.handler != nil {
@@ -53,6 +49,10 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 		scratch = headScratch.Get().(*[]byte)
 		dst = (*scratch)[:0]
 	} else {
+		size := 64 // request line, added fields, the blank line
+		for _, f := range fields {
+			size += len(f.Name) + len(f.Value) + 4
+		}
 		dst = make([]byte, 0, size)
 	}
 	head, req, err := httpconv.AppendRequestHead(dst, s.dialect, fields, st.recvFin)

@@ -651,16 +651,7 @@ func (cc *clientConn) response(req *http.Request, reply []httpconv.HeaderField) 
 	}
 	// The trailers the server announces, with nil values until the body
 	// has been read to its end (as net/http's Response.Trailer).
-	for _, v := range resp.Header["Trailer"] {
-		for name := range strings.SplitSeq(v, ",") {
-			if name = strings.TrimSpace(name); name != "" && !httpconv.ForbiddenTrailer(name) {
-				if resp.Trailer == nil {
-					resp.Trailer = make(http.Header)
-				}
-				resp.Trailer[http.CanonicalHeaderKey(name)] = nil
-			}
-		}
-	}
+	resp.Trailer = httpconv.AnnouncedTrailers(resp.Header["Trailer"])
 	return resp, nil
 }
 

@@ -103,6 +103,9 @@ func AppendRequestFields(dst []HeaderField, d Dialect, req *http.Request, addAcc
 			if spdyConnectionHeaders[k] || len(vs) == 0 || k == "Content-Length" || slices.Contains(listed, k) {
 				continue
 			}
+			if d == SPDY2 && lowerName(k) == "host" {
+				continue // the host field is SPDY/2's own
+			}
 			value := vs[0]
 			if len(vs) > 1 {
 				// Several values travel as one, joined by NUL; none may
@@ -119,26 +122,7 @@ func AppendRequestFields(dst []HeaderField, d Dialect, req *http.Request, addAcc
 		dst = append(dst, HeaderField{Name: "accept-encoding", Value: "gzip, deflate"})
 	}
 
-	// A stable order compresses better. SPDY: names that differ only in
-	// case become one (SPDY/3 section 2.6.10: a name appears once).
-	rest := dst[pseudo:]
-	slices.SortStableFunc(rest, func(a, b HeaderField) int { return strings.Compare(a.Name, b.Name) })
-	if d == H2 {
-		return dst, nil
-	}
-	out := dst[:pseudo]
-	for _, f := range rest {
-		if n := len(out); n > pseudo && out[n-1].Name == f.Name {
-			out[n-1].Value = joinValues([]string{out[n-1].Value, f.Value})
-			continue
-		}
-		if d == SPDY2 && f.Name == "host" {
-			continue
-		}
-		out = append(out, f)
-	}
-	clear(dst[len(out):]) // drop the merged fields' strings
-	return out, nil
+	return sortFields(dst, pseudo, d), nil
 }
 
 // checkPseudoH2 checks the values of an HTTP/2 request's pseudo-headers
@@ -232,18 +216,94 @@ func lowerName(k string) string {
 	return strings.ToLower(k)
 }
 
-var commonLower = func() map[string]string {
-	m := make(map[string]string)
-	for _, k := range []string{
-		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
-		"Cache-Control", "Content-Encoding", "Content-Type", "Cookie", "Date", "Etag",
-		"If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
-		"Origin", "Range", "Referer", "User-Agent", "X-Forwarded-For", "X-Requested-With",
-	} {
-		m[k] = strings.ToLower(k)
+// canonicalKey returns the canonical form of a header name as a client
+// sends it (lower case in SPDY/3 and HTTP/2), without allocating for
+// common names.
+func canonicalKey(name string) string {
+	if k, ok := commonCanonical[name]; ok {
+		return k
 	}
-	return m
+	return http.CanonicalHeaderKey(name)
+}
+
+// commonNames are the header names most requests and responses carry, in
+// canonical form.
+var commonNames = []string{
+	"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+	"Cache-Control", "Content-Encoding", "Content-Length", "Content-Range", "Content-Type",
+	"Cookie", "Date", "Dnt", "Etag", "Expect", "Forwarded", "If-Match", "If-Modified-Since",
+	"If-None-Match", "If-Range", "If-Unmodified-Since", "Last-Modified", "Link", "Location",
+	"Origin", "Pragma", "Priority", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile",
+	"Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site",
+	"Sec-Fetch-User", "Server", "Set-Cookie", "Trailer", "Upgrade-Insecure-Requests",
+	"User-Agent", "Vary", "Via", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+	"X-Requested-With",
+}
+
+// commonLower maps each of commonNames to its lower case; commonCanonical
+// maps both forms to the canonical one.
+var commonLower, commonCanonical = func() (lower, canonical map[string]string) {
+	lower = make(map[string]string, len(commonNames))
+	canonical = make(map[string]string, 2*len(commonNames))
+	for _, k := range commonNames {
+		l := strings.ToLower(k)
+		lower[k] = l
+		canonical[k], canonical[l] = k, k
+	}
+	return lower, canonical
 }()
+
+// appendValues appends the field name with the values vs, each trimmed of
+// surrounding blanks, those that are not valid dropped: for H2 a field per
+// value, for SPDY one field of the non-empty values joined by NUL.
+func appendValues(dst []HeaderField, d Dialect, name string, vs []string) []HeaderField {
+	if d == H2 {
+		for _, v := range vs {
+			if v = strings.Trim(v, " \t"); ValidFieldValue(v) {
+				dst = append(dst, HeaderField{Name: name, Value: v})
+			}
+		}
+		return dst
+	}
+	if len(vs) == 1 {
+		if v := strings.Trim(vs[0], " \t"); v != "" && ValidFieldValue(v) {
+			dst = append(dst, HeaderField{Name: name, Value: v})
+		}
+		return dst
+	}
+	kept := make([]string, 0, len(vs))
+	for _, v := range vs {
+		if v = strings.Trim(v, " \t"); v != "" && ValidFieldValue(v) {
+			kept = append(kept, v)
+		}
+	}
+	if len(kept) > 0 {
+		dst = append(dst, HeaderField{Name: name, Value: joinValues(kept)})
+	}
+	return dst
+}
+
+// sortFields puts the fields of dst after start in name order (a stable
+// order compresses better) and, for SPDY, where a block holds a name once
+// (SPDY/3 section 2.6.10), merges the fields of one name, as from keys of
+// an http.Header that differ only in case, joining their values by NUL.
+func sortFields(dst []HeaderField, start int, d Dialect) []HeaderField {
+	rest := dst[start:]
+	slices.SortStableFunc(rest, func(a, b HeaderField) int { return strings.Compare(a.Name, b.Name) })
+	if d == H2 {
+		return dst
+	}
+	out := dst[:start]
+	for _, f := range rest {
+		if n := len(out); n > start && out[n-1].Name == f.Name {
+			out[n-1].Value = joinValues([]string{out[n-1].Value, f.Value})
+			continue
+		}
+		out = append(out, f)
+	}
+	clear(dst[len(out):]) // drop the merged fields' strings
+	return out
+}
 
 // ResponseFromFields builds the http.Response that a response header block
 // (SYN_REPLY, or HTTP/2 HEADERS) describes, for a client. It sets

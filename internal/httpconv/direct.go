@@ -2,7 +2,6 @@ package httpconv
 
 import (
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -83,52 +82,6 @@ func joinCookies(fields []HeaderField) string {
 	return string(appendCookies(nil, fields))
 }
 
-// canonicalKey returns the canonical form of a header name as a client
-// sends it (lower case in SPDY/3 and HTTP/2), without allocating for
-// common names.
-func canonicalKey(name string) string {
-	if k, ok := commonCanonical[name]; ok {
-		return k
-	}
-	return http.CanonicalHeaderKey(name)
-}
-
-var commonCanonical = func() map[string]string {
-	m := make(map[string]string)
-	for _, k := range []string{
-		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
-		"Cache-Control", "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date",
-		"Dnt", "Etag", "Expect", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range",
-		"If-Unmodified-Since", "Origin", "Pragma", "Priority", "Range", "Referer", "Trailer",
-		"Upgrade-Insecure-Requests", "User-Agent", "Via", "X-Forwarded-For",
-		"X-Forwarded-Host", "X-Forwarded-Proto", "X-Requested-With", "Sec-Fetch-Dest",
-		"Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Ch-Ua",
-		"Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Forwarded", "Content-Range",
-		"Last-Modified", "Location", "Server", "Set-Cookie", "Vary", "Link",
-	} {
-		m[strings.ToLower(k)] = k
-		m[k] = k
-	}
-	return m
-}()
-
-// responseLower maps the canonical names a handler most often sets to the
-// lower case a header block carries.
-var responseLower = func() map[string]string {
-	m := make(map[string]string, len(commonCanonical))
-	for _, k := range commonCanonical {
-		m[k] = strings.ToLower(k)
-	}
-	return m
-}()
-
-func lowerKey(k string) string {
-	if l, ok := responseLower[k]; ok {
-		return l
-	}
-	return strings.ToLower(k)
-}
-
 // AppendResponseFields appends the header block of a response a handler
 // made (status code and header) in dialect d: for SPDY the status field
 // with its reason phrase and the version field "HTTP/1.1", for HTTP/2
@@ -162,7 +115,7 @@ func AppendResponseFields(dst []HeaderField, d Dialect, code int, h http.Header,
 		if len(vs) == 0 || !ValidToken(k) {
 			continue
 		}
-		name := lowerKey(k)
+		name := lowerName(k)
 		switch name {
 		case "connection", "keep-alive", "proxy-connection", "transfer-encoding":
 			continue
@@ -175,63 +128,19 @@ func AppendResponseFields(dst []HeaderField, d Dialect, code int, h http.Header,
 				continue
 			}
 		case "content-length":
-			if contentLength >= 0 {
-				continue
-			}
-			n, ok := parseContentLength(vs[0])
-			if !ok {
-				continue
-			}
-			dst = append(dst, HeaderField{Name: name, Value: strconv.FormatInt(n, 10)})
-			continue
-		}
-		if listedIn(connection, name) {
-			continue
-		}
-		if d == H2 {
-			for _, v := range vs {
-				if v = strings.Trim(v, " \t"); ValidFieldValue(v) {
-					dst = append(dst, HeaderField{Name: name, Value: v})
-				}
+			if n, ok := parseContentLength(vs[0]); ok && contentLength < 0 {
+				dst = append(dst, HeaderField{Name: name, Value: strconv.FormatInt(n, 10)})
 			}
 			continue
 		}
-		if len(vs) == 1 {
-			if v := strings.Trim(vs[0], " \t"); v != "" && ValidFieldValue(v) {
-				dst = append(dst, HeaderField{Name: name, Value: v})
-			}
-			continue
-		}
-		kept := make([]string, 0, len(vs))
-		for _, v := range vs {
-			if v = strings.Trim(v, " \t"); v != "" && ValidFieldValue(v) {
-				kept = append(kept, v)
-			}
-		}
-		if len(kept) > 0 {
-			dst = append(dst, HeaderField{Name: name, Value: joinValues(kept)})
+		if !listedIn(connection, name) {
+			dst = appendValues(dst, d, name, vs)
 		}
 	}
 	if contentLength >= 0 {
 		dst = append(dst, HeaderField{Name: "content-length", Value: strconv.FormatInt(contentLength, 10)})
 	}
-	rest := dst[start:]
-	slices.SortStableFunc(rest, func(a, b HeaderField) int { return strings.Compare(a.Name, b.Name) })
-	if d == H2 {
-		return dst
-	}
-	// A SPDY block holds a name once: keys that differ only in case (set
-	// in the map directly, not through Header.Set) are merged.
-	out := dst[:start]
-	for _, f := range rest {
-		if n := len(out); n > start && out[n-1].Name == f.Name {
-			out[n-1].Value = joinValues([]string{out[n-1].Value, f.Value})
-			continue
-		}
-		out = append(out, f)
-	}
-	clear(dst[len(out):])
-	return out
+	return sortFields(dst, start, d)
 }
 
 // listedIn reports whether name is one of the options of the Connection

@@ -328,8 +328,11 @@ func splitRequestURL(u string) (path, host string, ok bool) {
 	return path, host, true
 }
 
-// parseContentLength parses a content-length value: one or more decimal
+// ParseContentLength parses a content-length value: one or more decimal
 // digits that fit an int64.
+func ParseContentLength(s string) (int64, bool) { return parseContentLength(s) }
+
+// parseContentLength is ParseContentLength for a string or bytes.
 func parseContentLength[T string | []byte](s T) (int64, bool) {
 	if len(s) == 0 {
 		return 0, false

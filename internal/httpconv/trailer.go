@@ -2,7 +2,6 @@ package httpconv
 
 import (
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -74,39 +73,28 @@ func TrailerFields(dst []HeaderField, d Dialect, trailer http.Header) []HeaderFi
 		if ForbiddenTrailer(k) || !ValidToken(k) {
 			continue
 		}
-		name := lowerName(k)
-		var kept []string
-		for _, v := range vs {
-			if v = strings.Trim(v, " \t"); ValidFieldValue(v) && (d == H2 || v != "") {
-				kept = append(kept, v)
+		dst = appendValues(dst, d, lowerName(k), vs)
+	}
+	return sortFields(dst, start, d)
+}
+
+// AnnouncedTrailers returns the trailers the values of a Trailer field
+// announce, as an http.Header with nil values (as net/http's
+// Request.Trailer and Response.Trailer before the body's end): names
+// canonical, those ForbiddenTrailer names dropped; nil if none.
+func AnnouncedTrailers(vv []string) http.Header {
+	var t http.Header
+	for _, v := range vv {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" && !ForbiddenTrailer(name) {
+				if t == nil {
+					t = make(http.Header)
+				}
+				t[http.CanonicalHeaderKey(name)] = nil
 			}
 		}
-		switch {
-		case len(kept) == 0:
-		case d == H2:
-			for _, v := range kept {
-				dst = append(dst, HeaderField{Name: name, Value: v})
-			}
-		default:
-			dst = append(dst, HeaderField{Name: name, Value: joinValues(kept)})
-		}
 	}
-	rest := dst[start:]
-	slices.SortStableFunc(rest, func(a, b HeaderField) int { return strings.Compare(a.Name, b.Name) })
-	if d == H2 {
-		return dst
-	}
-	// A SPDY block holds a name once (SPDY/3 section 2.6.10).
-	out := dst[:start]
-	for _, f := range rest {
-		if n := len(out); n > start && out[n-1].Name == f.Name {
-			out[n-1].Value = joinValues([]string{out[n-1].Value, f.Value})
-			continue
-		}
-		out = append(out, f)
-	}
-	clear(dst[len(out):])
-	return out
+	return t
 }
 
 // TrailerFromFields returns the trailers a reply's last header block

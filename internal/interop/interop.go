@@ -321,7 +321,7 @@ func StartNodeServer(t testing.TB, tls bool, protocol string, certFile, keyFile 
 	if err != nil {
 		t.Fatalf("interop: %v", err)
 	}
-	stderr := &lockedBuffer{}
+	stderr := &SyncBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("interop: start server.js: %v", err)
@@ -378,18 +378,20 @@ func StartNodeServer(t testing.TB, tls bool, protocol string, certFile, keyFile 
 	}
 }
 
-type lockedBuffer struct {
+// SyncBuffer is a bytes.Buffer for concurrent writers, such as a server's
+// log, and a reader.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *SyncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *SyncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
