@@ -243,6 +243,18 @@ type Config struct {
 	// Default 30 s; negative disables it.
 	WriteTimeout time.Duration
 
+	// NotSentLowat sets TCP_NOTSENT_LOWAT on the socket of every session
+	// (Linux and macOS; elsewhere it does nothing): the kernel holds at
+	// most about this many bytes that are written but not yet sent. The
+	// rest of a response stays in the session's queues, where the writer
+	// serves streams by priority; without it the kernel takes megabytes
+	// (its send buffer grows to tcp_wmem's maximum, 4 MiB by default)
+	// and a response of higher priority waits behind all of them.
+	// Default 16 KiB (Cloudflare's and Apple's advice for HTTP/2);
+	// negative leaves the system's setting (no limit, unless
+	// net.ipv4.tcp_notsent_lowat says otherwise).
+	NotSentLowat int
+
 	// Logger receives one line per protocol error and session event.
 	// Default: slog.Default().
 	Logger *slog.Logger
@@ -350,6 +362,7 @@ type settings struct {
 	handshakeTimeout       time.Duration
 	idleTimeout            time.Duration
 	writeTimeout           time.Duration
+	notSentLowat           int
 	log                    *slog.Logger
 	trace                  func(FrameEvent)
 }
@@ -389,6 +402,7 @@ func (c *Config) settings() *settings {
 		handshakeTimeout:       c.HandshakeTimeout,
 		idleTimeout:            c.IdleTimeout,
 		writeTimeout:           c.WriteTimeout,
+		notSentLowat:           c.NotSentLowat,
 		log:                    c.Logger,
 		trace:                  c.Trace,
 	}
@@ -427,6 +441,7 @@ func (c *Config) settings() *settings {
 	setDefault(&s.handshakeTimeout, DefaultHandshakeTimeout)
 	setDefault(&s.idleTimeout, DefaultIdleTimeout)
 	setDefault(&s.writeTimeout, DefaultWriteTimeout)
+	setDefault(&s.notSentLowat, DefaultNotSentLowat)
 	if s.pool == nil {
 		s.pool = DefaultPool
 	}

@@ -295,6 +295,7 @@ func (l *Listener) handshake(c net.Conn) {
 		}
 		return
 	}
+	setNotSentLowat(c, l.cfg.notSentLowat)
 	// The first frame must arrive within the handshake deadline; the
 	// session clears the deadline when it has read it.
 	l.serveSession(conn, proto)

@@ -122,6 +122,10 @@ func (c *serverConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// NetConn returns the connection under c, as tls.Conn's does: the
+// Listener looks through it for the socket it sets options on.
+func (c *serverConn) NetConn() net.Conn { return c.Conn }
+
 func (c *serverConn) CloseWrite() error {
 	inner := c.Conn
 	if pc, ok := inner.(*proxyproto.Conn); ok {

@@ -38,6 +38,7 @@ type serveOptions struct {
 	maxStreams   uint
 	workers      int
 	window       int
+	lowat        int
 	plainVersion string
 	push, pushH2 bool
 	secondary    bool
@@ -85,6 +86,9 @@ func (o *serveOptions) flags() *flag.FlagSet {
 		"worker slots for the whole process: streams served at once; the rest wait in priority order")
 	fs.IntVar(&o.window, "window", spdymux.DefaultInitialWindowSize,
 		"initial stream flow-control window in `bytes` advertised to clients (HTTP/2, SPDY/3 and 3.1)")
+	fs.IntVar(&o.lowat, "notsent-lowat", spdymux.DefaultNotSentLowat,
+		"TCP_NOTSENT_LOWAT of session sockets in `bytes` (Linux, macOS): the most written-but-unsent bytes the kernel holds, "+
+			"so that urgent responses do not wait behind megabytes of queued downloads; -1 leaves the system's setting")
 	fs.StringVar(&o.plainVersion, "plain-version", "3.1",
 		"protocol of version 3 frames on -listen-plain, where nothing tells them apart: 3.1 or 3")
 	fs.BoolVar(&o.push, "push", true,
@@ -282,6 +286,8 @@ func (o *serveOptions) check() (checked, error) {
 	case o.window < 1 || o.window > math.MaxInt32:
 		// SPDY/3 §2.6.8: a window may not exceed 2^31 - 1.
 		return c, fmt.Errorf("bad -window %d: want 1 to %d bytes", o.window, math.MaxInt32)
+	case o.lowat == 0 || o.lowat < -1:
+		return c, fmt.Errorf("bad -notsent-lowat %d: want a positive number of bytes, or -1", o.lowat)
 	case o.shutdownTimeout <= 0:
 		return c, fmt.Errorf("bad -shutdown-timeout %v: want a positive duration", o.shutdownTimeout)
 	case o.shutdownDelay < 0:
@@ -461,6 +467,7 @@ func newServer(e *env, o *serveOptions, c checked, log *slog.Logger) (*server, e
 			Protocols:            c.protocols,
 			MaxConcurrentStreams: uint32(o.maxStreams),
 			InitialWindowSize:    int32(o.window),
+			NotSentLowat:         o.lowat,
 			DisableSPDYPush:      !o.push,
 			EnableH2Push:         o.pushH2,
 			Pool:                 pool,
