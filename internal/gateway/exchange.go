@@ -95,7 +95,7 @@ func (x *exchange) serve() {
 	deadline := x.start.Add(g.timeout)
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
-		c, err := g.pool.getBy(ctx, deadline, x.session, attempt > 0)
+		c, err := g.pool.getBy(ctx, deadline, x.session, attempt > 0, x.replayable())
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				err = &backendError{what: "waiting for a backend connection", err: os.ErrDeadlineExceeded}

@@ -488,3 +488,69 @@ func TestBackendPaused(t *testing.T) {
 		t.Error("no request was made while Apache was stopped")
 	}
 }
+
+// A backend that closes every connection after its answer without saying
+// so (no Connection: close): a GET on a connection back from its last
+// exchange a moment ago is not checked before use, meets the close, and
+// goes again on a new connection; a POST, which could not go again, gets
+// the connection checked first. Every request gets its answer.
+func TestBackendClosesUnannounced(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				n, _ := io.Copy(io.Discard, req.Body)
+				body := fmt.Sprintf("%s %d", req.Method, n)
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+			})
+		}
+	})
+	s := startStack(t, "http://"+ln.Addr().String(), Config{})
+	c := clients(t)["h2c"]
+	for i := range 20 {
+		var resp *http.Response
+		var err error
+		want := "GET 0"
+		if i%2 == 1 {
+			resp, err = c.Post(s.base+"/p", "text/plain", strings.NewReader("hello"))
+			want = "POST 5"
+		} else {
+			resp, err = c.Get(s.base + "/g")
+		}
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != want {
+			t.Fatalf("request %d: %d %q, want 200 %q; log:\n%s", i, resp.StatusCode, b, want, s.log)
+		}
+	}
+	st := s.g.Stats()
+	t.Logf("gateway: %d dialed, %d reused, %d found closed when taken, %d retried", st.Dials, st.Reuses, st.Stale, st.Retries)
+	if st.Stale < 10 {
+		t.Errorf("%d connections found closed when taken, want one before each of the 10 POSTs", st.Stale)
+	}
+	if st.Retries == 0 {
+		t.Errorf("no GET went again: each was checked before use")
+	}
+	checkIdle(t, s.g)
+}

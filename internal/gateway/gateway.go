@@ -50,10 +50,11 @@
 //     of a body, gets 504 (or, once the response has begun, a reset).
 //     Either way only that request fails.
 //   - A kept-alive connection the backend closed while it was idle is not
-//     used: it is checked when taken; and an idempotent request without a
-//     body (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) that fails on a
-//     kept-alive connection before any byte of answer came is sent once
-//     more, on a new connection.
+//     used: it is checked when taken (for a request that could go again,
+//     only if it has been idle for 100 ms or more); and an idempotent
+//     request without a body (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) that
+//     fails on a kept-alive connection before any byte of answer came is
+//     sent once more, on a new connection.
 //   - A response body the backend breaks off (the connection closed before
 //     its Content-Length, or a chunked body without its last chunk) is not
 //     passed on as a shorter body: the client sees the stream reset

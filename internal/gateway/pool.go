@@ -81,8 +81,23 @@ type poolWaiter struct {
 }
 
 // poolGive grants a connection: an idle one, or when c is nil leave to
-// dial one, already counted in open.
-type poolGive struct{ c *backendConn }
+// dial one, already counted in open. recent is set for an idle one that
+// came back less than aliveCheckAfter ago.
+type poolGive struct {
+	c      *backendConn
+	recent bool
+}
+
+// aliveCheckAfter is how long a connection must have been idle for use to
+// check that the backend has not closed it, a system call. Backends close
+// idle connections after a keep-alive timeout of seconds (Apache's
+// KeepAliveTimeout 5 s, nginx's keepalive_timeout 75 s) and announce any
+// other close with Connection: close; for a request that can go again on
+// a new connection if this one turns out closed (exchange.serve), a
+// connection back from its last exchange a moment ago, as under load, is
+// not worth the look. A request that cannot (one with a body) always
+// gets the look.
+const aliveCheckAfter = 100 * time.Millisecond
 
 func newConnPool(dial func(context.Context) (*backendConn, error), maxConns, maxIdle, perSession int, idleTimeout time.Duration) *connPool {
 	return &connPool{
@@ -104,12 +119,14 @@ var errPoolClosed = errors.New("gateway: closed")
 // waits while the pool or the session has none to give, until ctx is done.
 // The caller gives the connection back with put.
 func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backendConn, error) {
-	return p.getBy(ctx, time.Time{}, session, fresh)
+	return p.getBy(ctx, time.Time{}, session, fresh, false)
 }
 
 // getBy is get that also gives up at deadline, unless it is zero, with
-// context.DeadlineExceeded. A connection at hand costs no timer.
-func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string, fresh bool) (*backendConn, error) {
+// context.DeadlineExceeded. A connection at hand costs no timer. With
+// replayable set (the request may go again on a new connection), an idle
+// connection back from its last exchange a moment ago is not checked.
+func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string, fresh, replayable bool) (*backendConn, error) {
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -117,7 +134,7 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 	}
 	if g, ok := p.giveLocked(session, fresh); ok {
 		p.mu.Unlock()
-		return p.use(ctx, deadline, session, g)
+		return p.use(ctx, deadline, session, g, replayable)
 	}
 	w := &poolWaiter{session: session, seq: p.seq, fresh: fresh, grant: make(chan poolGive, 1), queued: true}
 	p.seq++
@@ -137,7 +154,7 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 	var err error
 	select {
 	case g := <-w.grant:
-		return p.use(ctx, deadline, session, g)
+		return p.use(ctx, deadline, session, g, replayable)
 	case <-ctx.Done():
 		err = ctx.Err()
 	case <-expired:
@@ -171,11 +188,12 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 	return nil, err
 }
 
-// use turns a grant into a connection: an idle one if it is still open,
+// use turns a grant into a connection: an idle one if it is still open
+// (taken as open, for a replayable request, if it came back a moment ago),
 // else a new one dialed under the same grant, by deadline if it is set.
-func (p *connPool) use(ctx context.Context, deadline time.Time, session string, g poolGive) (*backendConn, error) {
+func (p *connPool) use(ctx context.Context, deadline time.Time, session string, g poolGive, replayable bool) (*backendConn, error) {
 	if c := g.c; c != nil {
-		if c.alive() {
+		if replayable && g.recent && c.br.Buffered() == 0 || c.alive() {
 			p.reuses.Add(1)
 			c.reused = true
 			return c, nil
@@ -281,6 +299,7 @@ func (p *connPool) giveLocked(session string, fresh bool) (poolGive, bool) {
 	case !fresh && len(p.idle) > 0:
 		// The most recently used: the least likely to have been closed.
 		g.c = p.idle[len(p.idle)-1]
+		g.recent = time.Since(g.c.idleSince) < aliveCheckAfter
 		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
 	case p.open < p.maxConns:
