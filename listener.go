@@ -272,8 +272,9 @@ func (l *Listener) acceptLoop() {
 
 // handshake tells the protocol of a new client connection and hands it to
 // a session or to Accept.
-func (l *Listener) handshake(c net.Conn) {
+func (l *Listener) handshake(raw net.Conn) {
 	defer l.wg.Done()
+	c := &wakeConn{Conn: raw}
 	deadline := time.Now().Add(l.cfg.handshakeTimeout)
 	c.SetDeadline(deadline)
 	proto, conn, err := l.detect(c)
@@ -295,10 +296,10 @@ func (l *Listener) handshake(c net.Conn) {
 		}
 		return
 	}
-	setNotSentLowat(c, l.cfg.notSentLowat)
+	setNotSentLowat(raw, l.cfg.notSentLowat)
 	// The first frame must arrive within the handshake deadline; the
 	// session clears the deadline when it has read it.
-	l.serveSession(conn, proto)
+	l.serveSession(conn, proto, newReadWaker(c))
 }
 
 // detect reads the first bytes of c (and does the TLS handshake) to tell
@@ -423,7 +424,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-func (l *Listener) serveSession(c net.Conn, proto string) {
+func (l *Listener) serveSession(c net.Conn, proto string, waker *readWaker) {
 	l.mu.Lock()
 	if l.goingAway {
 		l.mu.Unlock()
@@ -444,6 +445,7 @@ func (l *Listener) serveSession(c net.Conn, proto string) {
 		s = newSPDYSession(c, proto, l.cfg, &l.stats, false)
 	}
 	s.deliver = l.enqueue
+	s.waker = waker
 	l.sessions[s] = struct{}{}
 	l.mu.Unlock()
 	l.stats.sessions.Add(1)

@@ -82,6 +82,7 @@ type session struct {
 	cfg     *settings
 	log     *slog.Logger
 	conn    net.Conn
+	waker   *readWaker // wakes the reader when input waits (wake.go); nil on a client or without a socket
 	id      uint64
 	proto   string
 	dialect httpconv.Dialect

@@ -97,6 +97,9 @@ func (s *session) writeLoop() {
 				s.close(err)
 				return
 			}
+			if s.waker != nil {
+				s.waker.check(time.Now())
+			}
 			continue
 		}
 		if closing {

@@ -47,7 +47,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"serve", "-h"}, 0, []string{
 			"-listen address", "(default \"127.0.0.1:8443\")", "-listen-plain", "-cert", "-key", "-dir", "-backend",
 			"-protocols", "(default \"h2,spdy/3.1,spdy/3,spdy/2\")", "h2c with prior knowledge",
-			"-max-streams", "(default 100)", "-workers", "(default 1024)", "-window", "(default 65536)",
+			"-max-streams", "(default 100)", "-workers", "(default 1024)", "-window", "(default 65536)", "-notsent-lowat", "(default 16384)",
 			"-plain-version", "(default \"3.1\")", "-access-log", "-log-level", "(default \"info\")",
 			"-shutdown-timeout", "(default 10s)", "-backend-timeout", "(default 30s)",
 			"-backend-max-conns", "(default 256)", "-backend-max-idle", "(default 64)",
@@ -113,6 +113,8 @@ func TestUserErrors(t *testing.T) {
 		{[]string{"serve", "-workers", "0"}, 2, "bad -workers"},
 		{[]string{"serve", "-window", "0"}, 2, "bad -window"},
 		{[]string{"serve", "-window", "2147483648"}, 2, "bad -window"},
+		{[]string{"serve", "-notsent-lowat", "0"}, 2, "bad -notsent-lowat"},
+		{[]string{"serve", "-notsent-lowat", "-2"}, 2, "bad -notsent-lowat"},
 		{[]string{"serve", "-plain-version", "2"}, 2, "bad -plain-version"},
 		{[]string{"serve", "-protocols", "h3"}, 2, `bad -protocols "h3": "h3" is not one of h2, spdy/3.1, spdy/3, spdy/2`},
 		{[]string{"serve", "-protocols", "h2,http/1.1"}, 2, `"http/1.1" is not one of`},

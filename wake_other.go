@@ -1,0 +1,5 @@
+//go:build !unix
+
+package spdymux
+
+func socketHasInput(fd uintptr) bool { return false }
