@@ -598,7 +598,13 @@ outer:
 				continue outer
 			}
 		}
-		dst[k] = append(dst[k], vv...)
+		if old := dst[k]; len(old) > 0 {
+			dst[k] = append(old, vv...)
+		} else {
+			// src is the backend's response header, read for this
+			// exchange and dropped after: its values need no copy.
+			dst[k] = vv
+		}
 	}
 }
 
