@@ -69,6 +69,9 @@ type record struct {
 	WallS          float64 `json:"wall_s"`
 	ServerCPUS     float64 `json:"server_cpu_s"`
 	ServerCPUUsReq float64 `json:"server_cpu_us_per_req"`
+	// ServerCPUEach splits ServerCPUUsReq by -pids, in their order (a
+	// gateway and its backend), when there is more than one.
+	ServerCPUEach []float64 `json:"server_cpu_us_per_req_each,omitempty"`
 	LoadgenCPUS    float64 `json:"loadgen_cpu_s"`
 	ForeignCores   float64 `json:"foreign_cores"`
 	Loadavg1       float64 `json:"loadavg1"`
@@ -125,11 +128,20 @@ func run(args []string) {
 	cmd := exec.CommandContext(ctx, cmdArgs[0], cmdArgs[1:]...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	busy0, serv0 := machineBusy(), treeCPU(serverPids)
+	each := func() []map[int]uint64 {
+		var m []map[int]uint64
+		if len(serverPids) > 1 {
+			for _, p := range serverPids {
+				m = append(m, treeCPU([]int{p}))
+			}
+		}
+		return m
+	}
+	busy0, serv0, each0 := machineBusy(), treeCPU(serverPids), each()
 	start := time.Now()
 	err := cmd.Run()
 	wall := time.Since(start)
-	busy1, serv1 := machineBusy(), treeCPU(serverPids)
+	busy1, serv1, each1 := machineBusy(), treeCPU(serverPids), each()
 
 	r := record{Group: *group, Label: *label, Rep: *rep, Command: cmdArgs, WallS: wall.Seconds()}
 	if err != nil {
@@ -155,6 +167,9 @@ func run(args []string) {
 	}
 	if r.Requests > 0 {
 		r.ServerCPUUsReq = r.ServerCPUS * 1e6 / r.Requests
+		for i := range each1 {
+			r.ServerCPUEach = append(r.ServerCPUEach, float64(cpuDelta(each0[i], each1[i]))/clockTicks*1e6/r.Requests)
+		}
 	}
 
 	if *raw != "" {
@@ -433,7 +448,7 @@ func table(args []string) {
 	}
 	for _, g := range groups {
 		fmt.Printf("\n### %s\n\n", g)
-		fmt.Println("| run | proto | n | req/s median | req/s min–max | MB/s (body) | p50 ms | p99 ms | mean ms | server CPU µs/req | server cores | load gen CPU s | foreign cores | load avg | failed |")
+		fmt.Println("| run | proto | n | req/s median | req/s min–max | MB/s (body) | p50 ms | p99 ms | mean ms | server CPU µs/req (each, for a proxy and its backend) | server cores | load gen CPU s | foreign cores | load avg | failed |")
 		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 		for _, l := range labels[g] {
 			k := [2]string{g, l}
@@ -481,13 +496,27 @@ func table(args []string) {
 					failed = math.Max(failed, 1)
 				}
 			}
-			fmt.Printf("| %s%s | %s | %d | %.0f | %.0f–%.0f | %s | %s | %s | %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.0f |\n",
+			cpu := fmt.Sprintf("%.1f", median(get(func(r record) float64 { return r.ServerCPUUsReq })))
+			if n := len(rs[0].ServerCPUEach); n > 1 {
+				// Each server's share, in -pids order: a proxy, then its backend.
+				var parts []string
+				for i := range n {
+					parts = append(parts, fmt.Sprintf("%.1f", median(get(func(r record) float64 {
+						if i < len(r.ServerCPUEach) {
+							return r.ServerCPUEach[i]
+						}
+						return math.NaN()
+					}))))
+				}
+				cpu += " (" + strings.Join(parts, " + ") + ")"
+			}
+			fmt.Printf("| %s%s | %s | %d | %.0f | %.0f–%.0f | %s | %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %.0f |\n",
 				l, mark, proto, len(rs), median(rps), slices.Min(rps), slices.Max(rps),
 				opt(median(get(func(r record) float64 { return r.BodyBytesPS / 1e6 })), "%.1f"),
 				opt(median(get(func(r record) float64 { return r.LatencyP50ms })), "%.3f"),
 				opt(median(get(func(r record) float64 { return r.LatencyP99ms })), "%.3f"),
 				opt(median(get(func(r record) float64 { return r.LatencyAvgms })), "%.3f"),
-				median(get(func(r record) float64 { return r.ServerCPUUsReq })),
+				cpu,
 				median(get(func(r record) float64 { return r.ServerCPUS / r.WallS })),
 				median(get(func(r record) float64 { return r.LoadgenCPUS })),
 				foreign, median(get(func(r record) float64 { return r.Loadavg1 })), failed)
