@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
 )
@@ -41,27 +40,19 @@ func (s *session) acceptStreamLocked(id uint32, priority uint8, fin bool) *strea
 // with an HTTP error response, or for a malformed HTTP/2 request with a
 // stream error (RFC 9113 §8.1.1), which it returns.
 func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error {
-	var dst []byte
-	var scratch *[]byte
+	var head []byte
+	var req httpconv.Request
+	var err error
 	if s.cfg.handler != nil {
-		// Handler mode writes no head: the conversion only checks the
-		// request and gives its facts, into a buffer used again.
-		scratch = headScratch.Get().(*[]byte)
-		dst = (*scratch)[:0]
+		// Handler mode writes no head: it builds the http.Request from
+		// the fields (directExchange.request).
+		req, err = httpconv.CheckRequest(s.dialect, fields, st.recvFin)
 	} else {
 		size := 64 // request line, added fields, the blank line
 		for _, f := range fields {
 			size += len(f.Name) + len(f.Value) + 4
 		}
-		dst = make([]byte, 0, size)
-	}
-	head, req, err := httpconv.AppendRequestHead(dst, s.dialect, fields, st.recvFin)
-	if scratch != nil {
-		if cap(head) <= maxHeadScratch {
-			*scratch = head[:0]
-		}
-		headScratch.Put(scratch)
-		head = nil
+		head, req, err = httpconv.AppendRequestHead(make([]byte, 0, size), s.dialect, fields, st.recvFin)
 	}
 	if err != nil {
 		var mal *httpconv.MalformedError
@@ -90,12 +81,6 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	s.cfg.pool.acquire(&st.entry)
 	return nil
 }
-
-// headScratch holds the buffers handler mode converts request heads into;
-// one that grew past maxHeadScratch is not kept.
-var headScratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-const maxHeadScratch = 64 << 10
 
 // replyErrorLocked answers st with an HTTP error of the session's own
 // making, without the inner server, and drops the request body.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -93,6 +94,11 @@ func FuzzRequestHead(f *testing.F) {
 			fields = append(fields, HeaderField{Name: parts[i], Value: parts[i+1]})
 		}
 		head, req, err := AppendRequestHead([]byte("x"), d, fields, endStream)
+		// CheckRequest, what handler mode calls, judges alike.
+		creq, cerr := CheckRequest(d, fields, endStream)
+		if fmt.Sprint(cerr) != fmt.Sprint(err) || creq != req {
+			t.Fatalf("CheckRequest: %+v, %v; AppendRequestHead: %+v, %v", creq, cerr, req, err)
+		}
 		if err != nil {
 			var bre *BadRequestError
 			var me *MalformedError

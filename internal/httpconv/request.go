@@ -128,13 +128,71 @@ func AppendRequestHead(dst []byte, d Dialect, fields []HeaderField, endStream bo
 	return appendRequestHeadSPDY(dst, d, fields, endStream)
 }
 
+// CheckRequest checks a request header block as AppendRequestHead does,
+// with the same errors, and returns the request's facts without writing a
+// head: for a server that builds its http.Request from the fields
+// (RequestHeader). It allocates nothing for typical requests.
+func CheckRequest(d Dialect, fields []HeaderField, endStream bool) (Request, error) {
+	d.mustBeValid()
+	if d == H2 {
+		return checkRequestH2(fields, endStream)
+	}
+	r, _, err := checkRequestSPDY(d, fields, endStream)
+	return r, err
+}
+
 // appendRequestHeadSPDY is AppendRequestHead for SPDY2 and SPDY3.
 func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStream bool) ([]byte, Request, error) {
-	r := Request{ContentLength: -1}
-	names := &namesV3
-	if d == SPDY2 {
-		names = &namesV2
+	r, haveAE, err := checkRequestSPDY(d, fields, endStream)
+	if err != nil {
+		return dst, Request{}, err
 	}
+	names := requestNamesOf(d)
+	dst = append(dst, r.Method...)
+	dst = append(dst, ' ')
+	dst = append(dst, r.Path...)
+	dst = append(dst, ' ')
+	dst = append(dst, r.Proto...)
+	dst = append(dst, "\r\nHost: "...)
+	dst = append(dst, r.Host...)
+	dst = append(dst, "\r\n"...)
+	for i := range fields {
+		f := &fields[i]
+		if dropRequestHeader(names, f.Name) {
+			continue
+		}
+		for v := range strings.SplitSeq(f.Value, "\x00") {
+			dst = append(dst, f.Name...)
+			dst = append(dst, ": "...)
+			dst = append(dst, v...)
+			dst = append(dst, "\r\n"...)
+		}
+	}
+	if !haveAE {
+		dst = append(dst, "Accept-Encoding: gzip, deflate\r\n"...)
+	}
+	switch {
+	case r.Chunked:
+		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
+	case r.ContentLength < 0 && (r.Method == "POST" || r.Method == "PUT" || r.Method == "PATCH"):
+		dst = append(dst, "Content-Length: 0\r\n"...)
+	}
+	dst = append(dst, closeLine...)
+	return dst, r, nil
+}
+
+func requestNamesOf(d Dialect) *requestNames {
+	if d == SPDY2 {
+		return &namesV2
+	}
+	return &namesV3
+}
+
+// checkRequestSPDY validates a SPDY request header block and returns the
+// request's facts, and whether it names accept-encoding.
+func checkRequestSPDY(d Dialect, fields []HeaderField, endStream bool) (Request, bool, error) {
+	r := Request{ContentLength: -1}
+	names := requestNamesOf(d)
 
 	// First pass: the request-line headers and the body framing.
 	var url string
@@ -157,7 +215,7 @@ func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStrea
 		}
 		if slot >= 0 {
 			if got[slot] {
-				return dst, Request{}, badRequest("repeated " + f.Name + " header")
+				return Request{}, false, badRequest("repeated " + f.Name + " header")
 			}
 			got[slot] = true
 			continue
@@ -168,12 +226,12 @@ func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStrea
 			// against content-length; that is only possible with one
 			// well-formed value (nghttpx: MultipleRequestCL, InvalidRequestCL).
 			if haveCL {
-				return dst, Request{}, badRequest("repeated content-length header")
+				return Request{}, false, badRequest("repeated content-length header")
 			}
 			haveCL = true
 			n, ok := parseContentLength(f.Value)
 			if !ok {
-				return dst, Request{}, badRequest("invalid content-length " + strconv.Quote(f.Value))
+				return Request{}, false, badRequest("invalid content-length " + strconv.Quote(f.Value))
 			}
 			r.ContentLength = n
 		case equalFoldASCII(f.Name, "accept-encoding"):
@@ -185,23 +243,23 @@ func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStrea
 	got[3] = got[3] || d == SPDY2
 	for i, n := range [...]string{names.method, names.path, names.version, names.host, names.scheme} {
 		if !got[i] {
-			return dst, Request{}, badRequest("missing " + n + " header")
+			return Request{}, false, badRequest("missing " + n + " header")
 		}
 	}
 	if !ValidToken(r.Method) {
-		return dst, Request{}, badRequest("invalid method " + strconv.Quote(r.Method))
+		return Request{}, false, badRequest("invalid method " + strconv.Quote(r.Method))
 	}
 	if r.Proto != "HTTP/1.1" && r.Proto != "HTTP/1.0" {
-		return dst, Request{}, badRequest("unsupported version " + strconv.Quote(r.Proto))
+		return Request{}, false, badRequest("unsupported version " + strconv.Quote(r.Proto))
 	}
 	if !validScheme(r.Scheme) {
-		return dst, Request{}, badRequest("invalid scheme " + strconv.Quote(r.Scheme))
+		return Request{}, false, badRequest("invalid scheme " + strconv.Quote(r.Scheme))
 	}
 	r.Path = url
 	if d == SPDY2 {
 		path, host, ok := splitRequestURL(url)
 		if !ok {
-			return dst, Request{}, badRequest("invalid url " + strconv.Quote(url))
+			return Request{}, false, badRequest("invalid url " + strconv.Quote(url))
 		}
 		r.Path = path
 		if r.Host == "" {
@@ -210,62 +268,39 @@ func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStrea
 	}
 	if r.Path == "*" {
 		if r.Method != "OPTIONS" {
-			return dst, Request{}, badRequest("path * with method " + r.Method)
+			return Request{}, false, badRequest("path * with method " + r.Method)
 		}
 	} else if !validPath(r.Path) {
-		return dst, Request{}, badRequest("invalid path " + strconv.Quote(r.Path))
+		return Request{}, false, badRequest("invalid path " + strconv.Quote(r.Path))
 	}
 	if !validHost(r.Host) {
-		return dst, Request{}, badRequest("invalid host " + strconv.Quote(r.Host))
+		return Request{}, false, badRequest("invalid host " + strconv.Quote(r.Host))
 	}
 	if endStream && r.ContentLength > 0 {
 		// SPDY/3 section 3.2.1: the DATA must add up to content-length.
-		return dst, Request{}, badRequest("content-length " + strconv.FormatInt(r.ContentLength, 10) + " without a body")
+		return Request{}, false, badRequest("content-length " + strconv.FormatInt(r.ContentLength, 10) + " without a body")
 	}
 	r.Chunked = !endStream && r.ContentLength < 0
 	if r.Chunked {
 		r.Proto = "HTTP/1.1" // RFC 9112 section 6.1: no chunked coding in HTTP/1.0
 	}
 
-	// Second pass: write the head.
-	start := len(dst)
-	dst = append(dst, r.Method...)
-	dst = append(dst, ' ')
-	dst = append(dst, r.Path...)
-	dst = append(dst, ' ')
-	dst = append(dst, r.Proto...)
-	dst = append(dst, "\r\nHost: "...)
-	dst = append(dst, r.Host...)
-	dst = append(dst, "\r\n"...)
+	// Every field that becomes a header line must be one.
 	for i := range fields {
 		f := &fields[i]
 		if dropRequestHeader(names, f.Name) {
 			continue
 		}
 		if !ValidToken(f.Name) {
-			return dst[:start], Request{}, badRequest("invalid header name " + strconv.Quote(f.Name))
+			return Request{}, false, badRequest("invalid header name " + strconv.Quote(f.Name))
 		}
 		for v := range strings.SplitSeq(f.Value, "\x00") {
 			if !ValidFieldValue(v) {
-				return dst[:start], Request{}, badRequest("invalid value of header " + f.Name)
+				return Request{}, false, badRequest("invalid value of header " + f.Name)
 			}
-			dst = append(dst, f.Name...)
-			dst = append(dst, ": "...)
-			dst = append(dst, v...)
-			dst = append(dst, "\r\n"...)
 		}
 	}
-	if !haveAE {
-		dst = append(dst, "Accept-Encoding: gzip, deflate\r\n"...)
-	}
-	switch {
-	case r.Chunked:
-		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
-	case r.ContentLength < 0 && (r.Method == "POST" || r.Method == "PUT" || r.Method == "PATCH"):
-		dst = append(dst, "Content-Length: 0\r\n"...)
-	}
-	dst = append(dst, "Connection: close\r\n\r\n"...)
-	return dst, r, nil
+	return r, haveAE, nil
 }
 
 // closeLine ends every request head AppendRequestHead writes.
