@@ -72,10 +72,10 @@ type record struct {
 	// ServerCPUEach splits ServerCPUUsReq by -pids, in their order (a
 	// gateway and its backend), when there is more than one.
 	ServerCPUEach []float64 `json:"server_cpu_us_per_req_each,omitempty"`
-	LoadgenCPUS    float64 `json:"loadgen_cpu_s"`
-	ForeignCores   float64 `json:"foreign_cores"`
-	Loadavg1       float64 `json:"loadavg1"`
-	ExitError      string  `json:"exit_error,omitempty"`
+	LoadgenCPUS   float64   `json:"loadgen_cpu_s"`
+	ForeignCores  float64   `json:"foreign_cores"`
+	Loadavg1      float64   `json:"loadavg1"`
+	ExitError     string    `json:"exit_error,omitempty"`
 }
 
 func main() {
