@@ -425,6 +425,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 }
 
 func (l *Listener) serveSession(c net.Conn, proto string, waker *readWaker) {
+	defer waker.release()
 	l.mu.Lock()
 	if l.goingAway {
 		l.mu.Unlock()

@@ -16,16 +16,23 @@ import (
 // so reads a session's next request up to 10 ms late: measured on one
 // core under eight downloads, a request's HEADERS waited 4.6 ms in the
 // socket for the session's reader, while everything after (the handler, the
-// writer) took 0.2 ms. The session's writer, busy in that case, therefore
-// looks at the socket itself every readWakeInterval of its turns and, when
-// bytes are waiting, wakes the reader: a read deadline in the past ends the
-// reader's wait at once, and the reader's connection (prefixConn) then
-// reads again rather than report the timeout.
+// writer) took 0.2 ms. A busy session writer therefore looks for waiting
+// input every readWakeInterval of its turns: on Linux at every session of
+// the process at once (sessionPoll, a second epoll set of their sockets),
+// elsewhere at its own session's socket; and it wakes each reader that
+// waits while its socket has bytes: a read deadline in the past ends the reader's wait at
+// once, and the reader's connection (wakeConn) then reads again rather
+// than report the timeout.
 
-// readWakeInterval is the least time between two looks at the socket by a
-// session's writer: at most one system call per interval, per busy
-// session, and the longest the writer leaves waiting input unnoticed.
+// readWakeInterval is the least time between two looks for waiting input:
+// at most one system call per interval (per busy session where there is
+// no sessionPoll), and the longest a busy writer leaves input unnoticed.
 const readWakeInterval = 200 * time.Microsecond
+
+// writerBusyFor is how long a session's writer must have gone from turn
+// to turn without waiting before it looks for input: a process where
+// writers pause is not one whose readers wait for the poller.
+const writerBusyFor = 500 * time.Microsecond
 
 // aLongTimeAgo is a read deadline that has passed.
 var aLongTimeAgo = time.Unix(1, 0)
@@ -35,11 +42,15 @@ var aLongTimeAgo = time.Unix(1, 0)
 type wakeConn struct {
 	net.Conn
 	mu       sync.Mutex
-	deadline time.Time   // the read deadline its user set
-	woken    atomic.Bool // a wake moved the read deadline to the past
+	deadline time.Time    // the read deadline its user set
+	woken    atomic.Bool  // a wake moved the read deadline to the past
+	reading  atomic.Bool  // a Read is under way, perhaps waiting
+	wakes    atomic.Int64 // reads woken, for tests
 }
 
 func (c *wakeConn) Read(p []byte) (int, error) {
+	c.reading.Store(true)
+	defer c.reading.Store(false)
 	for {
 		n, err := c.Conn.Read(p)
 		if n == 0 && err != nil && c.woken.Load() && isTimeout(err) {
@@ -72,8 +83,14 @@ func (c *wakeConn) SetDeadline(t time.Time) error {
 	return c.Conn.SetWriteDeadline(t)
 }
 
-// wake ends a read waiting for bytes; the read goes on.
+// wake ends a read waiting for bytes; the read goes on. Without a read
+// under way it does nothing: the next read finds the bytes without
+// waiting.
 func (c *wakeConn) wake() {
+	if !c.reading.Load() {
+		return
+	}
+	c.wakes.Add(1)
 	c.mu.Lock()
 	if !c.woken.Swap(true) {
 		c.Conn.SetReadDeadline(aLongTimeAgo)
@@ -97,15 +114,18 @@ func isTimeout(err error) bool {
 	return ok && ne.Timeout()
 }
 
-// readWaker is what a session's writer uses to wake its reader.
+// readWaker is what a session's writer uses to wake readers.
 type readWaker struct {
 	c    *wakeConn
 	rc   syscall.RawConn
-	last time.Time // of the last look; owned by the writer
+	poll *sessionPoll // the process's set of session sockets (Linux), or nil
+	tok  uint64       // c's token in poll
+	last time.Time    // of the last look at c alone; owned by the writer
 }
 
 // newReadWaker returns the waker of a session whose connection has c at
-// its bottom, or nil when c is not a socket.
+// its bottom, or nil when c is not a socket. Its release must be called
+// when the session ends.
 func newReadWaker(c *wakeConn) *readWaker {
 	sc := sysConnOf(c.Conn)
 	if sc == nil {
@@ -115,12 +135,30 @@ func newReadWaker(c *wakeConn) *readWaker {
 	if err != nil {
 		return nil
 	}
-	return &readWaker{c: c, rc: rc}
+	w := &readWaker{c: c, rc: rc}
+	if p := getSessionPoll(); p != nil {
+		if tok := p.add(c, rc); tok != 0 {
+			w.poll, w.tok = p, tok
+		}
+	}
+	return w
 }
 
-// check looks at the socket, unless it did less than readWakeInterval
-// ago, and wakes the reader if bytes are waiting.
+// release forgets the session.
+func (w *readWaker) release() {
+	if w != nil && w.poll != nil {
+		w.poll.remove(w.tok)
+	}
+}
+
+// check wakes the readers of sessions with input waiting: with the
+// process's set, every session's, else this session's. It looks at most
+// once per readWakeInterval.
 func (w *readWaker) check(now time.Time) {
+	if w.poll != nil {
+		w.poll.look(now)
+		return
+	}
 	if now.Sub(w.last) < readWakeInterval {
 		return
 	}

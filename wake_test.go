@@ -111,9 +111,10 @@ func TestWakeConnDeadline(t *testing.T) {
 	}
 }
 
-// TestReadWaker: the writer's look finds waiting bytes, without taking
-// them, and wakes the reader; with none waiting it does not; it looks at
-// most once per readWakeInterval.
+// TestReadWaker: the writer's look at its own socket (where there is no
+// sessionPoll) finds waiting bytes, without taking them, and wakes the
+// reader; with none waiting it does not; it looks at most once per
+// readWakeInterval.
 func TestReadWaker(t *testing.T) {
 	client, server := tcpPair(t)
 	wc := &wakeConn{Conn: server}
@@ -121,6 +122,9 @@ func TestReadWaker(t *testing.T) {
 	if w == nil {
 		t.Fatal("no waker for a TCP connection")
 	}
+	w.release()
+	w.poll = nil
+	wc.reading.Store(true) // as a reader waiting in Read
 	now := time.Now()
 	w.check(now)
 	if wc.woken.Load() {
@@ -139,6 +143,13 @@ func TestReadWaker(t *testing.T) {
 	b, err := io.ReadAll(io.LimitReader(wc, 1))
 	if err != nil || string(b) != "x" {
 		t.Fatalf("read %q, %v after the wake", b, err)
+	}
+	// No reader under way: nothing to wake, the next read finds the bytes.
+	client.Write([]byte("y"))
+	time.Sleep(20 * time.Millisecond)
+	w.check(now.Add(2 * readWakeInterval))
+	if wc.woken.Load() || wc.wakes.Load() != 1 {
+		t.Fatalf("woken %v, %d wakes; want the one wake, with a reader waiting", wc.woken.Load(), wc.wakes.Load())
 	}
 	p1, p2 := net.Pipe()
 	defer p1.Close()

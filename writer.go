@@ -75,6 +75,7 @@ func (s *session) scheduleLocked(st *stream) {
 // frame within the stream and session send windows.
 func (s *session) writeLoop() {
 	defer s.writerWG.Done()
+	var busySince time.Time // the start of this run of turns without a wait
 	for {
 		// Let the goroutines that are ready to run (handlers about to
 		// finish their responses, the reader with more requests) go
@@ -98,10 +99,18 @@ func (s *session) writeLoop() {
 				return
 			}
 			if s.waker != nil {
-				s.waker.check(time.Now())
+				// A writer with no pause for writerBusyFor is the sign
+				// of a busy process, where readers may not hear of
+				// their input in time (wake.go).
+				if now := time.Now(); busySince.IsZero() {
+					busySince = now
+				} else if now.Sub(busySince) >= writerBusyFor {
+					s.waker.check(now)
+				}
 			}
 			continue
 		}
+		busySince = time.Time{}
 		if closing {
 			s.wbuf.release()
 			s.halfClose()
