@@ -250,7 +250,7 @@ type Config struct {
 	// serves streams by priority; without it the kernel takes megabytes
 	// (its send buffer grows to tcp_wmem's maximum, 4 MiB by default)
 	// and a response of higher priority waits behind all of them.
-	// Default 16 KiB (Cloudflare's and Apple's advice for HTTP/2);
+	// Default 16 KiB (Cloudflare's advice for HTTP/2 prioritization);
 	// negative leaves the system's setting (no limit, unless
 	// net.ipv4.tcp_notsent_lowat says otherwise).
 	NotSentLowat int

@@ -299,7 +299,7 @@ func (l *Listener) handshake(raw net.Conn) {
 	setNotSentLowat(raw, l.cfg.notSentLowat)
 	// The first frame must arrive within the handshake deadline; the
 	// session clears the deadline when it has read it.
-	l.serveSession(conn, proto, newReadWaker(c))
+	l.serveSession(conn, proto, newReadWaker(c, deadline))
 }
 
 // detect reads the first bytes of c (and does the TLS handshake) to tell
@@ -407,8 +407,11 @@ type prefixConn struct {
 }
 
 // CloseWrite half-closes the connection where the underlying one can.
-func (c *prefixConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+func (c *prefixConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// closeWrite half-closes c where it can.
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
 	}
 	return errors.ErrUnsupported

@@ -66,31 +66,14 @@ func notSentLowat(t *testing.T, c *net.TCPConn) int {
 // TestNotSentLowatWrappers: the option reaches the socket through the
 // wrappers a Listener meets.
 func TestNotSentLowatWrappers(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	raw, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw, _ := tcpPair(t)
 	tc := raw.(*net.TCPConn)
 	for i, c := range []net.Conn{
 		tc,
 		tls.Client(tc, &tls.Config{}),
 		proxyproto.NewConn(tc),
 		tls.Server(proxyproto.NewConn(tc), &tls.Config{}),
+		&wakeConn{Conn: tc},
 	} {
 		n := 4096 * (i + 1)
 		if !setNotSentLowat(c, n) {

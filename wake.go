@@ -1,12 +1,13 @@
 package spdymux
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/spdymux/spdymux/internal/sockpeek"
 )
 
 // The Go runtime learns that a socket has bytes to read from its network
@@ -37,10 +38,13 @@ const writerBusyFor = 500 * time.Microsecond
 // aLongTimeAgo is a read deadline that has passed.
 var aLongTimeAgo = time.Unix(1, 0)
 
-// wakeConn is the bottom of a server session's connection, under TLS if
-// any: reads that a wake ended are read again.
+// wakeConn is the bottom of every connection a Listener accepts, under
+// TLS if any. Once armed for a session, reads that a wake ended are read
+// again; until then (and for ever on a connection the inner server gets)
+// it only passes calls through.
 type wakeConn struct {
 	net.Conn
+	armed    bool // set before the session's goroutines start
 	mu       sync.Mutex
 	deadline time.Time    // the read deadline its user set
 	woken    atomic.Bool  // a wake moved the read deadline to the past
@@ -48,7 +52,17 @@ type wakeConn struct {
 	wakes    atomic.Int64 // reads woken, for tests
 }
 
+// arm makes c a session's: its read deadline, deadline until now, is
+// kept from now on, for a woken read to restore.
+func (c *wakeConn) arm(deadline time.Time) {
+	c.deadline = deadline
+	c.armed = true
+}
+
 func (c *wakeConn) Read(p []byte) (int, error) {
+	if !c.armed {
+		return c.Conn.Read(p)
+	}
 	c.reading.Store(true)
 	defer c.reading.Store(false)
 	for {
@@ -67,6 +81,9 @@ func (c *wakeConn) Read(p []byte) (int, error) {
 }
 
 func (c *wakeConn) SetReadDeadline(t time.Time) error {
+	if !c.armed {
+		return c.Conn.SetReadDeadline(t)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.deadline = t
@@ -99,12 +116,7 @@ func (c *wakeConn) wake() {
 }
 
 // CloseWrite half-closes the connection where the underlying one can.
-func (c *wakeConn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return errors.ErrUnsupported
-}
+func (c *wakeConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // NetConn returns the connection under c.
 func (c *wakeConn) NetConn() net.Conn { return c.Conn }
@@ -123,10 +135,10 @@ type readWaker struct {
 	last time.Time    // of the last look at c alone; owned by the writer
 }
 
-// newReadWaker returns the waker of a session whose connection has c at
-// its bottom, or nil when c is not a socket. Its release must be called
-// when the session ends.
-func newReadWaker(c *wakeConn) *readWaker {
+// newReadWaker arms c, the bottom of a session's connection whose read
+// deadline is deadline, and returns its waker; or nil when c is not a
+// socket. Its release must be called when the session ends.
+func newReadWaker(c *wakeConn, deadline time.Time) *readWaker {
 	sc := sysConnOf(c.Conn)
 	if sc == nil {
 		return nil
@@ -135,6 +147,7 @@ func newReadWaker(c *wakeConn) *readWaker {
 	if err != nil {
 		return nil
 	}
+	c.arm(deadline)
 	w := &readWaker{c: c, rc: rc}
 	if p := getSessionPoll(); p != nil {
 		if tok := p.add(c, rc); tok != 0 {
@@ -163,9 +176,7 @@ func (w *readWaker) check(now time.Time) {
 		return
 	}
 	w.last = now
-	pending := false
-	w.rc.Control(func(fd uintptr) { pending = socketHasInput(fd) })
-	if pending {
+	if sockpeek.Raw(w.rc) == sockpeek.Data {
 		w.c.wake()
 	}
 }

@@ -32,6 +32,7 @@ func TestSessionPoll(t *testing.T) {
 	for range 3 {
 		client, server := tcpPair(t)
 		wc := &wakeConn{Conn: server}
+		wc.arm(time.Time{})    // as a session's
 		wc.reading.Store(true) // as a reader waiting in Read
 		tok := p.add(wc, rawConnOf(t, server))
 		if tok == 0 {

@@ -37,6 +37,7 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 func TestWakeConnRead(t *testing.T) {
 	client, server := tcpPair(t)
 	wc := &wakeConn{Conn: server}
+	wc.arm(time.Time{}) // as a session's
 	got := make(chan string, 1)
 	go func() {
 		b := make([]byte, 16)
@@ -76,6 +77,7 @@ func TestWakeConnRead(t *testing.T) {
 func TestWakeConnDeadline(t *testing.T) {
 	_, server := tcpPair(t)
 	wc := &wakeConn{Conn: server}
+	wc.arm(time.Time{}) // as a session's
 	wc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	wc.wake()
 	done := make(chan error, 1)
@@ -118,7 +120,7 @@ func TestWakeConnDeadline(t *testing.T) {
 func TestReadWaker(t *testing.T) {
 	client, server := tcpPair(t)
 	wc := &wakeConn{Conn: server}
-	w := newReadWaker(wc)
+	w := newReadWaker(wc, time.Time{})
 	if w == nil {
 		t.Fatal("no waker for a TCP connection")
 	}
@@ -154,7 +156,29 @@ func TestReadWaker(t *testing.T) {
 	p1, p2 := net.Pipe()
 	defer p1.Close()
 	defer p2.Close()
-	if newReadWaker(&wakeConn{Conn: p1}) != nil {
+	if newReadWaker(&wakeConn{Conn: p1}, time.Time{}) != nil {
 		t.Error("a waker for a net.Pipe")
+	}
+}
+
+// TestWakeConnUnarmed: a connection no session armed (one the inner
+// server gets) passes reads and deadlines straight through; a wake does
+// nothing to it.
+func TestWakeConnUnarmed(t *testing.T) {
+	_, server := tcpPair(t)
+	wc := &wakeConn{Conn: server}
+	done := make(chan error, 1)
+	go func() {
+		_, err := wc.Read(make([]byte, 1))
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	wc.wake()
+	if wc.woken.Load() || wc.wakes.Load() != 0 {
+		t.Fatal("an unarmed connection was woken")
+	}
+	wc.SetReadDeadline(time.Now().Add(-time.Second))
+	if err := <-done; !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want the deadline set through it", err)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/spdymux/spdymux/internal/sockpeek"
 )
 
 // backendConn is one HTTP/1.1 connection to the backend. It is used by one
@@ -18,7 +20,7 @@ type backendConn struct {
 	bw        *bufio.Writer // writes conn through the backendConn
 	timeout   time.Duration // the longest the backend may keep silent
 	reused    bool          // taken idle from the pool
-	idleSince time.Time     // guarded by the pool's mu
+	idleSince time.Time     // set by the pool under its mu; read by the exchange that took c
 
 	// Owned by the reader of the response:
 	limit        int64     // bytes Read may still take (the response head's limit), or -1 once the head is read
@@ -130,5 +132,11 @@ func (c *backendConn) alive() bool {
 	if nc, ok := conn.(interface{ NetConn() net.Conn }); ok {
 		conn = nc.NetConn() // TLS: a close_notify is bytes on the socket
 	}
-	return peekAlive(conn)
+	// Where the socket cannot be looked at, a connection the backend
+	// closed is found when a request fails on it, and retried if it may be.
+	switch sockpeek.Conn(conn) {
+	case sockpeek.Empty, sockpeek.Unknown:
+		return true
+	}
+	return false
 }

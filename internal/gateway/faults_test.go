@@ -109,6 +109,13 @@ func clients(t *testing.T) map[string]*http.Client {
 // which it closes the connection.
 func scripted(t *testing.T, answer func(path string) []byte) string {
 	t.Helper()
+	return scriptedRequests(t, func(r *http.Request) []byte { return answer(r.URL.Path) })
+}
+
+// scriptedRequests is scripted with the whole request (its body unread)
+// given to answer.
+func scriptedRequests(t *testing.T, answer func(r *http.Request) []byte) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +138,7 @@ func scripted(t *testing.T, answer func(path string) []byte) string {
 				if err != nil {
 					return
 				}
-				c.Write(answer(req.URL.Path))
+				c.Write(answer(req))
 			})
 		}
 	})
@@ -495,35 +502,12 @@ func TestBackendPaused(t *testing.T) {
 // goes again on a new connection; a POST, which could not go again, gets
 // the connection checked first. Every request gets its answer.
 func TestBackendClosesUnannounced(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
+	backend := scriptedRequests(t, func(req *http.Request) []byte {
+		n, _ := io.Copy(io.Discard, req.Body)
+		body := fmt.Sprintf("%s %d", req.Method, n)
+		return fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	})
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				n, _ := io.Copy(io.Discard, req.Body)
-				body := fmt.Sprintf("%s %d", req.Method, n)
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-			})
-		}
-	})
-	s := startStack(t, "http://"+ln.Addr().String(), Config{})
+	s := startStack(t, backend, Config{})
 	c := clients(t)["h2c"]
 	for i := range 20 {
 		var resp *http.Response

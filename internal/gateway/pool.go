@@ -81,12 +81,8 @@ type poolWaiter struct {
 }
 
 // poolGive grants a connection: an idle one, or when c is nil leave to
-// dial one, already counted in open. recent is set for an idle one that
-// came back less than aliveCheckAfter ago.
-type poolGive struct {
-	c      *backendConn
-	recent bool
-}
+// dial one, already counted in open.
+type poolGive struct{ c *backendConn }
 
 // aliveCheckAfter is how long a connection must have been idle for use to
 // check that the backend has not closed it, a system call. Backends close
@@ -193,7 +189,8 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 // else a new one dialed under the same grant, by deadline if it is set.
 func (p *connPool) use(ctx context.Context, deadline time.Time, session string, g poolGive, replayable bool) (*backendConn, error) {
 	if c := g.c; c != nil {
-		if replayable && g.recent && c.br.Buffered() == 0 || c.alive() {
+		recent := time.Since(c.idleSince) < aliveCheckAfter
+		if replayable && recent && c.br.Buffered() == 0 || c.alive() {
 			p.reuses.Add(1)
 			c.reused = true
 			return c, nil
@@ -299,7 +296,6 @@ func (p *connPool) giveLocked(session string, fresh bool) (poolGive, bool) {
 	case !fresh && len(p.idle) > 0:
 		// The most recently used: the least likely to have been closed.
 		g.c = p.idle[len(p.idle)-1]
-		g.recent = time.Since(g.c.idleSince) < aliveCheckAfter
 		p.idle[len(p.idle)-1] = nil
 		p.idle = p.idle[:len(p.idle)-1]
 	case p.open < p.maxConns:

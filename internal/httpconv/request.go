@@ -148,6 +148,21 @@ func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStrea
 		return dst, Request{}, err
 	}
 	names := requestNamesOf(d)
+	dst = appendRequestLine(dst, r)
+	for i := range fields {
+		if f := &fields[i]; !dropRequestHeader(names, f.Name) {
+			dst = appendFieldLines(dst, f.Name, f.Value)
+		}
+	}
+	if !haveAE {
+		dst = append(dst, "Accept-Encoding: gzip, deflate\r\n"...)
+	}
+	return appendHeadEnd(dst, r), r, nil
+}
+
+// appendRequestLine appends the request line and the Host line of a
+// request head AppendRequestHead writes.
+func appendRequestLine(dst []byte, r Request) []byte {
 	dst = append(dst, r.Method...)
 	dst = append(dst, ' ')
 	dst = append(dst, r.Path...)
@@ -155,30 +170,31 @@ func appendRequestHeadSPDY(dst []byte, d Dialect, fields []HeaderField, endStrea
 	dst = append(dst, r.Proto...)
 	dst = append(dst, "\r\nHost: "...)
 	dst = append(dst, r.Host...)
-	dst = append(dst, "\r\n"...)
-	for i := range fields {
-		f := &fields[i]
-		if dropRequestHeader(names, f.Name) {
-			continue
-		}
-		for v := range strings.SplitSeq(f.Value, "\x00") {
-			dst = append(dst, f.Name...)
-			dst = append(dst, ": "...)
-			dst = append(dst, v...)
-			dst = append(dst, "\r\n"...)
-		}
+	return append(dst, "\r\n"...)
+}
+
+// appendFieldLines appends one header line per NUL-separated value of a
+// field.
+func appendFieldLines(dst []byte, name, value string) []byte {
+	for v := range strings.SplitSeq(value, "\x00") {
+		dst = append(dst, name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, v...)
+		dst = append(dst, "\r\n"...)
 	}
-	if !haveAE {
-		dst = append(dst, "Accept-Encoding: gzip, deflate\r\n"...)
-	}
+	return dst
+}
+
+// appendHeadEnd ends a request head AppendRequestHead writes: the body's
+// framing, then Connection: close and the blank line.
+func appendHeadEnd(dst []byte, r Request) []byte {
 	switch {
 	case r.Chunked:
 		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
 	case r.ContentLength < 0 && (r.Method == "POST" || r.Method == "PUT" || r.Method == "PATCH"):
 		dst = append(dst, "Content-Length: 0\r\n"...)
 	}
-	dst = append(dst, closeLine...)
-	return dst, r, nil
+	return append(dst, closeLine...)
 }
 
 func requestNamesOf(d Dialect) *requestNames {
@@ -294,10 +310,8 @@ func checkRequestSPDY(d Dialect, fields []HeaderField, endStream bool) (Request,
 		if !ValidToken(f.Name) {
 			return Request{}, false, badRequest("invalid header name " + strconv.Quote(f.Name))
 		}
-		for v := range strings.SplitSeq(f.Value, "\x00") {
-			if !ValidFieldValue(v) {
-				return Request{}, false, badRequest("invalid value of header " + f.Name)
-			}
+		if !validValues(f.Value) {
+			return Request{}, false, badRequest("invalid value of header " + f.Name)
 		}
 	}
 	return r, haveAE, nil
@@ -419,12 +433,7 @@ func AppendLastChunk(dst []byte, trailers []HeaderField) []byte {
 			ForbiddenTrailer(f.Name) || !validValues(f.Value) {
 			continue
 		}
-		for v := range strings.SplitSeq(f.Value, "\x00") {
-			dst = append(dst, f.Name...)
-			dst = append(dst, ": "...)
-			dst = append(dst, v...)
-			dst = append(dst, "\r\n"...)
-		}
+		dst = appendFieldLines(dst, f.Name, f.Value)
 	}
 	return append(dst, "\r\n"...)
 }

@@ -11,12 +11,7 @@ func appendRequestHeadH2(dst []byte, fields []HeaderField, endStream bool) ([]by
 	if err != nil {
 		return dst, Request{}, err
 	}
-	dst = append(dst, r.Method...)
-	dst = append(dst, ' ')
-	dst = append(dst, r.Path...)
-	dst = append(dst, " HTTP/1.1\r\nHost: "...)
-	dst = append(dst, r.Host...)
-	dst = append(dst, "\r\n"...)
+	dst = appendRequestLine(dst, r)
 	cookie := false
 	for i := range fields {
 		f := &fields[i]
@@ -42,14 +37,7 @@ func appendRequestHeadH2(dst []byte, fields []HeaderField, endStream bool) ([]by
 		dst = append(dst, f.Value...)
 		dst = append(dst, "\r\n"...)
 	}
-	switch {
-	case r.Chunked:
-		dst = append(dst, "Transfer-Encoding: chunked\r\n"...)
-	case r.ContentLength < 0 && (r.Method == "POST" || r.Method == "PUT" || r.Method == "PATCH"):
-		dst = append(dst, "Content-Length: 0\r\n"...)
-	}
-	dst = append(dst, "Connection: close\r\n\r\n"...)
-	return dst, r, nil
+	return appendHeadEnd(dst, r), r, nil
 }
 
 // appendCookies appends the non-empty values of the cookie fields among

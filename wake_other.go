@@ -1,5 +1,0 @@
-//go:build !unix
-
-package spdymux
-
-func socketHasInput(fd uintptr) bool { return false }
