@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"strings"
@@ -236,12 +237,16 @@ func (as *attackServer) handler() http.Handler {
 	})
 }
 
-// heapNow returns the live heap after a full collection.
+// heapNow returns the live heap after a full collection: the bytes that
+// collection marked. MemStats.HeapAlloc would also count what the server's
+// goroutines allocated between the end of the collection and the reading,
+// which on a loaded machine is several MiB of fresh garbage (a header bomb
+// grows its buffer by copying) and no part of what the server holds.
 func heapNow() uint64 {
 	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.HeapAlloc
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
 }
 
 // monitor samples the live heap and the goroutine count while an attack
