@@ -45,6 +45,9 @@ type exchange struct {
 	c       *backendConn
 	unwatch func() bool // stops the watch that closes c when the client goes away
 
+	resp http.Response // the response, when readResponse parsed it in place
+	body lengthBody    // ... and its body
+
 	bodyDone  chan struct{} // closed when sendBody returns
 	bodyState atomic.Int32  // bodySending, then bodySent or bodyFailed
 	bodyErr   error         // why the body failed; read after bodyDone
@@ -272,7 +275,7 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time) (*http.Response, e
 	}
 	c.limit = int64(g.maxHead)
 	for {
-		resp, err := http.ReadResponse(c.br, x.out)
+		resp, err := readResponse(c.br, x.out, &x.resp, &x.body)
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) && c.read.Load() == 0 {
 				err = io.EOF

@@ -1,0 +1,232 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strconv"
+)
+
+// readResponse reads the response head to a request of method from br,
+// with http.ReadResponse's result and errors in every case.
+//
+// The common response of a keep-alive backend, one already whole in br's
+// buffer, is parsed there at less cost: "HTTP/1.1", a final status other
+// than 204 and 304, one Content-Length, CRLF line ends and no folded
+// lines, and none of the fields that change how ReadResponse frames or
+// rewrites a response (Connection, Transfer-Encoding, Trailer, Pragma).
+// The head becomes one string that the header's names and values share,
+// and the body reader is body, which the caller owns. Anything else, and
+// a response to HEAD, is left to http.ReadResponse, from the same place in
+// br: the fast path reads nothing it does not keep.
+func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body *lengthBody) (*http.Response, error) {
+	if req.Method != "HEAD" {
+		if _, err := br.Peek(1); err != nil {
+			// What ReadResponse makes of a failing first read.
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		buf, _ := br.Peek(br.Buffered())
+		if n, ok := parseFastHead(buf, resp); ok {
+			br.Discard(n)
+			resp.Request = req
+			*body = lengthBody{r: br, n: resp.ContentLength}
+			resp.Body = body
+			if resp.ContentLength == 0 {
+				resp.Body = http.NoBody
+			}
+			return resp, nil
+		}
+	}
+	return http.ReadResponse(br, req)
+}
+
+// parseFastHead parses the head at the start of b into resp if it is of
+// the common form readResponse describes, and returns its length. ok is
+// false, and resp to be ignored, for any other head or one not whole in b.
+func parseFastHead(b []byte, resp *http.Response) (n int, ok bool) {
+	end := bytes.Index(b, []byte("\r\n\r\n"))
+	if end < 0 {
+		return 0, false
+	}
+	n = end + 4
+	// "HTTP/1.1 " and three digits, then the end of the line or a space
+	// and a reason phrase.
+	const proto = "HTTP/1.1 "
+	if end < len(proto)+3 || string(b[:len(proto)]) != proto {
+		return 0, false
+	}
+	code := 0
+	for _, c := range b[len(proto) : len(proto)+3] {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		code = code*10 + int(c-'0')
+	}
+	if code < 200 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return 0, false
+	}
+	head := string(b[:end+2]) // the names and values below are its substrings
+	line := len(proto) + 3
+	statusEnd := indexCRLF(head, line)
+	if statusEnd != line && head[line] != ' ' || !validValue(head[line:statusEnd]) {
+		return 0, false
+	}
+
+	// Count the fields first, to size the header and its values at once.
+	fields := 0
+	for i := statusEnd + 2; i < len(head); i = indexCRLF(head, i) + 2 {
+		fields++
+	}
+	h := make(http.Header, fields)
+	values := make([]string, fields)
+	cl := int64(-1)
+	for i := statusEnd + 2; i < len(head); {
+		e := indexCRLF(head, i)
+		kv := head[i:e]
+		i = e + 2
+		colon := 0
+		for colon < len(kv) && kv[colon] != ':' {
+			if !validNameByte(kv[colon]) {
+				return 0, false // a space before the colon, or no colon
+			}
+			colon++
+		}
+		if colon == 0 || colon == len(kv) {
+			return 0, false
+		}
+		name, value := kv[:colon], trimBlanks(kv[colon+1:])
+		if !validValue(value) {
+			return 0, false
+		}
+		if !isCanonical(name) {
+			name = textproto.CanonicalMIMEHeaderKey(name)
+		}
+		switch name {
+		case "Connection", "Transfer-Encoding", "Trailer", "Pragma":
+			return 0, false
+		case "Content-Length":
+			if cl >= 0 {
+				return 0, false
+			}
+			v, err := strconv.ParseUint(value, 10, 63)
+			if err != nil {
+				return 0, false
+			}
+			cl = int64(v)
+		}
+		if vv := h[name]; vv != nil {
+			h[name] = append(vv, value)
+		} else {
+			vv, values = values[:1:1], values[1:]
+			vv[0] = value
+			h[name] = vv
+		}
+	}
+	if cl < 0 {
+		return 0, false
+	}
+	*resp = http.Response{
+		Status:        head[len(proto):statusEnd],
+		StatusCode:    code,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        h,
+		ContentLength: cl,
+	}
+	return n, true
+}
+
+// indexCRLF returns the index of the first CRLF in s at or after i; s
+// ends with one.
+func indexCRLF(s string, i int) int {
+	for s[i] != '\r' || s[i+1] != '\n' {
+		i++
+	}
+	return i
+}
+
+// trimBlanks trims the spaces and tabs around s, as ReadResponse trims a
+// field value.
+func trimBlanks(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// validNameByte reports whether c may be in a field name: a tchar (RFC
+// 9110 §5.6.2).
+func validNameByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
+		return true
+	}
+	return false
+}
+
+// validValue reports whether s holds only the bytes ReadResponse takes in
+// a field value: visible characters, space, tab and obs-text.
+func validValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// isCanonical reports whether name, all tchars, is in the form
+// CanonicalMIMEHeaderKey gives it: upper case first and after each dash,
+// lower case elsewhere.
+func isCanonical(name string) bool {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
+		}
+		upper = c == '-'
+	}
+	return true
+}
+
+// lengthBody reads a body of n bytes from r, as ReadResponse's body of a
+// known length does: io.ErrUnexpectedEOF if r ends first, io.EOF with the
+// last bytes.
+type lengthBody struct {
+	r *bufio.Reader
+	n int64
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	if b.n == 0 {
+		return n, io.EOF
+	}
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+func (b *lengthBody) Close() error { return nil }
