@@ -45,8 +45,10 @@ type exchange struct {
 	c       *backendConn
 	unwatch func() bool // stops the watch that closes c when the client goes away
 
-	resp http.Response // the response, when readResponse parsed it in place
-	body lengthBody    // ... and its body
+	// The response when readResponse parsed it in place, its fields
+	// already in w's header; and its body.
+	resp http.Response
+	body lengthBody
 
 	bodyDone  chan struct{} // closed when sendBody returns
 	bodyState atomic.Int32  // bodySending, then bodySent or bodyFailed
@@ -275,7 +277,7 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time) (*http.Response, e
 	}
 	c.limit = int64(g.maxHead)
 	for {
-		resp, err := readResponse(c.br, x.out, &x.resp, &x.body)
+		resp, err := readResponse(c.br, x.out, &x.resp, &x.body, x.w.Header())
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) && c.read.Load() == 0 {
 				err = io.EOF
@@ -428,7 +430,9 @@ func (x *exchange) release(reusable bool) {
 func (x *exchange) respond(resp *http.Response) {
 	g, w, c := x.g, x.w, x.c
 	h := w.Header()
-	copyResponseHeader(h, resp.Header)
+	if resp != &x.resp {
+		copyResponseHeader(h, resp.Header)
+	}
 	if len(resp.Trailer) > 0 {
 		names := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {

@@ -347,11 +347,13 @@ func (g *Gateway) outRequest(r *http.Request) *http.Request {
 			}
 		}
 	}
+	// The names below are in canonical form already: delete, not Del,
+	// which would canonicalize each again.
 	for _, k := range hopHeaders {
-		h.Del(k)
+		delete(h, k)
 	}
-	for _, k := range []string{"Expect", "Content-Length", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		h.Del(k)
+	for _, k := range [...]string{"Expect", "Content-Length", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
+		delete(h, k)
 	}
 	g.rewrite(&httputil.ProxyRequest{In: r, Out: out})
 	return out
@@ -406,30 +408,32 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	ip := clientIP(pr.In.RemoteAddr)
 
-	if prior := pr.In.Header.Values("X-Forwarded-For"); len(prior) > 0 {
+	// The field names here are canonical: the header is read and written
+	// by index, not by Get and Set, which canonicalize each again.
+	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
 		pr.Out.Header["X-Forwarded-For"] = []string{strings.Join(prior, ", ")}
 	}
 	if ip != "" {
 		appendValue(pr.Out.Header, "X-Forwarded-For", ip)
 	}
-	pr.Out.Header.Set("X-Forwarded-Proto", proto)
+	pr.Out.Header["X-Forwarded-Proto"] = []string{proto}
 	if pr.In.Host != "" {
-		pr.Out.Header.Set("X-Forwarded-Host", pr.In.Host)
+		pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
 	}
 
-	if prior := pr.In.Header.Values("Forwarded"); len(prior) > 0 {
+	if prior := pr.In.Header["Forwarded"]; len(prior) > 0 {
 		pr.Out.Header["Forwarded"] = []string{strings.Join(prior, ", ")}
 	}
 	appendValue(pr.Out.Header, "Forwarded", ForwardedElement(ip, pr.In.Host, proto))
 }
 
 // appendValue appends v to the comma-separated list in the single field
-// name of h.
+// name of h; name is in canonical form.
 func appendValue(h http.Header, name, v string) {
-	if prior := h.Get(name); prior != "" {
-		v = prior + ", " + v
+	if prior := h[name]; len(prior) > 0 && prior[0] != "" {
+		v = prior[0] + ", " + v
 	}
-	h.Set(name, v)
+	h[name] = []string{v}
 }
 
 // clientIP returns the IP address part of a RemoteAddr, or "" if it has

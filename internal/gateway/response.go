@@ -9,7 +9,7 @@ import (
 	"strconv"
 )
 
-// readResponse reads the response head to a request of method from br,
+// readResponse reads the response head to req from br,
 // with http.ReadResponse's result and errors in every case.
 //
 // The common response of a keep-alive backend, one already whole in br's
@@ -17,11 +17,14 @@ import (
 // than 204 and 304, one Content-Length, CRLF line ends and no folded
 // lines, and none of the fields that change how ReadResponse frames or
 // rewrites a response (Connection, Transfer-Encoding, Trailer, Pragma).
-// The head becomes one string that the header's names and values share,
-// and the body reader is body, which the caller owns. Anything else, and
-// a response to HEAD, is left to http.ReadResponse, from the same place in
-// br: the fast path reads nothing it does not keep.
-func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body *lengthBody) (*http.Response, error) {
+// The head becomes one string that the header's names and values share;
+// the response is resp, its body reader body, both the caller's, and its
+// fields go straight into dst less the hop-by-hop ones, as
+// copyResponseHeader would put them, with resp.Header set to dst.
+// Anything else, and a response to HEAD, is left to http.ReadResponse,
+// from the same place in br (the fast path reads nothing it does not
+// keep), and dst is left alone.
+func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body *lengthBody, dst http.Header) (*http.Response, error) {
 	if req.Method != "HEAD" {
 		if _, err := br.Peek(1); err != nil {
 			// What ReadResponse makes of a failing first read.
@@ -31,7 +34,7 @@ func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body
 			return nil, err
 		}
 		buf, _ := br.Peek(br.Buffered())
-		if n, ok := parseFastHead(buf, resp); ok {
+		if n, ok := parseFastHead(buf, resp, dst); ok {
 			br.Discard(n)
 			resp.Request = req
 			*body = lengthBody{r: br, n: resp.ContentLength}
@@ -45,10 +48,14 @@ func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body
 	return http.ReadResponse(br, req)
 }
 
-// parseFastHead parses the head at the start of b into resp if it is of
-// the common form readResponse describes, and returns its length. ok is
-// false, and resp to be ignored, for any other head or one not whole in b.
-func parseFastHead(b []byte, resp *http.Response) (n int, ok bool) {
+// field is one header field of a head parseFastHead reads.
+type field struct{ name, value string }
+
+// parseFastHead parses the head at the start of b into resp and its
+// fields into dst, if it is of the common form readResponse describes,
+// and returns its length. ok is false, and resp and dst untouched, for
+// any other head or one not whole in b.
+func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bool) {
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
 		return 0, false
@@ -77,13 +84,9 @@ func parseFastHead(b []byte, resp *http.Response) (n int, ok bool) {
 		return 0, false
 	}
 
-	// Count the fields first, to size the header and its values at once.
-	fields := 0
-	for i := statusEnd + 2; i < len(head); i = indexCRLF(head, i) + 2 {
-		fields++
-	}
-	h := make(http.Header, fields)
-	values := make([]string, fields)
+	// Every field is checked before any goes into dst.
+	var stack [24]field
+	fields := stack[:0]
 	cl := int64(-1)
 	for i := statusEnd + 2; i < len(head); {
 		e := indexCRLF(head, i)
@@ -119,16 +122,30 @@ func parseFastHead(b []byte, resp *http.Response) (n int, ok bool) {
 			}
 			cl = int64(v)
 		}
-		if vv := h[name]; vv != nil {
-			h[name] = append(vv, value)
-		} else {
-			vv, values = values[:1:1], values[1:]
-			vv[0] = value
-			h[name] = vv
-		}
+		fields = append(fields, field{name, value})
 	}
 	if cl < 0 {
 		return 0, false
+	}
+
+	// What copyResponseHeader would put into dst: the fields less the
+	// hop-by-hop ones (none is named by a Connection field: there is
+	// none), each name's values in order after those dst had.
+	values := make([]string, len(fields))
+outer:
+	for _, f := range fields {
+		for _, h := range hopHeaders {
+			if f.name == h {
+				continue outer
+			}
+		}
+		if vv := dst[f.name]; vv != nil {
+			dst[f.name] = append(vv, f.value)
+		} else {
+			vv, values = values[:1:1], values[1:]
+			vv[0] = f.value
+			dst[f.name] = vv
+		}
 	}
 	*resp = http.Response{
 		Status:        head[len(proto):statusEnd],
@@ -136,7 +153,7 @@ func parseFastHead(b []byte, resp *http.Response) (n int, ok bool) {
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        h,
+		Header:        dst,
 		ContentLength: cl,
 	}
 	return n, true

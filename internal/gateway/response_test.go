@@ -20,7 +20,8 @@ func readBoth(t *testing.T, data []byte, method string) (fast bool) {
 	br2 := bufio.NewReaderSize(bytes.NewReader(data), 16<<10)
 	var resp http.Response
 	var body lengthBody
-	got, err1 := readResponse(br1, req, &resp, &body)
+	dst := http.Header{"X-Before": {"1"}}
+	got, err1 := readResponse(br1, req, &resp, &body, dst)
 	want, err2 := http.ReadResponse(br2, req)
 	if (err1 == nil) != (err2 == nil) || err1 != nil && err1.Error() != err2.Error() {
 		t.Fatalf("%q: readResponse error %v; http.ReadResponse %v", data, err1, err2)
@@ -29,6 +30,17 @@ func readBoth(t *testing.T, data []byte, method string) (fast bool) {
 		return false
 	}
 	fast = got == &resp
+	if fast {
+		// The fields went into dst as copyResponseHeader puts them.
+		wantDst := http.Header{"X-Before": {"1"}}
+		copyResponseHeader(wantDst, want.Header)
+		if !reflect.DeepEqual(dst, wantDst) {
+			t.Fatalf("%q: header in place %q; want %q", data, dst, wantDst)
+		}
+		got.Header = want.Header // compared above
+	} else if len(dst) != 1 || len(dst["X-Before"]) != 1 {
+		t.Fatalf("%q: the header in place is %q after a response read by http.ReadResponse", data, dst)
+	}
 	if got.Status != want.Status || got.StatusCode != want.StatusCode || got.Proto != want.Proto ||
 		got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor ||
 		got.ContentLength != want.ContentLength || got.Close != want.Close ||
@@ -67,6 +79,7 @@ var responseSeeds = []struct {
 	{"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Thu, 03 Dec 2026 12:00:00 GMT\r\nContent-Length: 13\r\n\r\nHello, world!NEXT", true},
 	{"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nx-odd-CASE:  a b \t\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Empty:\r\n\r\n", true},
 	{"HTTP/1.1 503\r\nContent-Length: 2\r\nX-Obs: caf\xc3\xa9\r\n\r\nok", true},
+	{"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\nUpgrade: h2c\r\nx-before: 2\r\nproxy-connection: x\r\n\r\nok", true},
 	{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", true},
 	{"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", true},
 	{"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", false},
@@ -119,6 +132,9 @@ func FuzzReadResponse(f *testing.F) {
 	})
 }
 
+// BenchmarkReadResponse reads a response head into the header of the
+// client's response, as the gateway does, and its body: with readResponse,
+// and with http.ReadResponse and copyResponseHeader.
 func BenchmarkReadResponse(b *testing.B) {
 	data := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nDate: Thu, 03 Dec 2026 12:00:00 GMT\r\nContent-Length: 13\r\n\r\nHello, world!")
 	req, _ := http.NewRequest("GET", "http://backend/", nil)
@@ -131,9 +147,15 @@ func BenchmarkReadResponse(b *testing.B) {
 		{"gateway", func() (*http.Response, error) {
 			var resp http.Response
 			var body lengthBody
-			return readResponse(br, req, &resp, &body)
+			return readResponse(br, req, &resp, &body, make(http.Header))
 		}},
-		{"net-http", func() (*http.Response, error) { return http.ReadResponse(br, req) }},
+		{"net-http", func() (*http.Response, error) {
+			resp, err := http.ReadResponse(br, req)
+			if err == nil {
+				copyResponseHeader(make(http.Header), resp.Header)
+			}
+			return resp, err
+		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
