@@ -408,32 +408,34 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	}
 	ip := clientIP(pr.In.RemoteAddr)
 
-	// The field names here are canonical: the header is read and written
-	// by index, not by Get and Set, which canonicalize each again.
-	if prior := pr.In.Header["X-Forwarded-For"]; len(prior) > 0 {
-		pr.Out.Header["X-Forwarded-For"] = []string{strings.Join(prior, ", ")}
+	// The field names here are canonical: the headers are read and
+	// written by index, not by Get and Set, which canonicalize each again;
+	// the four values share one array.
+	in, out := pr.In.Header, pr.Out.Header
+	vals := make([]string, 0, 4)
+	set := func(name, v string) {
+		vals = append(vals, v)
+		out[name] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
-	if ip != "" {
-		appendValue(pr.Out.Header, "X-Forwarded-For", ip)
+	if prior := in["X-Forwarded-For"]; len(prior) > 0 || ip != "" {
+		set("X-Forwarded-For", joinList(strings.Join(prior, ", "), ip))
 	}
-	pr.Out.Header["X-Forwarded-Proto"] = []string{proto}
+	set("X-Forwarded-Proto", proto)
 	if pr.In.Host != "" {
-		pr.Out.Header["X-Forwarded-Host"] = []string{pr.In.Host}
+		set("X-Forwarded-Host", pr.In.Host)
 	}
-
-	if prior := pr.In.Header["Forwarded"]; len(prior) > 0 {
-		pr.Out.Header["Forwarded"] = []string{strings.Join(prior, ", ")}
-	}
-	appendValue(pr.Out.Header, "Forwarded", ForwardedElement(ip, pr.In.Host, proto))
+	set("Forwarded", joinList(strings.Join(in["Forwarded"], ", "), ForwardedElement(ip, pr.In.Host, proto)))
 }
 
-// appendValue appends v to the comma-separated list in the single field
-// name of h; name is in canonical form.
-func appendValue(h http.Header, name, v string) {
-	if prior := h[name]; len(prior) > 0 && prior[0] != "" {
-		v = prior[0] + ", " + v
+// joinList appends v, if not empty, to the comma-separated list prior.
+func joinList(prior, v string) string {
+	switch {
+	case prior == "":
+		return v
+	case v == "":
+		return prior
 	}
-	h[name] = []string{v}
+	return prior + ", " + v
 }
 
 // clientIP returns the IP address part of a RemoteAddr, or "" if it has
@@ -457,8 +459,8 @@ func clientIP(remoteAddr string) string {
 // (§6); an empty ip is written as "unknown" (§6.3); host is quoted when it
 // is not a token, as any host with a port is. An empty host is left out.
 func ForwardedElement(ip, host, proto string) string {
-	b := make([]byte, 0, len("for=\"[]\";host=\"\";proto=")+len(ip)+len(host)+len(proto)+8)
-	b = append(b, "for="...)
+	var buf [128]byte // on the stack: the string below is the one allocation
+	b := append(buf[:0], "for="...)
 	switch {
 	case ip == "":
 		b = append(b, "unknown"...)
