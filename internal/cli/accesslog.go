@@ -92,13 +92,13 @@ func recordOf(ctx context.Context) *record {
 // of which may be nil.
 func observe(h http.Handler, al *accessLog, m *metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &record{start: time.Now()}
+		lw := &loggingWriter{ResponseWriter: w, rec: record{start: time.Now()}}
+		rec := &lw.rec
 		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
 		si, _ := spdymux.StreamInfoFromContext(r.Context())
-		lw := &loggingWriter{ResponseWriter: w}
-		var done func(status int)
+		var pm *protoMetrics
 		if m != nil {
-			done = m.streamStarted(protoOf(r, si))
+			pm = m.streamStarted(protoOf(r, si))
 		}
 		defer func() {
 			status := lw.status
@@ -106,8 +106,8 @@ func observe(h http.Handler, al *accessLog, m *metrics) http.Handler {
 				status = http.StatusOK // the handler wrote nothing
 			}
 			d := time.Since(rec.start)
-			if done != nil {
-				done(status)
+			if pm != nil {
+				streamEnded(pm, d, status)
 			}
 			if al != nil {
 				al.write(r, si, rec, status, lw.bytes, d)
@@ -256,6 +256,7 @@ type loggingWriter struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	rec    record // the request's, in its context: one allocation for both
 }
 
 func (w *loggingWriter) WriteHeader(code int) {

@@ -207,20 +207,23 @@ func (m *metrics) trace(e spdymux.FrameEvent) {
 	m.codes[p][d][k][min(e.Code, maxCode)].Add(1)
 }
 
-// streamStarted counts a stream the handler began to serve; the function
-// it returns counts its end with the response status.
-func (m *metrics) streamStarted(proto string) func(status int) {
+// streamStarted counts a stream the handler began to serve, and returns
+// the metrics of its protocol for streamEnded.
+func (m *metrics) streamStarted(proto string) *protoMetrics {
 	pm := m.byProto[proto]
 	if pm == nil {
 		pm = m.byProto[spdymux.ProtoHTTP11]
 	}
-	start := time.Now()
 	pm.active.Inc()
-	return func(status int) {
-		pm.active.Dec()
-		pm.duration.Observe(time.Since(start).Seconds())
-		pm.total[min(max(status/100, 1), 5)].Inc()
-	}
+	return pm
+}
+
+// streamEnded counts the end of a stream streamStarted counted, after d,
+// with the response status.
+func streamEnded(pm *protoMetrics, d time.Duration, status int) {
+	pm.active.Dec()
+	pm.duration.Observe(d.Seconds())
+	pm.total[min(max(status/100, 1), 5)].Inc()
 }
 
 // observeBackend is the gateway's Config.Observe: the backend latency
