@@ -110,3 +110,6 @@ func (w *benchWriter) Write(p []byte) (int, error) {
 	return w.body.Write(p)
 }
 func (w *benchWriter) Flush() {}
+
+// EnableFullDuplex is there as on spdymux's and net/http's writers.
+func (w *benchWriter) EnableFullDuplex() error { return nil }

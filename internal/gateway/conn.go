@@ -20,6 +20,7 @@ type backendConn struct {
 	bw        *bufio.Writer // writes conn through the backendConn
 	timeout   time.Duration // the longest the backend may keep silent
 	reused    bool          // taken idle from the pool
+	closeConn func()        // closes conn: made once, for every exchange's watch of its client
 	idleSince time.Time     // set by the pool under its mu; read by the exchange that took c
 
 	// Owned by the reader of the response:
@@ -33,6 +34,7 @@ type backendConn struct {
 
 func newBackendConn(conn net.Conn, timeout time.Duration) *backendConn {
 	c := &backendConn{conn: conn, timeout: timeout, limit: -1}
+	c.closeConn = func() { c.conn.Close() }
 	c.br = bufio.NewReaderSize(backendReader{c}, 16<<10)
 	c.bw = bufio.NewWriterSize(backendWriter{c}, 16<<10)
 	return c

@@ -32,7 +32,8 @@ import (
 type exchange struct {
 	g       *Gateway
 	w       http.ResponseWriter
-	rc      *http.ResponseController
+	rc      *http.ResponseController // &rcv
+	rcv     http.ResponseController
 	in      *http.Request // the client's request
 	out     *http.Request // the request as the backend sees it
 	session string
@@ -260,7 +261,7 @@ func appendFieldValue(b []byte, v string) []byte {
 func (x *exchange) roundTrip(head []byte, deadline time.Time) (*http.Response, error) {
 	c, g := x.c, x.g
 	c.start(deadline)
-	x.unwatch = context.AfterFunc(x.in.Context(), func() { c.conn.Close() })
+	x.unwatch = context.AfterFunc(x.in.Context(), c.closeConn)
 	fail := func(what string, err error) (*http.Response, error) {
 		return nil, &backendError{what: what, err: err, retryable: c.reused && c.read.Load() == 0}
 	}
