@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // readResponse reads the response head to req from br,
@@ -80,7 +82,7 @@ func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bo
 	head := string(b[:end+2]) // the names and values below are its substrings
 	line := len(proto) + 3
 	statusEnd := indexCRLF(head, line)
-	if statusEnd != line && head[line] != ' ' || !validValue(head[line:statusEnd]) {
+	if statusEnd != line && head[line] != ' ' || !httpguts.ValidHeaderFieldValue(head[line:statusEnd]) {
 		return 0, false
 	}
 
@@ -94,7 +96,7 @@ func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bo
 		i = e + 2
 		colon := 0
 		for colon < len(kv) && kv[colon] != ':' {
-			if !validNameByte(kv[colon]) {
+			if !isTokenByte(kv[colon]) {
 				return 0, false // a space before the colon, or no colon
 			}
 			colon++
@@ -103,7 +105,8 @@ func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bo
 			return 0, false
 		}
 		name, value := kv[:colon], trimBlanks(kv[colon+1:])
-		if !validValue(value) {
+		// ReadResponse's rule for a value: no control byte but HTAB.
+		if !httpguts.ValidHeaderFieldValue(value) {
 			return 0, false
 		}
 		if !isCanonical(name) {
@@ -178,31 +181,6 @@ func trimBlanks(s string) string {
 		s = s[:len(s)-1]
 	}
 	return s
-}
-
-// validNameByte reports whether c may be in a field name: a tchar (RFC
-// 9110 §5.6.2).
-func validNameByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '!', '#', '$', '%', '&', '\'', '*', '+', '-', '.', '^', '_', '`', '|', '~':
-		return true
-	}
-	return false
-}
-
-// validValue reports whether s holds only the bytes ReadResponse takes in
-// a field value: visible characters, space, tab and obs-text.
-func validValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // isCanonical reports whether name, all tchars, is in the form
