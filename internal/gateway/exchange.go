@@ -451,11 +451,13 @@ func (x *exchange) respond(resp *http.Response) {
 		g.pool.happy(x.session, x.start)
 		return
 	}
-	if n := resp.ContentLength; n > 0 && n <= int64(c.br.Buffered()) {
+	if n := resp.ContentLength; n > 0 && n <= int64(c.br.Buffered()) && n <= copyBufSize {
 		// Short, of known length and already here (it came with the
 		// head): take it, free the connection, then send it at the
-		// client's pace.
-		buf := make([]byte, n)
+		// client's pace, from a copy buffer (Write does not keep it).
+		bufp := copyBufs.Get().(*[]byte)
+		defer copyBufs.Put(bufp)
+		buf := (*bufp)[:n]
 		if _, err := io.ReadFull(resp.Body, buf); err != nil {
 			x.release(false)
 			x.stopBody()
@@ -630,7 +632,9 @@ var hopHeaders = []string{
 }
 
 // copyBufs are the buffers request bodies are copied through.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); return &b }}
+
+const copyBufSize = 32 << 10
 
 // readAhead is the ring buffer between the goroutine that reads a
 // response body from the backend (the producer) and the handler that
