@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"syscall"
 	"testing"
 )
@@ -22,41 +21,26 @@ import (
 func BenchmarkExchange(b *testing.B) {
 	answer := []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n" +
 		"Date: Thu, 03 Dec 2026 12:00:00 GMT\r\nContent-Length: 13\r\n\r\nHello, world!")
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer ln.Close()
-	wg.Go(func() {
+	addr := serveLoopback(b, func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			// Each request is a head alone: read to its empty line.
+			for {
+				line, err := br.ReadSlice('\n')
+				if err != nil {
+					return
+				}
+				if len(line) <= 2 {
+					break
+				}
+			}
+			if _, err := c.Write(answer); err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					// Each request is a head alone: read to its empty line.
-					for {
-						line, err := br.ReadSlice('\n')
-						if err != nil {
-							return
-						}
-						if len(line) <= 2 {
-							break
-						}
-					}
-					if _, err := c.Write(answer); err != nil {
-						return
-					}
-				}
-			})
 		}
 	})
-	u, _ := ParseBackend("http://" + ln.Addr().String())
+	u, _ := ParseBackend("http://" + addr)
 	g, err := New(Config{Backend: u, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

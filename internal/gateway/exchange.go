@@ -32,10 +32,9 @@ import (
 type exchange struct {
 	g       *Gateway
 	w       http.ResponseWriter
-	rc      *http.ResponseController // &rcv
-	rcv     http.ResponseController
-	in      *http.Request // the client's request
-	out     *http.Request // the request as the backend sees it
+	rc      http.ResponseController // held here, not allocated apart
+	in      *http.Request           // the client's request
+	out     *http.Request           // the request as the backend sees it
 	session string
 
 	start time.Time // when the gateway took the request
@@ -477,7 +476,7 @@ func (x *exchange) respond(resp *http.Response) {
 	x.rc.Flush()
 	ra := newReadAhead(g.bufSize)
 	go x.readAhead(resp, ra)
-	written, werr := ra.writeTo(w, x.rc)
+	written, werr := ra.writeTo(w, &x.rc)
 	if werr != nil {
 		// The client is gone, or stalled: stop reading the backend.
 		close(ra.quit)

@@ -126,12 +126,32 @@ func scriptedRequests(t *testing.T, answer func(r *http.Request) []byte) string 
 func scriptedCounted(t *testing.T, answer func(r *http.Request) []byte) (string, *atomic.Int64) {
 	t.Helper()
 	var closed atomic.Int64
+	addr := serveLoopback(t, func(c net.Conn) {
+		defer func() {
+			c.Close()
+			closed.Add(1)
+		}()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		c.Write(answer(req))
+	})
+	return "http://" + addr, &closed
+}
+
+// serveLoopback serves each connection to a listener on loopback with
+// serve, on a goroutine of its own, until the test ends, and returns the
+// listener's address.
+func serveLoopback(tb testing.TB, serve func(c net.Conn)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		ln.Close()
 		wg.Wait()
 	})
@@ -141,21 +161,10 @@ func scriptedCounted(t *testing.T, answer func(r *http.Request) []byte) (string,
 			if err != nil {
 				return
 			}
-			wg.Go(func() {
-				defer func() {
-					c.Close()
-					closed.Add(1)
-				}()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				c.Write(answer(req))
-			})
+			wg.Go(func() { serve(c) })
 		}
 	})
-	return "http://" + ln.Addr().String(), &closed
+	return ln.Addr().String()
 }
 
 // pattern returns n bytes of the pattern, byte i being i mod 251.

@@ -315,9 +315,7 @@ func setDefault[T int | time.Duration](p *T, v T) {
 // ServeHTTP forwards r to the backend and streams the answer back.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x := &exchange{g: g, start: time.Now(), w: w, in: r, out: g.outRequest(r), session: g.session(r)}
-	// The controller lives in the exchange: one allocation less.
-	x.rcv = *http.NewResponseController(w)
-	x.rc = &x.rcv
+	x.rc = *http.NewResponseController(w)
 	// An HTTP/1.x handler may not read the request body once it has
 	// written the response unless full duplex is on; the backend may well
 	// answer before the upload ends.

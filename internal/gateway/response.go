@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"strconv"
+	"strings"
 
 	"golang.org/x/net/http/httpguts"
 )
@@ -104,14 +105,14 @@ func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bo
 		if colon == 0 || colon == len(kv) {
 			return 0, false
 		}
-		name, value := kv[:colon], trimBlanks(kv[colon+1:])
+		// The value without the blanks around it, as ReadResponse
+		// trims it: spaces and tabs only.
+		name, value := kv[:colon], strings.Trim(kv[colon+1:], " \t")
 		// ReadResponse's rule for a value: no control byte but HTAB.
 		if !httpguts.ValidHeaderFieldValue(value) {
 			return 0, false
 		}
-		if !isCanonical(name) {
-			name = textproto.CanonicalMIMEHeaderKey(name)
-		}
+		name = textproto.CanonicalMIMEHeaderKey(name) // name itself, if canonical already
 		switch name {
 		case "Connection", "Transfer-Encoding", "Trailer", "Pragma":
 			return 0, false
@@ -169,33 +170,6 @@ func indexCRLF(s string, i int) int {
 		i++
 	}
 	return i
-}
-
-// trimBlanks trims the spaces and tabs around s, as ReadResponse trims a
-// field value.
-func trimBlanks(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
-// isCanonical reports whether name, all tchars, is in the form
-// CanonicalMIMEHeaderKey gives it: upper case first and after each dash,
-// lower case elsewhere.
-func isCanonical(name string) bool {
-	upper := true
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-			return false
-		}
-		upper = c == '-'
-	}
-	return true
 }
 
 // lengthBody reads a body of n bytes from r, as ReadResponse's body of a

@@ -100,6 +100,7 @@ var responseSeeds = []struct {
 	{"HTTP/1.1 200 OK\r\nContent-Length : 3\r\n\r\nabc", false},
 	{"HTTP/1.1 200 OK\r\nBad\x01Name: 1\r\nContent-Length: 3\r\n\r\nabc", false},
 	{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Bad: a\x00b\r\n\r\nabc", false},
+	{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Cr: a\r\r\n\r\nabc", false},
 	{"HTTP/1.1 2x0 OK\r\nContent-Length: 3\r\n\r\nabc", false},
 	{"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n", false},
 	{"", false},
