@@ -49,6 +49,11 @@ type connPool struct {
 	nwaiting int         // requests waiting, in all
 	seq      uint64      // arrival order of waiters
 	prune    *time.Timer // closes idle connections past idleTimeout, or closed by the backend
+	// expiry ends the waits whose deadline has passed: one timer for the
+	// pool, set for the earliest deadline of a waiting request (expiryAt,
+	// zero while it is not set), rather than a timer for each.
+	expiry   *time.Timer
+	expiryAt time.Time
 	closed   bool
 }
 
@@ -71,18 +76,31 @@ type poolSession struct {
 	irritations int           // annoyances since, less happy ends
 }
 
-// poolWaiter is a request waiting for a connection.
+// poolWaiter is a request waiting for a connection. Waiters are reused
+// (poolWaiters): one leaves getBy out of every queue, its grant taken.
 type poolWaiter struct {
-	session string
-	seq     uint64
-	fresh   bool          // a new connection only: the request is a retry
-	grant   chan poolGive // sent one grant; has room for it
-	queued  bool          // still in its session's queue
+	session  string
+	seq      uint64
+	deadline time.Time     // when the wait ends with context.DeadlineExceeded, unless zero
+	fresh    bool          // a new connection only: the request is a retry
+	grant    chan poolGive // sent one grant; has room for it
+	queued   bool          // still in its session's queue
 }
 
+var poolWaiters = sync.Pool{New: func() any { return &poolWaiter{grant: make(chan poolGive, 1)} }}
+
 // poolGive grants a connection: an idle one, or when c is nil leave to
-// dial one, already counted in open.
-type poolGive struct{ c *backendConn }
+// dial one, already counted in open; or, with expired set, nothing: the
+// waiter's deadline has passed.
+type poolGive struct {
+	c       *backendConn
+	expired bool
+}
+
+// expirySlack is how much later than its deadline a wait may end, so that
+// under a steady run of expiring waits the pool's timer fires at most
+// this often, each time for all that are due.
+const expirySlack = 2 * time.Millisecond
 
 // aliveCheckAfter is how long a connection must have been idle for use to
 // check that the backend has not closed it, a system call. Backends close
@@ -132,56 +150,115 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 		p.mu.Unlock()
 		return p.use(ctx, deadline, session, g, replayable)
 	}
-	w := &poolWaiter{session: session, seq: p.seq, fresh: fresh, grant: make(chan poolGive, 1), queued: true}
+	w := poolWaiters.Get().(*poolWaiter)
+	w.session, w.seq, w.deadline, w.fresh, w.queued = session, p.seq, deadline, fresh, true
 	p.seq++
 	ps := p.sessionLocked(session)
 	ps.waiting++
 	ps.queue = append(ps.queue, w)
 	p.queued[ps] = struct{}{}
 	p.nwaiting++
+	if !deadline.IsZero() && (p.expiryAt.IsZero() || deadline.Before(p.expiryAt)) {
+		p.armExpiryLocked(deadline)
+	}
 	p.mu.Unlock()
 
-	var expired <-chan time.Time
-	if !deadline.IsZero() {
-		t := time.NewTimer(time.Until(deadline))
-		defer t.Stop()
-		expired = t.C
-	}
-	var err error
+	var g poolGive
 	select {
-	case g := <-w.grant:
-		return p.use(ctx, deadline, session, g, replayable)
+	case g = <-w.grant:
 	case <-ctx.Done():
-		err = ctx.Err()
-	case <-expired:
-		err = context.DeadlineExceeded
-	}
-	p.mu.Lock()
-	still := w.queued
-	if still {
-		ps := p.sessions[session]
-		if i := slices.Index(ps.queue, w); i >= 0 {
-			ps.queue = slices.Delete(ps.queue, i, i+1)
+		p.mu.Lock()
+		still := w.queued
+		if still {
+			p.unqueueLocked(w)
+			p.unwaitLocked(session)
 		}
-		if len(ps.queue) == 0 {
+		p.mu.Unlock()
+		if still {
+			poolWaiters.Put(w)
+			return nil, ctx.Err()
+		}
+		// Granted as the wait ended: give it back.
+		if g = <-w.grant; !g.expired {
+			if g.c != nil {
+				p.put(session, g.c, true)
+			} else {
+				p.abandon(session)
+			}
+		}
+		poolWaiters.Put(w)
+		return nil, ctx.Err()
+	}
+	poolWaiters.Put(w)
+	if g.expired {
+		return nil, context.DeadlineExceeded
+	}
+	return p.use(ctx, deadline, session, g, replayable)
+}
+
+// unqueueLocked takes w, still queued, out of its session's queue.
+func (p *connPool) unqueueLocked(w *poolWaiter) {
+	ps := p.sessions[w.session]
+	if i := slices.Index(ps.queue, w); i >= 0 {
+		ps.queue = slices.Delete(ps.queue, i, i+1)
+	}
+	if len(ps.queue) == 0 {
+		ps.queue = nil
+		delete(p.queued, ps)
+	}
+	w.queued = false
+	p.nwaiting--
+}
+
+// armExpiryLocked sets the pool's timer for at, the earliest deadline of
+// a waiting request.
+func (p *connPool) armExpiryLocked(at time.Time) {
+	p.expiryAt = at
+	d := time.Until(at)
+	if p.expiry == nil {
+		p.expiry = time.AfterFunc(d, p.expire)
+	} else {
+		p.expiry.Reset(d)
+	}
+}
+
+// expire ends the waits whose deadline has passed and sets the timer for
+// the earliest of the others.
+func (p *connPool) expire() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	due := now.Add(expirySlack)
+	var next time.Time
+	for ps := range p.queued {
+		keep := ps.queue[:0]
+		for _, w := range ps.queue {
+			switch {
+			case w.deadline.IsZero():
+			case !w.deadline.After(due):
+				w.queued = false
+				p.nwaiting--
+				ps.waiting--
+				w.grant <- poolGive{expired: true}
+				continue
+			case next.IsZero() || w.deadline.Before(next):
+				next = w.deadline
+			}
+			keep = append(keep, w)
+		}
+		clear(ps.queue[len(keep):])
+		if len(keep) == 0 {
 			ps.queue = nil
 			delete(p.queued, ps)
-		}
-		w.queued = false
-		p.nwaiting--
-		p.unwaitLocked(session)
-	}
-	p.mu.Unlock()
-	if !still {
-		// Granted as the wait ended: give it back.
-		g := <-w.grant
-		if g.c != nil {
-			p.put(session, g.c, true)
+			p.forgetLocked(ps.name, ps)
 		} else {
-			p.abandon(session)
+			ps.queue = keep
 		}
 	}
-	return nil, err
+	p.expiryAt = time.Time{}
+	if !next.IsZero() {
+		p.armExpiryLocked(later(next, now.Add(expirySlack)))
+	}
 }
 
 // use turns a grant into a connection: an idle one if it is still open

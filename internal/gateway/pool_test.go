@@ -150,6 +150,73 @@ func TestPoolWaitTimeout(t *testing.T) {
 	}
 }
 
+// Waits with deadlines end with context.DeadlineExceeded each at its own
+// deadline, whatever the order they came in, through the pool's one
+// timer; a wait granted first is not touched, and the pool's count of
+// waiters and sessions is right after.
+func TestPoolWaitDeadlines(t *testing.T) {
+	p := testPool(t, 1, 1, 1)
+	held, err := p.get(context.Background(), "a", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	type result struct {
+		name string
+		c    *backendConn
+		err  error
+		at   time.Duration
+	}
+	results := make(chan result, 4)
+	wait := func(name, session string, after time.Duration) {
+		go func() {
+			var deadline time.Time
+			if after > 0 {
+				deadline = start.Add(after)
+			}
+			c, err := p.getBy(context.Background(), deadline, session, false, true)
+			results <- result{name, c, err, time.Since(start)}
+		}()
+	}
+	// The later deadline first, so that the timer must move earlier.
+	wait("late", "b", time.Second)
+	waitWaiting(t, p, 1)
+	wait("early", "c", 100*time.Millisecond)
+	wait("none", "d", 0)
+	waitWaiting(t, p, 3)
+	for _, want := range []struct {
+		name string
+		by   time.Duration
+	}{{"early", 100 * time.Millisecond}, {"late", time.Second}} {
+		r := <-results
+		if r.name != want.name || r.c != nil || r.err != context.DeadlineExceeded {
+			t.Fatalf("got %s: %v, %v; want %s to end with DeadlineExceeded", r.name, r.c, r.err, want.name)
+		}
+		if r.at < want.by {
+			t.Errorf("%s ended after %v, before its deadline %v", r.name, r.at, want.by)
+		}
+		if r.name == "early" {
+			// Not held up until the later deadline that armed the timer.
+			if st := p.stats(); st.Waiting != 2 {
+				t.Errorf("after the early deadline: %+v; want the other two waiting", st)
+			}
+		}
+	}
+	if st := p.stats(); st.Waiting != 1 || st.Sessions != 2 {
+		t.Errorf("after two waits expired: %+v; want 1 waiting, sessions a and d", st)
+	}
+	// The wait without a deadline still gets the connection.
+	p.put("a", held, true)
+	r := <-results
+	if r.name != "none" || r.err != nil || r.c == nil {
+		t.Fatalf("got %s: %v, %v; want the wait without deadline to get the connection", r.name, r.c, r.err)
+	}
+	p.put("d", r.c, true)
+	if st := p.stats(); st.Waiting != 0 || st.Busy != 0 || st.Sessions != 0 {
+		t.Errorf("at the end: %+v; want nothing busy, waiting or known", st)
+	}
+}
+
 // The limit doubles as exchanges end well, up to perSession, and drops
 // when the session annoys.
 func TestPoolMood(t *testing.T) {
