@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -34,7 +35,6 @@ type exchange struct {
 	w       http.ResponseWriter
 	rc      http.ResponseController // held here, not allocated apart
 	in      *http.Request           // the client's request
-	out     *http.Request           // the request as the backend sees it
 	session string
 
 	start time.Time // when the gateway took the request
@@ -138,7 +138,7 @@ func (x *exchange) serve() {
 		return
 	}
 	if g.observe != nil {
-		g.observe(x.out, time.Since(x.start), nil)
+		g.observe(x.in, time.Since(x.start), nil)
 	}
 	x.respond(resp)
 }
@@ -146,7 +146,7 @@ func (x *exchange) serve() {
 // fail tells Observe of a failed exchange and answers the client.
 func (x *exchange) fail(err error) {
 	if x.g.observe != nil {
-		x.g.observe(x.out, time.Since(x.start), err)
+		x.g.observe(x.in, time.Since(x.start), err)
 	}
 	x.g.fail(x.w, x.in, err)
 }
@@ -157,7 +157,7 @@ func (x *exchange) replayable() bool {
 	if x.hasBody {
 		return false
 	}
-	switch x.out.Method {
+	switch x.in.Method {
 	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
 		return true
 	}
@@ -176,32 +176,31 @@ func putHead(bp *[]byte) {
 }
 
 // head returns the request line and header the backend gets, in a buffer
-// of headBufs that the caller gives back.
+// of headBufs that the caller gives back: the client's method, target and
+// header, less the hop-by-hop and forwarding fields, the target joined to
+// the backend's URL, and the gateway's own forwarding fields.
 func (x *exchange) head() *[]byte {
-	out := x.out
-	target := out.URL.RequestURI()
-	if x.in.RequestURI == "*" {
-		target = "*"
-	}
-	host := out.Host
-	if host == "" {
-		host = out.URL.Host
-	}
+	in, g := x.in, x.g
 	bp := headBufs.Get().(*[]byte)
-	b := append((*bp)[:0], out.Method...)
+	b := append((*bp)[:0], in.Method...)
 	b = append(b, ' ')
-	b = append(b, target...)
+	b = append(b, g.requestTarget(in)...)
 	b = append(b, " HTTP/1.1\r\nHost: "...)
+	host := in.Host
+	if g.rewriteHost || host == "" {
+		host = g.backend.Host
+	}
 	b = append(b, host...)
 	b = append(b, "\r\n"...)
-	b = appendHeader(b, out.Header)
+	b = appendForwardedHeader(b, in.Header)
+	b = g.appendForwarding(b, in)
 	switch {
 	case x.chunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
-		if len(x.in.Trailer) > 0 {
+		if len(in.Trailer) > 0 {
 			b = append(b, "Trailer: "...)
 			first := true
-			for k := range x.in.Trailer {
+			for k := range in.Trailer {
 				if !first {
 					b = append(b, ", "...)
 				}
@@ -211,9 +210,9 @@ func (x *exchange) head() *[]byte {
 		}
 	case x.hasBody:
 		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, x.in.ContentLength, 10)
+		b = strconv.AppendInt(b, in.ContentLength, 10)
 		b = append(b, "\r\n"...)
-	case out.Method == "POST" || out.Method == "PUT" || out.Method == "PATCH":
+	case in.Method == "POST" || in.Method == "PUT" || in.Method == "PATCH":
 		b = append(b, "Content-Length: 0\r\n"...)
 	}
 	b = append(b, "\r\n"...)
@@ -221,21 +220,50 @@ func (x *exchange) head() *[]byte {
 	return bp
 }
 
-// appendHeader appends h's fields, one line per value, as Header.Write
-// writes them (newlines in values turned to spaces, surrounding blanks
-// trimmed), in the map's order: a backend reads fields of different names
-// in any order, and those of one name keep theirs.
-func appendHeader(b []byte, h http.Header) []byte {
+// appendForwardedHeader appends the fields of the client's header h that
+// go on to the backend: all but the hop-by-hop ones (RFC 9110 §7.6.1:
+// those its Connection fields name, and the usual ones), Expect,
+// Content-Length and Host (the gateway writes its own), and Forwarded and
+// X-Forwarded-* (replaced by appendForwarding).
+func appendForwardedHeader(b []byte, h http.Header) []byte {
+	var named []string
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				named = append(named, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
 	for k, vv := range h {
-		if !httpguts.ValidHeaderFieldName(k) {
-			continue // Header.Write's rule: a name that is not a token is dropped
+		switch k {
+		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+			"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+			"Expect", "Content-Length", "Host",
+			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+			continue
 		}
-		for _, v := range vv {
-			b = append(b, k...)
-			b = append(b, ": "...)
-			b = appendFieldValue(b, v)
-			b = append(b, "\r\n"...)
+		if len(named) > 0 && slices.Contains(named, k) {
+			continue
 		}
+		b = appendField(b, k, vv)
+	}
+	return b
+}
+
+// appendField appends the lines of field k with values vv, as
+// Header.Write writes them (newlines in values turned to spaces,
+// surrounding blanks trimmed). A name that is not a token is dropped, as
+// Header.Write drops it. A backend reads fields of different names in any
+// order; those of one name keep theirs.
+func appendField(b []byte, k string, vv []string) []byte {
+	if !httpguts.ValidHeaderFieldName(k) {
+		return b
+	}
+	for _, v := range vv {
+		b = append(b, k...)
+		b = append(b, ": "...)
+		b = appendFieldValue(b, v)
+		b = append(b, "\r\n"...)
 	}
 	return b
 }
@@ -277,7 +305,7 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time) (*http.Response, e
 	}
 	c.limit = int64(g.maxHead)
 	for {
-		resp, err := readResponse(c.br, x.out, &x.resp, &x.body, x.w.Header())
+		resp, err := readResponse(c.br, x.in, &x.resp, &x.body, x.w.Header())
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) && c.read.Load() == 0 {
 				err = io.EOF

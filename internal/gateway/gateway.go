@@ -76,6 +76,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -166,9 +167,8 @@ type Config struct {
 	// response header has arrived (err nil) or it has failed before that
 	// (see ErrorKind), with the time since the gateway took the request:
 	// waiting for a connection, connecting, sending the request header and
-	// waiting for the answer. r is the request sent to the backend; its
-	// context is the client request's. It is called on the request's
-	// goroutine and must be quick.
+	// waiting for the answer. r is the client's request. It is called on
+	// the request's goroutine and must be quick.
 	Observe func(r *http.Request, d time.Duration, err error)
 }
 
@@ -314,7 +314,7 @@ func setDefault[T int | time.Duration](p *T, v T) {
 
 // ServeHTTP forwards r to the backend and streams the answer back.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{g: g, start: time.Now(), w: w, in: r, out: g.outRequest(r), session: g.session(r)}
+	x := &exchange{g: g, start: time.Now(), w: w, in: r, session: g.session(r)}
 	x.rc = *http.NewResponseController(w)
 	// An HTTP/1.x handler may not read the request body once it has
 	// written the response unless full duplex is on; the backend may well
@@ -323,40 +323,17 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.serve()
 }
 
-// outRequest returns the request the backend gets: r's method, URL and
-// header, less the hop-by-hop and forwarding fields, rewritten.
-func (g *Gateway) outRequest(r *http.Request) *http.Request {
-	// A shallow copy with a header map and URL of its own: the rest is
-	// only read, and the header's value slices are replaced, never
-	// written into, so they may be shared with r (Request.Clone would
-	// copy every one of them).
-	out := new(http.Request)
-	*out = *r
-	out.Body = nil
-	u := *r.URL
-	out.URL = &u
-	h := make(http.Header, len(r.Header)+4)
-	for k, vv := range r.Header {
-		h[k] = vv
+// requestTarget returns the request-target the backend gets: the
+// client's, joined to the backend's URL as httputil.ProxyRequest.SetURL
+// joins them.
+func (g *Gateway) requestTarget(in *http.Request) string {
+	if in.RequestURI == "*" {
+		return "*"
 	}
-	out.Header = h
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				h.Del(f)
-			}
-		}
-	}
-	// The names below are in canonical form already: delete, not Del,
-	// which would canonicalize each again.
-	for _, k := range hopHeaders {
-		delete(h, k)
-	}
-	for _, k := range [...]string{"Expect", "Content-Length", "Host", "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
-		delete(h, k)
-	}
-	g.rewrite(&httputil.ProxyRequest{In: r, Out: out})
-	return out
+	u := *in.URL
+	out := http.Request{URL: &u}
+	(&httputil.ProxyRequest{In: in, Out: &out}).SetURL(g.backend)
+	return u.RequestURI()
 }
 
 // CloseIdleConnections closes the idle connections to the backend.
@@ -394,48 +371,60 @@ func ErrorKind(r *http.Request, err error) string {
 	return ErrBroken
 }
 
-// rewrite turns the client's request into the backend's. outRequest has
-// already removed the hop-by-hop headers and every Forwarded and
-// X-Forwarded-* header from pr.Out.
-func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
-	pr.SetURL(g.backend)
-	if !g.rewriteHost {
-		pr.Out.Host = pr.In.Host
-	}
+// appendForwarding appends the gateway's forwarding fields for the
+// client's request in: X-Forwarded-For, -Proto and -Host, and Forwarded
+// (RFC 7239), each after what the client's own field of that name said.
+func (g *Gateway) appendForwarding(b []byte, in *http.Request) []byte {
 	proto := "http"
-	if g.secure(pr.In) {
+	if g.secure(in) {
 		proto = "https"
 	}
-	ip := clientIP(pr.In.RemoteAddr)
-
-	// The field names here are canonical: the headers are read and
-	// written by index, not by Get and Set, which canonicalize each again;
-	// the four values share one array.
-	in, out := pr.In.Header, pr.Out.Header
-	vals := make([]string, 0, 4)
-	set := func(name, v string) {
-		vals = append(vals, v)
-		out[name] = vals[len(vals)-1 : len(vals) : len(vals)]
+	ip := clientIP(in.RemoteAddr)
+	mark := len(b)
+	b = append(b, "X-Forwarded-For: "...)
+	b, listed := appendList(b, in.Header["X-Forwarded-For"])
+	switch {
+	case ip != "":
+		if listed {
+			b = append(b, ", "...)
+		}
+		b = append(b, ip...)
+		b = append(b, "\r\n"...)
+	case listed:
+		b = append(b, "\r\n"...)
+	default:
+		b = b[:mark] // nothing to say
 	}
-	if prior := in["X-Forwarded-For"]; len(prior) > 0 || ip != "" {
-		set("X-Forwarded-For", joinList(strings.Join(prior, ", "), ip))
+	b = append(b, "X-Forwarded-Proto: "...)
+	b = append(b, proto...)
+	b = append(b, "\r\n"...)
+	if in.Host != "" {
+		b = append(b, "X-Forwarded-Host: "...)
+		b = appendFieldValue(b, in.Host)
+		b = append(b, "\r\n"...)
 	}
-	set("X-Forwarded-Proto", proto)
-	if pr.In.Host != "" {
-		set("X-Forwarded-Host", pr.In.Host)
+	b = append(b, "Forwarded: "...)
+	if b, listed = appendList(b, in.Header["Forwarded"]); listed {
+		b = append(b, ", "...)
 	}
-	set("Forwarded", joinList(strings.Join(in["Forwarded"], ", "), ForwardedElement(ip, pr.In.Host, proto)))
+	b = appendForwardedElement(b, ip, in.Host, proto)
+	return append(b, "\r\n"...)
 }
 
-// joinList appends v, if not empty, to the comma-separated list prior.
-func joinList(prior, v string) string {
-	switch {
-	case prior == "":
-		return v
-	case v == "":
-		return prior
+// appendList appends the values of one field as one comma-separated list,
+// each as appendFieldValue writes it, leaving out empty ones (RFC 9110
+// §5.6.1); listed reports whether it appended any.
+func appendList(b []byte, vv []string) (_ []byte, listed bool) {
+	for _, v := range vv {
+		if textproto.TrimString(v) == "" {
+			continue
+		}
+		if listed {
+			b = append(b, ", "...)
+		}
+		b, listed = appendFieldValue(b, v), true
 	}
-	return prior + ", " + v
+	return b, listed
 }
 
 // clientIP returns the IP address part of a RemoteAddr, or "" if it has
@@ -460,7 +449,12 @@ func clientIP(remoteAddr string) string {
 // is not a token, as any host with a port is. An empty host is left out.
 func ForwardedElement(ip, host, proto string) string {
 	var buf [128]byte // on the stack: the string below is the one allocation
-	b := append(buf[:0], "for="...)
+	return string(appendForwardedElement(buf[:0], ip, host, proto))
+}
+
+// appendForwardedElement appends what ForwardedElement returns.
+func appendForwardedElement(b []byte, ip, host, proto string) []byte {
+	b = append(b, "for="...)
 	switch {
 	case ip == "":
 		b = append(b, "unknown"...)
@@ -476,8 +470,7 @@ func ForwardedElement(ip, host, proto string) string {
 		b = appendQuotedIfNeeded(b, host)
 	}
 	b = append(b, ";proto="...)
-	b = append(b, proto...)
-	return string(b)
+	return append(b, proto...)
 }
 
 // appendQuotedIfNeeded appends s as an RFC 7230 token if it is one, else

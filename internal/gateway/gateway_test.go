@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -129,6 +130,17 @@ func TestForwardingHeaders(t *testing.T) {
 			"X-Forwarded-For":   "198.51.100.1, 198.51.100.2, 192.0.2.7",
 			"X-Forwarded-Proto": "http",
 			"X-Forwarded-Host":  "site.example",
+		},
+	}, {
+		name:   "empty values in the client's lists left out",
+		remote: "192.0.2.7:5555",
+		header: http.Header{
+			"X-Forwarded-For": {"", " "},
+			"Forwarded":       {"\t"},
+		},
+		want: map[string]string{
+			"Forwarded":       "for=192.0.2.7;host=site.example;proto=http",
+			"X-Forwarded-For": "192.0.2.7",
 		},
 	}, {
 		name:   "hop-by-hop removed",
@@ -407,3 +419,28 @@ func TestClientCancelAbortsBackend(t *testing.T) {
 }
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// The request-target the backend gets is the one httputil.ProxyRequest's
+// SetURL makes of the client's URL and the backend's.
+func TestRequestTarget(t *testing.T) {
+	for _, backend := range []string{
+		"http://b.example", "http://b.example/", "http://b.example/app", "http://b.example/app/",
+		"http://b.example/a%2Fb", "http://b.example/a%2Fb/",
+	} {
+		g := newGateway(t, backend, Config{})
+		for _, target := range []string{
+			"/", "/x", "/x/y?q=1", "/a%2Fb/c", "/sp%20ace?", "http://site.example/abs?z", "*",
+		} {
+			in := httptest.NewRequest("OPTIONS", target, nil)
+			want := "*"
+			if target != "*" {
+				out := in.Clone(in.Context())
+				(&httputil.ProxyRequest{In: in, Out: out}).SetURL(g.backend)
+				want = out.URL.RequestURI()
+			}
+			if got := g.requestTarget(in); got != want {
+				t.Errorf("backend %s, target %s: %q; want %q", backend, target, got, want)
+			}
+		}
+	}
+}
