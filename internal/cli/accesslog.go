@@ -94,7 +94,10 @@ func observe(h http.Handler, al *accessLog, m *metrics) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		lw := &loggingWriter{ResponseWriter: w, rec: record{start: time.Now()}}
 		rec := &lw.rec
-		r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
+		if al != nil {
+			// Only the access log reads the backend's time from it.
+			r = r.WithContext(context.WithValue(r.Context(), recordKey{}, rec))
+		}
 		si, _ := spdymux.StreamInfoFromContext(r.Context())
 		var pm *protoMetrics
 		if m != nil {
