@@ -76,7 +76,7 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 		st.reqFields = slices.Clone(fields)
 	}
 	s.notePushSourceLocked(st, fields)
-	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st.grantSlot}
+	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st}
 	s.mu.Unlock()
 	s.cfg.pool.acquire(&st.entry)
 	return nil

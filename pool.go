@@ -58,15 +58,19 @@ type poolOwner struct {
 
 func newPoolOwner() *poolOwner { return &poolOwner{index: -1} }
 
-// poolEntry is one stream's claim on a slot. grant is called once, without
-// the pool's lock held, when the slot is given.
+// poolEntry is one stream's claim on a slot. grant's grantSlot is called
+// once, without the pool's lock held, when the slot is given.
 type poolEntry struct {
 	owner    *poolOwner
 	priority uint8
 	seq      uint64
 	index    int // in owner.entries, or -1
-	grant    func()
+	grant    slotGrantee
 }
+
+// slotGrantee is told that its slot is given: a *stream, held in the
+// entry without a closure of its own.
+type slotGrantee interface{ grantSlot() }
 
 // reserveLocked returns the slots kept for sessions that hold none: a
 // sixteenth of the pool (none in a pool of fewer than 16). A session that
@@ -84,7 +88,7 @@ func (p *Pool) acquire(e *poolEntry) {
 		e.owner.busy++
 		e.index = -1
 		p.mu.Unlock()
-		e.grant()
+		e.grant.grantSlot()
 		return
 	}
 	p.seq++
@@ -178,7 +182,7 @@ func (p *Pool) release(o *poolOwner) {
 		heap.Fix(&p.sessions, 0)
 	}
 	p.mu.Unlock()
-	e.grant()
+	e.grant.grantSlot()
 }
 
 // entryHeap orders one owner's waiting entries by priority, then arrival.

@@ -17,7 +17,7 @@ func (g *grants) entry(name int, prio uint8) *poolEntry {
 	if g.owner == nil {
 		g.owner = newPoolOwner()
 	}
-	return &poolEntry{owner: g.owner, priority: prio, index: -1, grant: func() { g.order = append(g.order, name) }}
+	return &poolEntry{owner: g.owner, priority: prio, index: -1, grant: grantFunc(func() { g.order = append(g.order, name) })}
 }
 
 func checkStats(t *testing.T, p *Pool, busy, waiting int) {
@@ -122,7 +122,7 @@ func BenchmarkPool(b *testing.B) {
 	b.Run("free", func(b *testing.B) {
 		p := NewPool(1)
 		o := newPoolOwner()
-		e := &poolEntry{owner: o, index: -1, grant: func() {}}
+		e := &poolEntry{owner: o, index: -1, grant: grantFunc(func() {})}
 		b.ReportAllocs()
 		for b.Loop() {
 			p.acquire(e)
@@ -138,11 +138,11 @@ func BenchmarkPool(b *testing.B) {
 			owners[i] = newPoolOwner()
 		}
 		var granted *poolEntry
-		p.acquire(&poolEntry{owner: owners[0], index: -1, grant: func() {}})
+		p.acquire(&poolEntry{owner: owners[0], index: -1, grant: grantFunc(func() {})})
 		granted = &poolEntry{owner: owners[0]}
 		for i := range 64 {
 			e := &poolEntry{owner: owners[i%8], priority: uint8(i % 8), index: -1}
-			e.grant = func() { granted = e }
+			e.grant = grantFunc(func() { granted = e })
 			p.acquire(e)
 		}
 		b.ReportAllocs()
@@ -160,7 +160,7 @@ func TestPoolFairBetweenSessions(t *testing.T) {
 	var order []string
 	a, b := newPoolOwner(), newPoolOwner()
 	entry := func(o *poolOwner, name string, prio uint8) *poolEntry {
-		return &poolEntry{owner: o, priority: prio, index: -1, grant: func() { order = append(order, name) }}
+		return &poolEntry{owner: o, priority: prio, index: -1, grant: grantFunc(func() { order = append(order, name) })}
 	}
 	p.acquire(entry(a, "a1", 0))
 	p.acquire(entry(a, "a2", 0))
@@ -207,3 +207,8 @@ func TestPoolReserve(t *testing.T) {
 	}
 	checkStats(t, p, 30, 9)
 }
+
+// grantFunc is a slotGrantee that calls itself.
+type grantFunc func()
+
+func (f grantFunc) grantSlot() { f() }

@@ -253,7 +253,7 @@ func (s *session) pushLocked(st *stream, base *url.URL, t push.Target) (pst *str
 	if s.cfg.handler != nil {
 		pst.reqHead, pst.reqFields = nil, fields
 	}
-	pst.entry = poolEntry{owner: s.poolOwner, priority: prio, index: -1, grant: pst.grantSlot}
+	pst.entry = poolEntry{owner: s.poolOwner, priority: prio, index: -1, grant: pst}
 	s.addStreamLocked(pst)
 	s.headQueue = append(s.headQueue, pst)
 	signal(s.writeWake)
