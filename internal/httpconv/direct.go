@@ -22,6 +22,7 @@ import (
 func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
 	d.mustBeValid()
 	h := make(http.Header, len(fields))
+	b := headerBuilder{h: h}
 	if d == H2 {
 		cookie := false
 		for i := range fields {
@@ -37,8 +38,7 @@ func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
 				h["Cookie"] = []string{joinCookies(fields[i:])}
 				continue
 			}
-			k := canonicalKey(f.Name)
-			h[k] = append(h[k], f.Value)
+			b.add(canonicalKey(f.Name), f.Value, len(fields)-i)
 		}
 		return h
 	}
@@ -53,17 +53,40 @@ func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
 		}
 		k := canonicalKey(f.Name)
 		if strings.IndexByte(f.Value, 0) < 0 {
-			h[k] = append(h[k], f.Value)
+			b.add(k, f.Value, len(fields)-i)
 			continue
 		}
 		for v := range strings.SplitSeq(f.Value, "\x00") {
-			h[k] = append(h[k], v)
+			b.add(k, v, len(fields)-i)
 		}
 	}
 	if _, ok := h["Accept-Encoding"]; !ok {
 		h["Accept-Encoding"] = []string{"gzip, deflate"}
 	}
 	return h
+}
+
+// headerBuilder adds values to a header: the first value of each name
+// in one array shared by all names, capped so that a later append to one
+// name's values copies them rather than writing over the next name's.
+type headerBuilder struct {
+	h    http.Header
+	vals []string
+}
+
+// add adds v to k's values; left is how many fields are left, this one
+// included: the array's size when this is the first value.
+func (b *headerBuilder) add(k, v string, left int) {
+	if old := b.h[k]; len(old) > 0 {
+		b.h[k] = append(old, v)
+		return
+	}
+	if b.vals == nil {
+		b.vals = make([]string, 0, left)
+	}
+	b.vals = append(b.vals, v)
+	n := len(b.vals)
+	b.h[k] = b.vals[n-1 : n : n]
 }
 
 func joinCookies(fields []HeaderField) string {

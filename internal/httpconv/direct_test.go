@@ -27,6 +27,16 @@ func TestRequestHeaderH2(t *testing.T) {
 	if !equalHeader(h, want) {
 		t.Errorf("got %v; want %v", h, want)
 	}
+	// The names share one array of values: a handler that adds to one
+	// name's values must not write over another's.
+	for k := range want {
+		h[k] = append(h[k], "added")
+	}
+	for k, vv := range want {
+		if got := h[k]; !slices.Equal(got[:len(got)-1], vv) || got[len(got)-1] != "added" {
+			t.Errorf("after appending to every name, %s is %q; want %q and added", k, got, vv)
+		}
+	}
 }
 
 func TestRequestHeaderSPDY(t *testing.T) {
