@@ -129,7 +129,7 @@ func (o *serveOptions) flags() *flag.FlagSet {
 	fs.IntVar(&o.backendMaxConns, "backend-max-conns", gateway.DefaultMaxConns,
 		"gateway: most connections open to the backend at once")
 	fs.IntVar(&o.backendMaxIdle, "backend-max-idle", gateway.DefaultMaxIdleConns,
-		"gateway: most idle keep-alive connections kept to the backend")
+		"gateway: most idle keep-alive connections kept to the backend (those beyond it are closed after a second idle)")
 	return fs
 }
 

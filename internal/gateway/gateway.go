@@ -123,8 +123,9 @@ type Config struct {
 	// (32 with the default MaxConns), at least 1.
 	MaxConnsPerSession int
 
-	// MaxIdleConns caps the idle keep-alive connections kept for reuse.
-	// Default 64.
+	// MaxIdleConns caps the idle keep-alive connections kept for reuse:
+	// those beyond it are closed, least recently used first, once they
+	// have been idle for a second. Default 64.
 	MaxIdleConns int
 
 	// DialTimeout bounds connecting to the backend. Default 10 s.

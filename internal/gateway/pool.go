@@ -27,13 +27,19 @@ import (
 //
 // A session's state lives while it holds or waits for a connection. The
 // pool runs no goroutine: an idle connection is checked when it is taken,
-// and idle connections are closed past idleTimeout by a timer.
+// and idle connections are closed past idleTimeout by a timer. Idle
+// connections beyond maxIdle are closed, least recently used first, once
+// they have been idle for idleGrace: demand that swings around maxIdle
+// from one moment to the next (more requests in flight than maxIdle,
+// coming and going) reuses them rather than closing and dialing
+// connections, each leaving a socket in TIME_WAIT.
 type connPool struct {
 	dial        func(ctx context.Context) (*backendConn, error)
 	maxConns    int
 	maxIdle     int
 	perSession  int
 	idleTimeout time.Duration
+	idleGrace   time.Duration // how long a connection beyond maxIdle may stay idle
 
 	dials, reuses, stale atomic.Uint64
 
@@ -49,6 +55,7 @@ type connPool struct {
 	nwaiting int         // requests waiting, in all
 	seq      uint64      // arrival order of waiters
 	prune    *time.Timer // closes idle connections past idleTimeout, or closed by the backend
+	trim     *time.Timer // closes idle connections beyond maxIdle past idleGrace; nil while not set
 	// expiry ends the waits whose deadline has passed: one timer for the
 	// pool, set for the earliest deadline of a waiting request (expiryAt,
 	// zero while it is not set), rather than a timer for each.
@@ -120,10 +127,15 @@ func newConnPool(dial func(context.Context) (*backendConn, error), maxConns, max
 		maxIdle:     min(maxIdle, maxConns),
 		perSession:  min(perSession, maxConns),
 		idleTimeout: idleTimeout,
+		idleGrace:   idleGrace,
 		sessions:    make(map[string]*poolSession),
 		queued:      make(map[*poolSession]struct{}),
 	}
 }
+
+// idleGrace is how long an idle connection beyond the pool's maxIdle is
+// kept before it is closed.
+const idleGrace = time.Second
 
 // errPoolClosed is what get returns once the pool is closed.
 var errPoolClosed = errors.New("gateway: closed")
@@ -401,10 +413,8 @@ func (p *connPool) put(session string, c *backendConn, reusable bool) {
 	if reusable && !p.closed {
 		c.idleSince = time.Now()
 		p.idle = append(p.idle, c)
-		if len(p.idle) > p.maxIdle {
-			closeIt = p.idle[0]
-			p.idle = p.idle[1:]
-			p.open--
+		if len(p.idle) > p.maxIdle && p.trim == nil {
+			p.trim = time.AfterFunc(p.idleGrace, p.trimIdle)
 		}
 		if p.prune == nil && p.idleTimeout > 0 {
 			p.prune = time.AfterFunc(min(p.idleTimeout, idleCheck), p.pruneIdle)
@@ -417,6 +427,30 @@ func (p *connPool) put(session string, c *backendConn, reusable bool) {
 	p.mu.Unlock()
 	if closeIt != nil {
 		closeIt.conn.Close()
+	}
+}
+
+// trimIdle closes the least recently used idle connections beyond
+// maxIdle that have been idle for idleGrace, and comes again for the
+// next while there are more than maxIdle.
+func (p *connPool) trimIdle() {
+	now := time.Now()
+	p.mu.Lock()
+	p.trim = nil
+	n := 0
+	for len(p.idle)-n > p.maxIdle && now.Sub(p.idle[n].idleSince) >= p.idleGrace {
+		n++
+	}
+	old := slices.Clone(p.idle[:n])
+	p.idle = slices.Delete(p.idle, 0, n)
+	p.open -= n
+	if len(p.idle) > p.maxIdle && !p.closed {
+		p.trim = time.AfterFunc(p.idle[0].idleSince.Add(p.idleGrace).Sub(now), p.trimIdle)
+	}
+	p.serveWaitersLocked()
+	p.mu.Unlock()
+	for _, c := range old {
+		c.conn.Close()
 	}
 }
 

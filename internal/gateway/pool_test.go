@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -214,6 +215,62 @@ func TestPoolWaitDeadlines(t *testing.T) {
 	p.put("d", r.c, true)
 	if st := p.stats(); st.Waiting != 0 || st.Busy != 0 || st.Sessions != 0 {
 		t.Errorf("at the end: %+v; want nothing busy, waiting or known", st)
+	}
+}
+
+// Idle connections beyond maxIdle are kept for idleGrace, so that demand
+// swinging around maxIdle reuses them, then closed least recently used
+// first.
+func TestPoolIdleGrace(t *testing.T) {
+	p := testPool(t, 8, 2, 8)
+	p.idleGrace = 200 * time.Millisecond
+	ctx := context.Background()
+	var held []*backendConn
+	for range 5 {
+		c, err := p.get(ctx, "a", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	for _, c := range held {
+		p.put("a", c, true)
+	}
+	if st := p.stats(); st.Idle != 5 || st.Open != 5 {
+		t.Fatalf("just back: %+v; want all 5 idle and open, within the grace", st)
+	}
+	// Demand comes back within the grace: served by the idle ones.
+	var again []*backendConn
+	for range 4 {
+		c, err := p.get(ctx, "a", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again = append(again, c)
+	}
+	if st := p.stats(); st.Dials != 5 {
+		t.Errorf("after taking 4 again: %d dials; want still 5", st.Dials)
+	}
+	for _, c := range again {
+		p.put("a", c, true)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.stats().Idle != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the grace: %+v; want 2 idle", p.stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st := p.stats()
+	if st.Open != 2 {
+		t.Errorf("after the grace: %+v; want 2 open", st)
+	}
+	// The two kept are the most recently used: the last two given back.
+	p.mu.Lock()
+	kept := slices.Clone(p.idle)
+	p.mu.Unlock()
+	if len(kept) != 2 || kept[0] != again[2] || kept[1] != again[3] {
+		t.Errorf("kept the wrong connections")
 	}
 }
 
