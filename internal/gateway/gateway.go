@@ -110,7 +110,8 @@ type Config struct {
 	// included) or from the last byte of request body sent; past it the
 	// client gets 504. It also bounds how long the backend may keep
 	// silent in the middle of a response body, and take to accept a write.
-	// Default 30 s.
+	// A request still waiting for a connection gets its 504 up to a
+	// hundredth of the timeout late. Default 30 s.
 	ResponseHeaderTimeout time.Duration
 
 	// MaxConns caps the connections open to the backend at once, idle
@@ -285,6 +286,11 @@ func New(cfg Config) (*Gateway, error) {
 		g.tls = &tls.Config{ServerName: cfg.Backend.Hostname(), NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
 	}
 	g.pool = newConnPool(g.dial, cfg.MaxConns, cfg.MaxIdleConns, cfg.MaxConnsPerSession, DefaultIdleConnTimeout)
+	// A wait for a connection is timed by ResponseHeaderTimeout: it may
+	// end a hundredth of that late (300 ms of 30 s), so that an overloaded
+	// pool whose waits expire one after another looks at its waiters at
+	// most a hundred times a timeout.
+	g.pool.expirySlack = max(minExpirySlack, cfg.ResponseHeaderTimeout/100)
 	return g, nil
 }
 

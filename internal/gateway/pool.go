@@ -40,6 +40,11 @@ type connPool struct {
 	perSession  int
 	idleTimeout time.Duration
 	idleGrace   time.Duration // how long a connection beyond maxIdle may stay idle
+	// expirySlack is how much later than its deadline a wait may end: under
+	// a steady run of expiring waits the pool's timer fires at most this
+	// often, each time looking at every waiting request. A hundredth of
+	// the waits' timeout, at least minExpirySlack.
+	expirySlack time.Duration
 
 	dials, reuses, stale atomic.Uint64
 
@@ -104,10 +109,8 @@ type poolGive struct {
 	expired bool
 }
 
-// expirySlack is how much later than its deadline a wait may end, so that
-// under a steady run of expiring waits the pool's timer fires at most
-// this often, each time for all that are due.
-const expirySlack = 2 * time.Millisecond
+// minExpirySlack is the least of a pool's expirySlack.
+const minExpirySlack = 2 * time.Millisecond
 
 // aliveCheckAfter is how long a connection must have been idle for use to
 // check that the backend has not closed it, a system call. Backends close
@@ -128,6 +131,7 @@ func newConnPool(dial func(context.Context) (*backendConn, error), maxConns, max
 		perSession:  min(perSession, maxConns),
 		idleTimeout: idleTimeout,
 		idleGrace:   idleGrace,
+		expirySlack: minExpirySlack,
 		sessions:    make(map[string]*poolSession),
 		queued:      make(map[*poolSession]struct{}),
 	}
@@ -240,7 +244,7 @@ func (p *connPool) expire() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	due := now.Add(expirySlack)
+	due := now.Add(p.expirySlack)
 	var next time.Time
 	for ps := range p.queued {
 		keep := ps.queue[:0]
@@ -269,7 +273,7 @@ func (p *connPool) expire() {
 	}
 	p.expiryAt = time.Time{}
 	if !next.IsZero() {
-		p.armExpiryLocked(later(next, now.Add(expirySlack)))
+		p.armExpiryLocked(later(next, now.Add(p.expirySlack)))
 	}
 }
 
