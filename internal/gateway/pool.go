@@ -194,7 +194,7 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 			poolWaiters.Put(w)
 			return nil, ctx.Err()
 		}
-		// Granted as the wait ended: give it back.
+		// Granted, or expired, as the wait ended: give a grant back.
 		if g = <-w.grant; !g.expired {
 			if g.c != nil {
 				p.put(session, g.c, true)
