@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
@@ -461,32 +462,13 @@ func (w *h2Wire) dropFields() {
 func parseUrgency(v string) (uint8, bool) {
 	for len(v) > 0 {
 		var item string
-		item, v, _ = cut(v, ',')
-		item = trimOWS(item)
+		item, v, _ = strings.Cut(v, ",")
+		item = strings.Trim(item, " \t") // OWS
 		if len(item) == 3 && item[0] == 'u' && item[1] == '=' && item[2] >= '0' && item[2] <= '7' {
 			return item[2] - '0', true
 		}
 	}
 	return 0, false
-}
-
-func cut(s string, c byte) (before, after string, found bool) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 func (w *h2Wire) onRstStream(f *http2.RSTStreamFrame) error {

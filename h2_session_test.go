@@ -522,3 +522,28 @@ func TestPriorityHold(t *testing.T) {
 		t.Errorf("hold level %d after priorityHold; want 7", lvl)
 	}
 }
+
+// An RFC 9218 priority field's urgency is its u parameter, 0 to 7, in any
+// place in the list and with optional whitespace around each item.
+func TestParseUrgency(t *testing.T) {
+	for _, tc := range []struct {
+		v    string
+		want uint8
+		ok   bool
+	}{
+		{"u=1, i", 1, true},
+		{"i, u=7", 7, true},
+		{" u=3 ", 3, true},
+		{"\tu=0\t,i", 0, true},
+		{"i,,u=5", 5, true},
+		{"u=8", 0, false},
+		{"u=12", 0, false},
+		{"U=1", 0, false},
+		{"i", 0, false},
+		{"", 0, false},
+	} {
+		if got, ok := parseUrgency(tc.v); got != tc.want || ok != tc.ok {
+			t.Errorf("parseUrgency(%q) = %d, %v; want %d, %v", tc.v, got, ok, tc.want, tc.ok)
+		}
+	}
+}
