@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -271,6 +274,61 @@ func TestPoolIdleGrace(t *testing.T) {
 	p.mu.Unlock()
 	if len(kept) != 2 || kept[0] != again[2] || kept[1] != again[3] {
 		t.Errorf("kept the wrong connections")
+	}
+}
+
+// Many requests of a few sessions come and go at once, some giving up at
+// a deadline, some cancelled, some closing their connection: afterwards
+// nothing is busy, waiting or known, and every open connection is idle.
+func TestPoolStress(t *testing.T) {
+	p := testPool(t, 4, 2, 2)
+	p.idleGrace = time.Millisecond
+	var wg sync.WaitGroup
+	var got, expired, cancelled atomic.Int64
+	for i := range 40 {
+		wg.Go(func() {
+			session := fmt.Sprint("s", i%5)
+			for j := range 100 {
+				ctx, cancel := context.WithCancel(context.Background())
+				var deadline time.Time
+				switch j % 4 {
+				case 1:
+					deadline = time.Now().Add(time.Duration(j%3) * time.Millisecond)
+				case 2:
+					time.AfterFunc(time.Duration(j%5)*100*time.Microsecond, cancel)
+				}
+				c, err := p.getBy(ctx, deadline, session, j%7 == 0, true)
+				switch {
+				case err == nil:
+					got.Add(1)
+					time.Sleep(time.Duration(j%3) * 50 * time.Microsecond)
+					p.put(session, c, j%5 != 0)
+				case errors.Is(err, context.DeadlineExceeded):
+					expired.Add(1)
+				case errors.Is(err, context.Canceled):
+					cancelled.Add(1)
+				default:
+					t.Errorf("getBy: %v", err)
+				}
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d got a connection, %d expired, %d cancelled", got.Load(), expired.Load(), cancelled.Load())
+	if got.Load() == 0 || expired.Load() == 0 {
+		t.Errorf("the load did not exercise both grants and expiries")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := p.stats()
+		if st.Busy == 0 && st.Waiting == 0 && st.Sessions == 0 && st.Open == st.Idle && st.Idle <= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the load: %+v; want nothing busy, waiting or known, at most 2 idle", st)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
