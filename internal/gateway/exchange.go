@@ -226,23 +226,14 @@ func (x *exchange) head() *[]byte {
 // Content-Length and Host (the gateway writes its own), and Forwarded and
 // X-Forwarded-* (replaced by appendForwarding).
 func appendForwardedHeader(b []byte, h http.Header) []byte {
-	var named []string
-	for _, v := range h["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				named = append(named, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
+	named := connectionNamed(h)
 	for k, vv := range h {
 		switch k {
-		case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-			"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
-			"Expect", "Content-Length", "Host",
+		case "Expect", "Content-Length", "Host",
 			"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
 			continue
 		}
-		if len(named) > 0 && slices.Contains(named, k) {
+		if isHopHeader(k) || slices.Contains(named, k) {
 			continue
 		}
 		b = appendField(b, k, vv)
@@ -615,25 +606,10 @@ func (x *exchange) readAhead(resp *http.Response, ra *readAhead) {
 // copyResponseHeader copies src into dst less the hop-by-hop fields (RFC
 // 9110 §7.6.1): those Connection names, and the usual ones.
 func copyResponseHeader(dst, src http.Header) {
-	var named []string
-	for _, v := range src["Connection"] {
-		for f := range strings.SplitSeq(v, ",") {
-			if f = textproto.TrimString(f); f != "" {
-				named = append(named, http.CanonicalHeaderKey(f))
-			}
-		}
-	}
-outer:
+	named := connectionNamed(src)
 	for k, vv := range src {
-		for _, h := range hopHeaders {
-			if k == h {
-				continue outer
-			}
-		}
-		for _, n := range named {
-			if k == n {
-				continue outer
-			}
+		if isHopHeader(k) || slices.Contains(named, k) {
+			continue
 		}
 		if old := dst[k]; len(old) > 0 {
 			dst[k] = append(old, vv...)
@@ -645,17 +621,35 @@ outer:
 	}
 }
 
+// connectionNamed returns the field names h's Connection fields list, in
+// canonical form: hop-by-hop fields of this connection only.
+func connectionNamed(h http.Header) []string {
+	var named []string
+	for _, v := range h["Connection"] {
+		for f := range strings.SplitSeq(v, ",") {
+			if f = textproto.TrimString(f); f != "" {
+				named = append(named, http.CanonicalHeaderKey(f))
+			}
+		}
+	}
+	return named
+}
+
 func copyHeaderInto(dst, src http.Header) {
 	for k, vv := range src {
 		dst[k] = append(dst[k], vv...)
 	}
 }
 
-// hopHeaders are the hop-by-hop fields, as httputil.ReverseProxy lists
-// them.
-var hopHeaders = []string{
-	"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade",
+// isHopHeader reports whether the canonical name k is one of the usual
+// hop-by-hop fields, as httputil.ReverseProxy lists them.
+func isHopHeader(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
 }
 
 // copyBufs are the buffers request bodies are copied through.

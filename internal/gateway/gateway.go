@@ -450,16 +450,11 @@ func clientIP(remoteAddr string) string {
 	return host
 }
 
-// ForwardedElement returns one forwarded-element of RFC 7239 §4 with the
-// for, host and proto parameters. An IPv6 address is bracketed and quoted
-// (§6); an empty ip is written as "unknown" (§6.3); host is quoted when it
-// is not a token, as any host with a port is. An empty host is left out.
-func ForwardedElement(ip, host, proto string) string {
-	var buf [128]byte // on the stack: the string below is the one allocation
-	return string(appendForwardedElement(buf[:0], ip, host, proto))
-}
-
-// appendForwardedElement appends what ForwardedElement returns.
+// appendForwardedElement appends one forwarded-element of RFC 7239 §4
+// with the for, host and proto parameters. An IPv6 address is bracketed
+// and quoted (§6); an empty ip is written as "unknown" (§6.3); host is
+// quoted when it is not a token, as any host with a port is. An empty
+// host is left out.
 func appendForwardedElement(b []byte, ip, host, proto string) []byte {
 	b = append(b, "for="...)
 	switch {

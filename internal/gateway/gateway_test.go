@@ -70,7 +70,7 @@ func TestParseBackend(t *testing.T) {
 	}
 }
 
-func TestForwardedElement(t *testing.T) {
+func TestAppendForwardedElement(t *testing.T) {
 	for _, tc := range []struct {
 		ip, host, proto, want string
 	}{
@@ -80,8 +80,8 @@ func TestForwardedElement(t *testing.T) {
 		{"", "", "http", "for=unknown;proto=http"},
 		{"::1", `a"b`, "http", `for="[::1]";host="a\"b";proto=http`},
 	} {
-		if got := ForwardedElement(tc.ip, tc.host, tc.proto); got != tc.want {
-			t.Errorf("ForwardedElement(%q, %q, %q) = %s; want %s", tc.ip, tc.host, tc.proto, got, tc.want)
+		if got := string(appendForwardedElement(nil, tc.ip, tc.host, tc.proto)); got != tc.want {
+			t.Errorf("appendForwardedElement(%q, %q, %q) = %s; want %s", tc.ip, tc.host, tc.proto, got, tc.want)
 		}
 	}
 }

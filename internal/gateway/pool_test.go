@@ -46,6 +46,20 @@ func getAsync(p *connPool, ctx context.Context, session string) chan *backendCon
 	return ch
 }
 
+// take gets n connections for session, none of which may have to wait.
+func take(t *testing.T, p *connPool, session string, n int) []*backendConn {
+	t.Helper()
+	var cs []*backendConn
+	for range n {
+		c, err := p.get(context.Background(), session, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	return cs
+}
+
 func waitWaiting(t *testing.T, p *connPool, n int) {
 	t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
@@ -63,14 +77,7 @@ func waitWaiting(t *testing.T, p *connPool, n int) {
 func TestPoolSessionLimit(t *testing.T) {
 	p := testPool(t, 64, 64, 32)
 	ctx := context.Background()
-	var held []*backendConn
-	for range sessionStartConns {
-		c, err := p.get(ctx, "a", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
+	held := take(t, p, "a", sessionStartConns)
 	over := getAsync(p, ctx, "a")
 	waitWaiting(t, p, 1)
 	c, err := p.get(ctx, "b", false)
@@ -101,14 +108,7 @@ func TestPoolSessionLimit(t *testing.T) {
 func TestPoolFairOrder(t *testing.T) {
 	p := testPool(t, 4, 4, 4)
 	ctx := context.Background()
-	var a []*backendConn
-	for range 4 {
-		c, err := p.get(ctx, "a", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		a = append(a, c)
-	}
+	a := take(t, p, "a", 4)
 	aMore := getAsync(p, ctx, "a") // first in line, but a holds 4
 	waitWaiting(t, p, 1)
 	b := getAsync(p, ctx, "b")
@@ -227,15 +227,7 @@ func TestPoolWaitDeadlines(t *testing.T) {
 func TestPoolIdleGrace(t *testing.T) {
 	p := testPool(t, 8, 2, 8)
 	p.idleGrace = 200 * time.Millisecond
-	ctx := context.Background()
-	var held []*backendConn
-	for range 5 {
-		c, err := p.get(ctx, "a", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, c)
-	}
+	held := take(t, p, "a", 5)
 	for _, c := range held {
 		p.put("a", c, true)
 	}
@@ -243,14 +235,7 @@ func TestPoolIdleGrace(t *testing.T) {
 		t.Fatalf("just back: %+v; want all 5 idle and open, within the grace", st)
 	}
 	// Demand comes back within the grace: served by the idle ones.
-	var again []*backendConn
-	for range 4 {
-		c, err := p.get(ctx, "a", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again = append(again, c)
-	}
+	again := take(t, p, "a", 4)
 	if st := p.stats(); st.Dials != 5 {
 		t.Errorf("after taking 4 again: %d dials; want still 5", st.Dials)
 	}

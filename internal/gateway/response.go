@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
 // readResponse reads the response head to req from br,
@@ -135,20 +137,10 @@ func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bo
 	// What copyResponseHeader would put into dst: the fields less the
 	// hop-by-hop ones (none is named by a Connection field: there is
 	// none), each name's values in order after those dst had.
-	values := make([]string, len(fields))
-outer:
-	for _, f := range fields {
-		for _, h := range hopHeaders {
-			if f.name == h {
-				continue outer
-			}
-		}
-		if vv := dst[f.name]; vv != nil {
-			dst[f.name] = append(vv, f.value)
-		} else {
-			vv, values = values[:1:1], values[1:]
-			vv[0] = f.value
-			dst[f.name] = vv
+	hb := httpconv.HeaderBuilder{Header: dst}
+	for i, f := range fields {
+		if !isHopHeader(f.name) {
+			hb.Add(f.name, f.value, len(fields)-i)
 		}
 	}
 	*resp = http.Response{

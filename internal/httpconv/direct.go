@@ -22,7 +22,7 @@ import (
 func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
 	d.mustBeValid()
 	h := make(http.Header, len(fields))
-	b := headerBuilder{h: h}
+	b := HeaderBuilder{Header: h}
 	if d == H2 {
 		cookie := false
 		for i := range fields {
@@ -38,7 +38,7 @@ func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
 				h["Cookie"] = []string{joinCookies(fields[i:])}
 				continue
 			}
-			b.add(canonicalKey(f.Name), f.Value, len(fields)-i)
+			b.Add(canonicalKey(f.Name), f.Value, len(fields)-i)
 		}
 		return h
 	}
@@ -53,11 +53,11 @@ func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
 		}
 		k := canonicalKey(f.Name)
 		if strings.IndexByte(f.Value, 0) < 0 {
-			b.add(k, f.Value, len(fields)-i)
+			b.Add(k, f.Value, len(fields)-i)
 			continue
 		}
 		for v := range strings.SplitSeq(f.Value, "\x00") {
-			b.add(k, v, len(fields)-i)
+			b.Add(k, v, len(fields)-i)
 		}
 	}
 	if _, ok := h["Accept-Encoding"]; !ok {
@@ -66,19 +66,20 @@ func RequestHeader(d Dialect, fields []HeaderField, r Request) http.Header {
 	return h
 }
 
-// headerBuilder adds values to a header: the first value of each name
-// in one array shared by all names, capped so that a later append to one
+// HeaderBuilder adds values to Header: the first value of each name in
+// one array shared by all names, capped so that a later append to one
 // name's values copies them rather than writing over the next name's.
-type headerBuilder struct {
-	h    http.Header
-	vals []string
+// A header of n names costs one allocation for its values, not n.
+type HeaderBuilder struct {
+	Header http.Header
+	vals   []string
 }
 
-// add adds v to k's values; left is how many fields are left, this one
-// included: the array's size when this is the first value.
-func (b *headerBuilder) add(k, v string, left int) {
-	if old := b.h[k]; len(old) > 0 {
-		b.h[k] = append(old, v)
+// Add adds v to k's values; left is how many values are still to come,
+// this one included: the array's size when this is the first value.
+func (b *HeaderBuilder) Add(k, v string, left int) {
+	if old := b.Header[k]; len(old) > 0 {
+		b.Header[k] = append(old, v)
 		return
 	}
 	if b.vals == nil {
@@ -86,7 +87,7 @@ func (b *headerBuilder) add(k, v string, left int) {
 	}
 	b.vals = append(b.vals, v)
 	n := len(b.vals)
-	b.h[k] = b.vals[n-1 : n : n]
+	b.Header[k] = b.vals[n-1 : n : n]
 }
 
 func joinCookies(fields []HeaderField) string {
