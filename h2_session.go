@@ -1,7 +1,6 @@
 package spdymux
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -32,7 +31,7 @@ type h2Wire struct {
 	fr *http2.Framer // reads from br; its writes go to the session's buffer
 
 	// Owned by the reader:
-	br          *bufio.Reader
+	br          *sessionReader
 	gotPreface  bool
 	dec         *hpack.Decoder
 	sawSettings bool    // the client's first SETTINGS has arrived
@@ -86,7 +85,7 @@ const (
 // connection window. Start it with serve.
 func newH2Session(c net.Conn, proto string, cfg *settings, stats *listenerCounters) *session {
 	s := newSession(c, proto, cfg, stats, false)
-	w := &h2Wire{s: s, br: bufio.NewReaderSize(c, 16<<10)}
+	w := &h2Wire{s: s, br: newSessionReader(c, 16<<10)}
 	s.w = w
 	s.dialect = httpconv.H2
 	s.streamFlow, s.sessionFlow = true, true

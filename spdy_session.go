@@ -1,7 +1,6 @@
 package spdymux
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -60,7 +59,7 @@ func newSPDYSession(c net.Conn, proto string, cfg *settings, stats *listenerCoun
 	// (push.go).
 	s.push.on = !client && cfg.spdyPush
 	s.push.opensWithHead = true
-	w.fr = spdy.NewFramer(&s.wbuf, bufio.NewReaderSize(c, 4<<10), w.version)
+	w.fr = spdy.NewFramer(&s.wbuf, newSessionReader(c, 4<<10), w.version)
 	w.fr.MaxHeaderBytes = cfg.maxHeaderBytes
 	w.fr.MaxHeaderFields = cfg.maxHeaderFields
 	w.fr.MaxControlFrameSize = cfg.maxControlFrameSize
