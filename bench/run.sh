@@ -33,7 +33,8 @@
 # The scale group puts spdymux serve and net/http's HTTP/2 side by side at
 # 1, 10, 100 and 1,000 h2c sessions (10 streams in flight each, spdymux
 # bench -proto h2: req/s, p50, p99), and measures both at 1,000, 10,000
-# and 50,000 idle sessions (a count above the open-file limit is skipped).
+# and 50,000 idle sessions: over sockets up to the open-file limit, and at
+# every count over in-memory connections (bench/cmd/benchidle).
 #
 # Everything it produces goes under bench/out/DATE/: raw outputs, the
 # JSON-lines records (results.jsonl), memory.tsv, priority/*.json, CPU
@@ -113,7 +114,7 @@ NEED_NODE=0
 if want rps || want download; then NEED_NODE=1; fi
 
 log "building spdymux and bench/cmd/*"
-go build -o "$BIN/" ./cmd/spdymux ./bench/cmd/benchserver ./bench/cmd/benchhold ./bench/cmd/benchprio ./bench/cmd/benchrun
+go build -o "$BIN/" ./cmd/spdymux ./bench/cmd/benchserver ./bench/cmd/benchhold ./bench/cmd/benchprio ./bench/cmd/benchrun ./bench/cmd/benchidle
 
 # As many open files as allowed: 10,000 sessions need 10,000 descriptors
 # on each side.
@@ -584,14 +585,25 @@ scale_round() {
 # Scale, memory: RSS, heap and stacks at 1,000, 10,000 and 50,000 idle
 # h2c sessions (each did one GET /hello), spdymux (benchserver -spdy, as
 # serve runs) against net/http's HTTP/2. Server and client each hold one
-# socket per session, so a count above the open-file limit is skipped and
-# said so.
+# socket per session, so a count above the open-file limit is measured
+# only in memory: benchidle serves the same handler with the same server
+# code over net.Pipe connections in one process (scale-inmem.jsonl). It
+# runs at every count, so that its figures can be checked against the
+# socket figures where both exist.
 scale_memory() {
-	local n t label flag limit
+	local n t label flag limit s
 	limit=$(ulimit -n)
+	: >"$OUT/scale-inmem.jsonl"
 	for n in 1000 10000 50000; do
+		for s in spdymux nethttp; do
+			if ! "${SRV[@]}" "$BIN/benchidle" -server $s -n $n >>"$OUT/scale-inmem.jsonl" 2>"$RAW/benchidle.$s.$n.err"; then
+				log "benchidle -server $s -n $n failed: $(tail -1 "$RAW/benchidle.$s.$n.err")"
+				continue
+			fi
+			tail -1 "$OUT/scale-inmem.jsonl" | jq -r '"  memory (in memory) \(.server) \(.sessions) idle: heap \(.heap_bytes_each|floor) B, stacks \(.stack_bytes_each|floor) B, RSS \(.rss_bytes_each|floor) B each (\(.rss_bytes_total/1048576|floor) MiB); pipes \(.pipe_heap_bytes_each|floor) B each"' >&2
+		done
 		if [ $((n + 1000)) -gt "$limit" ]; then
-			log "scale: $n idle sessions skipped: the open-file limit is $limit"
+			log "scale: $n idle sessions over sockets skipped: the open-file limit is $limit"
 			continue
 		fi
 		for t in "scale-spdymux-h2c -spdy" "scale-nethttp-h2c -h2c"; do
@@ -751,6 +763,14 @@ END=$(date +%s)
 			if ($1 ~ /^spdymux-/) srv = $1;
 			if ($8 == 0) printf "| %s | %s | %d | – | – | %.0f | – |\n", srv, $2, $3, ($10-$6)/$3;
 			else printf "| %s | %s | %d | %.0f | %.0f | %.0f | %d → %d |\n", srv, $2, $3, ($8-$4)/$3, ($9-$5)/$3, ($10-$6)/$3, $7, $11}' "$OUT/memory.tsv"
+	fi
+	if [ -s "$OUT/scale-inmem.jsonl" ]; then
+		echo
+		echo "### idle h2c sessions over in-memory connections (benchidle; pipes left out of heap and stacks, not of RSS)"
+		echo
+		echo "| server | sessions | heap B each | goroutine stacks B each | RSS B each | RSS total MiB | pipes B each | goroutines before → after |"
+		echo "|---|---|---|---|---|---|---|---|"
+		jq -r '"| \(.server) | \(.sessions) | \(.heap_bytes_each|floor) | \(.stack_bytes_each|floor) | \(.rss_bytes_each|floor) | \(.rss_bytes_total/1048576|floor) | \(.pipe_heap_bytes_each|floor) | \(.goroutines[0]) → \(.goroutines[1]) |"' "$OUT/scale-inmem.jsonl"
 	fi
 	for name in spdymux spdymux-h2c spdymux-h2tls nethttp-h2c nethttp-h2tls; do
 		[ -s "$OUT/profile/$name.top-flat.txt" ] || continue
