@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
 )
@@ -102,10 +103,8 @@ func (s *session) replyErrorLocked(st *stream, status int, reason string) {
 // requestDoneLocked notes that the server is done with st, whose
 // response is complete, while the peer may still be sending the request
 // body. The rest is dropped as it comes (and credited); in HTTP/2 the peer
-// is also asked to stop, with RST_STREAM NO_ERROR once the response's
-// END_STREAM is out (RFC 9113 §8.1), so that the stream does not linger
-// half-closed for a client that will not send END_STREAM into a shut
-// window.
+// is also asked to stop once the response's END_STREAM is out
+// (stopRequestLocked).
 func (s *session) requestDoneLocked(st *stream) {
 	if st.recvFin || st.err != nil {
 		return
@@ -115,10 +114,36 @@ func (s *session) requestDoneLocked(st *stream) {
 		return
 	}
 	if st.sentFin {
-		s.resetLocked(st, codeNo)
+		s.stopRequestLocked(st)
 		return
 	}
 	st.resetAfterFin = true
+}
+
+// stopRequestWait is how long a complete response lets the client go on
+// sending its request before RST_STREAM NO_ERROR asks it to stop.
+const stopRequestWait = 100 * time.Millisecond
+
+// stopRequestLocked asks the client to stop sending the body of a request
+// whose response is complete, with RST_STREAM NO_ERROR (RFC 9113 §8.1),
+// so that the stream does not linger half-closed for a client that will
+// not send END_STREAM into a shut window. The reset comes stopRequestWait
+// later, unless the client ends the stream first: the frames already on
+// their way are still checked, and a request that turns out malformed (a
+// body that breaks its content-length, §8.1.1; trailers without
+// END_STREAM, §8.1) gets the PROTOCOL_ERROR it earns, however quickly
+// the handler answered (after RST_STREAM every frame on the stream is
+// ignored, §5.1). Meanwhile the stream's window is no longer credited, so
+// the client sends at most one window of body in vain.
+func (s *session) stopRequestLocked(st *stream) {
+	st.stopWanted = true
+	time.AfterFunc(stopRequestWait, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if st.err == nil && !st.recvFin && !st.removed {
+			s.resetLocked(st, codeNo)
+		}
+	})
 }
 
 // errNoStream is what receiveData returns for DATA on a stream that is not
@@ -183,9 +208,13 @@ func (s *session) receiveData(id uint32, data []byte, flowLen int, fin bool) err
 	}
 	switch {
 	case st.discard || st.err != nil:
-		// Never buffered: credited at once.
+		// Never buffered: credited at once; after a complete response,
+		// not to the stream, which so takes at most one more window
+		// before the reset (stopRequestLocked).
 		s.creditSessionLocked(int32(n))
-		s.creditStreamLocked(st, n)
+		if !st.stopWanted {
+			s.creditStreamLocked(st, n)
+		}
 	case n > 0:
 		st.appendRecvLocked(data)
 		s.recvBuffered += n

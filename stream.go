@@ -67,9 +67,14 @@ type stream struct {
 	removed    bool      // no longer in s.streams
 	resetHere  bool      // this side reset it
 	starting   bool      // counted in s.starting: opened by the peer, no head written yet
-	// resetAfterFin: the server is done with the request; RST_STREAM
-	// NO_ERROR follows the response's END_STREAM (HTTP/2).
+	// resetAfterFin: the server is done with the request; the client is
+	// asked to stop sending once the response's END_STREAM is out
+	// (HTTP/2, stopRequestLocked).
 	resetAfterFin bool
+	// stopWanted: the response is complete and the client is to stop
+	// sending the request: RST_STREAM NO_ERROR goes out after
+	// stopRequestWait (stopRequestLocked).
+	stopWanted bool
 	connClosed    bool // the connection on the stream was closed
 
 	info StreamInfo // the facts handlers see, once a connection serves it

@@ -354,7 +354,7 @@ func (s *session) sentFinLocked(st *stream) {
 	st.sentFin = true
 	st.finQueued = false
 	if st.resetAfterFin && !st.recvFin && st.err == nil {
-		s.resetLocked(st, codeNo) // see requestDoneLocked
+		s.stopRequestLocked(st) // see requestDoneLocked
 		return
 	}
 	s.maybeDoneLocked(st)
