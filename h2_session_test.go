@@ -547,3 +547,44 @@ func TestParseUrgency(t *testing.T) {
 		}
 	}
 }
+
+// closedStreams remembers the last closedRing streams, each with whether
+// this side reset it, and nothing for a protocol that does not track.
+func TestClosedStreams(t *testing.T) {
+	var off closedStreams
+	off.add(1, true)
+	if found, _ := off.lookup(1); found {
+		t.Fatal("a closedStreams not tracking remembered a stream")
+	}
+
+	var c closedStreams
+	c.track()
+	c.add(0, true)
+	if found, _ := c.lookup(0); found {
+		t.Fatal("stream 0 is remembered")
+	}
+	const n = closedRing + 44
+	for id := uint32(1); id <= n; id++ {
+		c.add(id, id%3 == 0)
+	}
+	if len(c.ids) != closedRing {
+		t.Fatalf("holds %d ids, want %d", len(c.ids), closedRing)
+	}
+	for id := uint32(1); id <= n; id++ {
+		found, reset := c.lookup(id)
+		if want := id > n-closedRing; found != want {
+			t.Fatalf("stream %d: found %v, want %v", id, found, want)
+		}
+		if found && reset != (id%3 == 0) {
+			t.Fatalf("stream %d: reset %v", id, reset)
+		}
+	}
+	if found, _ := c.lookup(n + 1); found {
+		t.Fatal("a stream that never was is remembered")
+	}
+	// The highest stream id there is.
+	c.add(1<<31-1, false)
+	if found, reset := c.lookup(1<<31 - 1); !found || reset {
+		t.Fatalf("stream 2^31-1: found %v, reset %v", found, reset)
+	}
+}

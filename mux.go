@@ -206,36 +206,45 @@ func (s *session) holdLevelLocked(now time.Time) (level int, wait time.Duration)
 // one of them can be told from a frame for a stream that never was, and a
 // stream this side reset (whose late frames are ignored, RFC 9113 §5.1)
 // from one that ended otherwise. It is a ring: memory is bounded, and a
-// stream long gone is forgotten.
+// stream long gone is forgotten. It grows as streams end, so a session
+// that served a few holds a few words.
 type closedStreams struct {
-	ids   []uint32
-	reset []bool
-	next  int
+	on   bool
+	ids  []uint32 // stream ids, closedByReset set for those this side reset
+	next int      // where the next id goes once the ring is full
 }
 
 // closedRing is how many ended streams a session remembers.
 const closedRing = 256
 
+// closedByReset marks an id in closedStreams.ids (stream ids have 31 bits).
+const closedByReset = 1 << 31
+
 // track makes c remember; a protocol that does not ask for it (SPDY)
 // keeps nothing.
-func (c *closedStreams) track() {
-	c.ids, c.reset = make([]uint32, closedRing), make([]bool, closedRing)
-}
+func (c *closedStreams) track() { c.on = true }
 
 func (c *closedStreams) add(id uint32, reset bool) {
-	if c.ids == nil {
+	if !c.on || id == 0 {
 		return
 	}
-	c.ids[c.next], c.reset[c.next] = id, reset
+	if reset {
+		id |= closedByReset
+	}
+	if len(c.ids) < closedRing {
+		c.ids = append(c.ids, id)
+		return
+	}
+	c.ids[c.next] = id
 	c.next = (c.next + 1) % closedRing
 }
 
 // lookup reports whether id is among the streams remembered, and whether
 // this side reset it.
 func (c *closedStreams) lookup(id uint32) (found, reset bool) {
-	for i, x := range c.ids {
-		if x == id && id != 0 {
-			return true, c.reset[i]
+	for _, x := range c.ids {
+		if x&^closedByReset == id {
+			return true, x&closedByReset != 0
 		}
 	}
 	return false, false
