@@ -75,7 +75,7 @@ type stream struct {
 	// sending the request: RST_STREAM NO_ERROR goes out after
 	// stopRequestWait (stopRequestLocked).
 	stopWanted bool
-	connClosed    bool // the connection on the stream was closed
+	connClosed bool // the connection on the stream was closed
 
 	info StreamInfo // the facts handlers see, once a connection serves it
 
