@@ -689,7 +689,7 @@ func (r *responseSink) Head(fields []httpconv.HeaderField, noBody bool) error {
 	st.finQueued = st.finQueued || noBody
 	s.scheduleLocked(st)
 	if st.pushed() {
-		signal(s.writeWake) // a SPDY push's SYN_STREAM waits for this head
+		s.wakeWriterLocked() // a SPDY push's SYN_STREAM waits for this head
 	}
 	s.mu.Unlock()
 	s.startPushes(pushes)

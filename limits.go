@@ -131,7 +131,7 @@ func (s *session) windowBlockedLocked(st *stream) {
 		st.blockedAt = time.Now()
 		s.blocked++
 		if s.blocked == 1 && s.cfg.windowTimeout > 0 {
-			signal(s.writeWake)
+			s.wakeWriterLocked()
 		}
 	}
 }

@@ -112,10 +112,16 @@ type session struct {
 	done      chan struct{} // closed by close
 	flushed   chan struct{} // closed by the writer once GOAWAY is written and output half-closed
 	closeOnce sync.Once
-	writeWake chan struct{} // cap 1: there is something to write
+	writeWake chan struct{} // cap 1: there is something to write (wakeWriterLocked)
 	ctrlTaken chan struct{} // cap 1: the writer took control frames from the queue
 	recvSpace chan struct{} // cap 1: buffered bytes were read or dropped (the reader may wait for room)
 	writerWG  sync.WaitGroup
+
+	// The writer's goroutine stops when an idle session has had nothing
+	// to write for writerLinger (parked), and wakeWriterLocked starts it
+	// again; once the session is closed (writerStopped), it is not.
+	writerParked  bool
+	writerStopped bool
 
 	// fatal is set once the session ends for abuse: the reader stops.
 	fatal atomic.Bool
@@ -484,6 +490,7 @@ func (s *session) close(err error) {
 		if s.idleTimer != nil {
 			s.idleTimer.Stop()
 		}
+		s.writerStopped = true
 		s.mu.Unlock()
 		close(s.done)
 		s.conn.Close()
@@ -539,7 +546,7 @@ func (s *session) goAwayLocked(code errCode, cause error) {
 	} else if len(s.streams) == 0 {
 		s.closeAfterFlush = true
 	}
-	signal(s.writeWake)
+	s.wakeWriterLocked()
 }
 
 // sessionErrorLocked ends the session with GOAWAY code, logging err.
@@ -578,7 +585,7 @@ func (s *session) queueCtrlLocked(f ctrlFrame) {
 		return
 	}
 	s.ctrl = append(s.ctrl, f)
-	signal(s.writeWake)
+	s.wakeWriterLocked()
 }
 
 var errControlFlood = errors.New("spdymux: control frame queue overflow")
@@ -692,7 +699,7 @@ func (s *session) removeLocked(st *stream) {
 	if len(s.streams) == 0 && s.err == nil {
 		if s.goingAway {
 			s.closeAfterFlush = true
-			signal(s.writeWake)
+			s.wakeWriterLocked()
 		}
 		s.armIdleLocked()
 	}

@@ -71,7 +71,7 @@ func (s *session) openStream(ctx context.Context, head []httpconv.HeaderField, p
 	st.finQueued = fin
 	s.addStreamLocked(st)
 	s.headQueue = append(s.headQueue, st)
-	signal(s.writeWake)
+	s.wakeWriterLocked()
 	return st, nil
 }
 

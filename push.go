@@ -256,7 +256,7 @@ func (s *session) pushLocked(st *stream, base *url.URL, t push.Target) (pst *str
 	pst.entry = poolEntry{owner: s.poolOwner, priority: prio, index: -1, grant: pst}
 	s.addStreamLocked(pst)
 	s.headQueue = append(s.headQueue, pst)
-	signal(s.writeWake)
+	s.wakeWriterLocked()
 	if s.push.pushed == nil {
 		s.push.pushed = make(map[uint64]struct{})
 	}

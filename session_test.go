@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/spdymux/spdymux/spdy"
@@ -1410,6 +1412,107 @@ func TestServerCloseDuringWrite(t *testing.T) {
 			if d, ok := f.(*spdy.DataFrame); ok && d.StreamID == 1 && d.Flags&spdy.FlagFin != 0 {
 				t.Errorf("stream 1 ended with FIN after the server closed: %s", describe(f))
 			}
+		}
+	})
+}
+
+// theSession returns the one session the test server holds.
+func (ts *testServer) theSession(t *testing.T) *session {
+	t.Helper()
+	ts.sl.mu.Lock()
+	defer ts.sl.mu.Unlock()
+	if len(ts.sl.sessions) != 1 {
+		t.Fatalf("%d sessions; want 1", len(ts.sl.sessions))
+	}
+	for s := range ts.sl.sessions {
+		return s
+	}
+	return nil
+}
+
+// writerParked reports whether s's writer goroutine has stopped.
+func (s *session) writerIsParked() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writerParked
+}
+
+// An idle session's writer goroutine stops after writerLinger; whatever
+// there is to write next starts it again: a response, a PING's echo, the
+// idle timeout's GOAWAY.
+func TestWriterParksWhenIdle(t *testing.T) {
+	forEachBubble(t, versions, func(t *testing.T, proto string) {
+		ts := newTestServer(t, proto, &Config{IdleTimeout: 3 * writerLinger})
+		p := ts.dial(t)
+		p.get(t, 1, "/hello")
+		p.readResponse(t, 1)
+		synctest.Wait()
+		s := ts.theSession(t)
+		time.Sleep(writerLinger / 2) // other goroutines of the request end
+		synctest.Wait()
+		if s.writerIsParked() {
+			t.Fatal("the writer stopped before writerLinger")
+		}
+		busy := ts.goroutines()
+		time.Sleep(writerLinger / 2)
+		synctest.Wait()
+		if !s.writerIsParked() {
+			t.Fatal("the writer of an idle session did not stop")
+		}
+		if n := ts.goroutines(); n != busy-1 {
+			t.Errorf("%d goroutines once the writer stopped; want %d", n, busy-1)
+		}
+
+		p.sync(t)
+		p.get(t, 3, "/hello")
+		if r := p.readResponse(t, 3); string(r.body) != "hello, world\n" {
+			t.Errorf("response after the writer stopped: %q", r.body)
+		}
+		time.Sleep(writerLinger)
+		synctest.Wait()
+		if !s.writerIsParked() {
+			t.Fatal("the writer did not stop again")
+		}
+		// The idle timeout's GOAWAY starts it once more.
+		if last := p.expectGoAway(t, spdy.GoAwayOK); last != 3 {
+			t.Errorf("GOAWAY last-good-stream-id %d; want 3", last)
+		}
+		p.expectEnd(t)
+	})
+}
+
+// The same over HTTP/2, where a stream open with nothing to write keeps
+// the writer.
+func TestH2WriterParksWhenIdle(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		hold := make(chan struct{})
+		ts := newDirectServer(t, ProtoH2C, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/hold" {
+				<-hold
+			}
+			io.WriteString(w, "ok\n")
+		}))
+		p := ts.dialH2(t)
+		p.request(1, "GET", "/hold", true)
+		time.Sleep(2 * writerLinger)
+		synctest.Wait()
+		s := ts.theSession(t)
+		if s.writerIsParked() {
+			t.Fatal("the writer stopped while a stream was open")
+		}
+		close(hold)
+		if _, body, _ := p.response(1); string(body) != "ok\n" {
+			t.Fatalf("held response: %q", body)
+		}
+		time.Sleep(writerLinger)
+		synctest.Wait()
+		if !s.writerIsParked() {
+			t.Fatal("the writer of an idle session did not stop")
+		}
+		p.sync()
+		p.request(3, "GET", "/", true)
+		if _, body, _ := p.response(3); string(body) != "ok\n" {
+			t.Fatalf("response after the writer stopped: %q", body)
 		}
 	})
 }

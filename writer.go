@@ -67,15 +67,53 @@ func (s *session) scheduleLocked(st *stream) {
 	}
 	st.inSched = true
 	s.sched[min(st.priority, 7)].push(st)
+	s.wakeWriterLocked()
+}
+
+// writerLinger is how long the writer of a session with no open stream
+// waits for something to write before its goroutine stops: an idle
+// session then costs one goroutine, its reader's, and a session that
+// serves a request now and then starts its writer again at most this
+// often.
+const writerLinger = time.Second
+
+// wakeWriterLocked tells the writer there is something to write, and
+// starts its goroutine if it stopped for want of work.
+func (s *session) wakeWriterLocked() {
+	if s.writerParked && !s.writerStopped {
+		s.writerParked = false
+		s.writerWG.Add(1)
+		go s.writeLoop()
+		return
+	}
 	signal(s.writeWake)
+}
+
+// parkWriterLocked reports whether the writer may stop: the session has
+// no open stream, and nothing to write came since the writer last found
+// nothing (every producer wakes the writer under s.mu after queuing).
+func (s *session) parkWriterLocked() bool {
+	if len(s.streams) > 0 || len(s.writeWake) > 0 || s.closeAfterFlush || s.writerStopped ||
+		len(s.ctrl) > 0 || len(s.headQueue) > 0 || s.nextWindowDeadlineLocked(time.Now()) > 0 {
+		return false
+	}
+	s.writerParked = true
+	return true
 }
 
 // writeLoop writes frames until the session ends: control frames first,
 // then streams by priority, round robin within one priority, each DATA
-// frame within the stream and session send windows.
+// frame within the stream and session send windows. It returns early,
+// parked, when an idle session has nothing to write for writerLinger.
 func (s *session) writeLoop() {
 	defer s.writerWG.Done()
 	var busySince time.Time // the start of this run of turns without a wait
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
 	for {
 		// Let the goroutines that are ready to run (handlers about to
 		// finish their responses, the reader with more requests) go
@@ -122,12 +160,20 @@ func (s *session) writeLoop() {
 		if s.holdWait > 0 && s.heldLocked() && (wait == 0 || s.holdWait < wait) {
 			wait = s.holdWait // held output goes when the hold ends
 		}
+		idle := len(s.streams) == 0
 		s.mu.Unlock()
 		var timer *time.Timer
-		var timeout <-chan time.Time
+		var timeout, lingered <-chan time.Time
 		if wait > 0 {
 			timer = time.NewTimer(wait)
 			timeout = timer.C
+		} else if idle {
+			if linger == nil {
+				linger = time.NewTimer(writerLinger)
+			} else {
+				linger.Reset(writerLinger)
+			}
+			lingered = linger.C
 		}
 		select {
 		case <-s.writeWake:
@@ -136,6 +182,13 @@ func (s *session) writeLoop() {
 			s.mu.Lock()
 			s.resetStalledLocked(now)
 			s.mu.Unlock()
+		case <-lingered:
+			s.mu.Lock()
+			park := s.parkWriterLocked()
+			s.mu.Unlock()
+			if park {
+				return
+			}
 		}
 		if timer != nil {
 			timer.Stop()
