@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -226,9 +227,25 @@ type Config struct {
 	// cancelled when the client resets the stream. What an http.Server
 	// adds to a connection does not apply to streams: its timeouts
 	// (use http.ResponseController's deadlines, and WriteTimeout and
-	// WindowTimeout here), ConnState, ErrorLog (panics are logged to
-	// Logger), and Hijack. See docs/handler-mode.md.
+	// WindowTimeout here), its BaseContext and ConnContext (use those
+	// here), ConnState, ErrorLog (panics are logged to Logger), and
+	// Hijack. See docs/handler-mode.md.
 	Handler http.Handler
+
+	// BaseContext, in handler mode, returns the context that every
+	// request's context derives from, as http.Server.BaseContext does: it
+	// is called once, by NewListener, with the Listener. Cancelling it
+	// cancels the contexts of all requests, those under way included.
+	// It must not return nil. Default: context.Background.
+	BaseContext func(net.Listener) context.Context
+
+	// ConnContext, in handler mode, derives the base of one session's
+	// request contexts from BaseContext's, as http.Server.ConnContext
+	// does for a connection; it is called once per session, before its
+	// first request, with the session's connection: the *tls.Conn over
+	// TLS, else the connection the inner listener accepted. It must not
+	// return nil.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
 
 	// HandshakeTimeout bounds the TLS handshake and the wait for the first
 	// bytes that tell the protocol. Default 10 s.
@@ -357,8 +374,10 @@ type settings struct {
 	maxPushBytes           int
 	pool                   *Pool
 	handler                http.Handler
-	workers                *directWorkers // handler mode's goroutines
-	baseContext            context.Context
+	workers                *directWorkers  // handler mode's goroutines
+	baseContext            context.Context // handler mode: the requests' base, set by newListener
+	baseContextFn          func(net.Listener) context.Context
+	connContext            func(context.Context, net.Conn) context.Context
 	handshakeTimeout       time.Duration
 	idleTimeout            time.Duration
 	writeTimeout           time.Duration
@@ -399,6 +418,8 @@ func (c *Config) settings() *settings {
 		maxPushBytes:           c.MaxPushBytes,
 		pool:                   c.Pool,
 		handler:                c.Handler,
+		baseContextFn:          c.BaseContext,
+		connContext:            c.ConnContext,
 		handshakeTimeout:       c.HandshakeTimeout,
 		idleTimeout:            c.IdleTimeout,
 		writeTimeout:           c.WriteTimeout,

@@ -130,7 +130,7 @@ func (s *session) serveDirect(st *stream) {
 	}
 	fields := st.reqFields
 	st.reqFields = nil
-	x.ctx = streamContext{Context: s.cfg.baseContext, info: &st.info, local: s.conn.LocalAddr()}
+	x.ctx = streamContext{Context: s.baseContext, info: &st.info, local: s.conn.LocalAddr()}
 	ctx, cancel := context.WithCancel(&x.ctx)
 	x.cancel = cancel
 	st.cancel = cancel

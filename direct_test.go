@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -446,6 +448,70 @@ func TestDirectResponseTrailers(t *testing.T) {
 		}
 		if trailers.field("x-one") != "one" || trailers.field("x-two") != "two" {
 			t.Errorf("trailers %v; want x-one: one, x-two: two", trailers.fields)
+		}
+	})
+}
+
+type ctxKey string
+
+// Config.BaseContext and Config.ConnContext give handler mode what
+// http.Server's fields of the same names give a connection: a base for
+// every request's context, called once per Listener, and a base per
+// session, called once per session with the connection accepted (the
+// *tls.Conn over TLS); cancelling the base cancels requests under way.
+func TestDirectBaseAndConnContext(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		base, cancelBase := context.WithCancel(context.WithValue(context.Background(), ctxKey("base"), "b"))
+		var baseCalls, connCalls int
+		var connType string
+		started := make(chan struct{}, 1)
+		ended := make(chan error, 1)
+		cfg := &Config{
+			BaseContext: func(l net.Listener) context.Context {
+				baseCalls++
+				if _, ok := l.(*Listener); !ok {
+					t.Errorf("BaseContext got a %T; want the *Listener", l)
+				}
+				return base
+			},
+			ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+				connCalls++
+				connType = fmt.Sprintf("%T", c)
+				return context.WithValue(ctx, ctxKey("conn"), connCalls)
+			},
+		}
+		ts := newDirectServer(t, ProtoH2C, cfg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx := r.Context()
+			fmt.Fprintf(w, "%v %v", ctx.Value(ctxKey("base")), ctx.Value(ctxKey("conn")))
+			if r.URL.Path == "/wait" {
+				started <- struct{}{}
+				<-ctx.Done()
+				ended <- ctx.Err()
+			}
+		}))
+		p := ts.dialH2(t)
+		for id := uint32(1); id <= 5; id += 2 {
+			p.request(id, "GET", "/", true)
+			if _, body, _ := p.response(id); string(body) != "b 1" {
+				t.Errorf("stream %d: %q; want %q", id, body, "b 1")
+			}
+		}
+		q := ts.dialH2(t)
+		q.request(1, "GET", "/", true)
+		if _, body, _ := q.response(1); string(body) != "b 2" {
+			t.Errorf("second session: %q; want %q", body, "b 2")
+		}
+		if baseCalls != 1 || connCalls != 2 {
+			t.Errorf("BaseContext called %d times, ConnContext %d; want 1 and 2", baseCalls, connCalls)
+		}
+		if connType != "*net.pipe" {
+			t.Errorf("ConnContext got a %s; want the accepted connection (*net.pipe)", connType)
+		}
+		q.request(3, "GET", "/wait", true)
+		<-started
+		cancelBase()
+		if err := <-ended; !errors.Is(err, context.Canceled) {
+			t.Errorf("after BaseContext's cancel: %v; want Canceled", err)
 		}
 	})
 }

@@ -70,6 +70,12 @@ func newListener(inner net.Listener, cfg *settings) *Listener {
 	}
 	if l.cfg.handler != nil {
 		l.cfg.workers = newDirectWorkers(l.done)
+		if l.cfg.baseContextFn != nil {
+			l.cfg.baseContext = l.cfg.baseContextFn(l)
+			if l.cfg.baseContext == nil {
+				panic("spdymux: Config.BaseContext returned a nil context")
+			}
+		}
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -297,9 +303,14 @@ func (l *Listener) handshake(raw net.Conn) {
 		return
 	}
 	setNotSentLowat(raw, l.cfg.notSentLowat)
+	// ConnContext sees the TLS connection, or the one accepted.
+	user := raw
+	if tc, ok := conn.(*tls.Conn); ok {
+		user = tc
+	}
 	// The first frame must arrive within the handshake deadline; the
 	// session clears the deadline when it has read it.
-	l.serveSession(conn, proto, newReadWaker(c, deadline))
+	l.serveSession(conn, user, proto, newReadWaker(c, deadline))
 }
 
 // detect reads the first bytes of c (and does the TLS handshake) to tell
@@ -427,7 +438,7 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-func (l *Listener) serveSession(c net.Conn, proto string, waker *readWaker) {
+func (l *Listener) serveSession(c, user net.Conn, proto string, waker *readWaker) {
 	defer waker.release()
 	l.mu.Lock()
 	if l.goingAway {
@@ -450,6 +461,11 @@ func (l *Listener) serveSession(c net.Conn, proto string, waker *readWaker) {
 	}
 	s.deliver = l.enqueue
 	s.waker = waker
+	if l.cfg.handler != nil && l.cfg.connContext != nil {
+		if s.baseContext = l.cfg.connContext(s.baseContext, user); s.baseContext == nil {
+			panic("spdymux: Config.ConnContext returned a nil context")
+		}
+	}
 	l.sessions[s] = struct{}{}
 	l.mu.Unlock()
 	l.stats.sessions.Add(1)

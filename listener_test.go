@@ -2,12 +2,14 @@ package spdymux_test
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -185,5 +187,49 @@ func TestListenerRejects(t *testing.T) {
 				t.Errorf("got %q; want %q, then the connection closed", b, tc.want)
 			}
 		})
+	}
+}
+
+// Config.ConnContext sees the connection a session runs on as a user of
+// net/http would: the *tls.Conn over TLS, the *net.TCPConn accepted in
+// cleartext; what it returns reaches the session's requests.
+func TestConnContextConnection(t *testing.T) {
+	type key struct{}
+	var mu sync.Mutex
+	var got []string
+	cfg := &spdymux.Config{
+		TLSConfig:      testTLSConfig(t),
+		AllowCleartext: true,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, r.Context().Value(key{}))
+		}),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			mu.Lock()
+			defer mu.Unlock()
+			got = append(got, fmt.Sprintf("%T", c))
+			return context.WithValue(ctx, key{}, fmt.Sprintf("%T", c))
+		},
+	}
+	addr := serveProto(t, cfg, false)
+	tc, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"spdy/3.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	if body := spdyGet(t, tc, spdy.V3); body != "*tls.Conn" {
+		t.Errorf("over TLS the handler saw %q; want *tls.Conn", body)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if body := spdyGet(t, c, spdy.V3); body != "*net.TCPConn" {
+		t.Errorf("in cleartext the handler saw %q; want *net.TCPConn", body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 2 {
+		t.Errorf("ConnContext called for %v; want one call per session", got)
 	}
 }

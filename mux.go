@@ -1,6 +1,7 @@
 package spdymux
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -116,6 +117,10 @@ type session struct {
 	ctrlTaken chan struct{} // cap 1: the writer took control frames from the queue
 	recvSpace chan struct{} // cap 1: buffered bytes were read or dropped (the reader may wait for room)
 	writerWG  sync.WaitGroup
+
+	// baseContext is what the contexts of the session's requests derive
+	// from in handler mode (Config.BaseContext, Config.ConnContext).
+	baseContext context.Context
 
 	// The writer's goroutine stops when an idle session has had nothing
 	// to write for writerLinger (parked), and wakeWriterLocked starts it
@@ -316,6 +321,7 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 		done:           make(chan struct{}),
 		flushed:        make(chan struct{}),
 		poolOwner:      newPoolOwner(),
+		baseContext:    cfg.baseContext,
 		writeWake:      make(chan struct{}, 1),
 		ctrlTaken:      make(chan struct{}, 1),
 		recvSpace:      make(chan struct{}, 1),
