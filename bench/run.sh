@@ -519,7 +519,8 @@ hold() {
 	local hout=$RAW/hold.${HOLDTAG:-go}.${name//\//_}.$kind.out
 	sleep 0.5
 	before=$(memfig "$spid" "$dbg")
-	"${GEN[@]}" "$BIN/benchhold" -addr 127.0.0.1:$port -proto "$proto" -$kind "$n" -hold 180s -stdin=false -timeout 30s \
+	# shellcheck disable=SC2086 # HOLDARGS: extra flags, word-split
+	"${GEN[@]}" "$BIN/benchhold" -addr 127.0.0.1:$port -proto "$proto" -$kind "$n" -hold 180s -stdin=false -timeout 30s ${HOLDARGS:-} \
 		>"$hout" 2>&1 </dev/null &
 	hpid=$!
 	PIDS+=("$hpid")
@@ -561,6 +562,18 @@ memory() {
 			LABEL=$label hold $mp $MEM $MEM_DEBUG "$proto" $kind $n
 			stop $mp
 		done
+	done
+	# Idle sessions over TLS (ALPN h2), where the TLS connection's own
+	# buffers add to the session's: spdymux in handler mode against
+	# net/http's HTTP/2.
+	for t in "spdymux-h2-tls -spdy-tls" "h2-tls -h2tls"; do
+		read -r label flag <<<"$t"
+		start mem "${SRV[@]}" "$BIN/benchserver" $flag 127.0.0.1:$MEM -debug 127.0.0.1:$MEM_DEBUG -workers $((STREAMS * 16 / 15 + 64))
+		local tp=$LAST
+		waitport $MEM
+		waitport $MEM_DEBUG
+		HOLDARGS=-tls LABEL=$label hold $tp $MEM $MEM_DEBUG h2c idle $SESSIONS
+		stop $tp
 	done
 	# node's spdy-transport: RSS only.
 	start mem-node "${SRV[@]}" node -r ./bench/node/nodelay.js internal/interop/node/server.js --plain --protocol spdy/3.1 --port $MEM

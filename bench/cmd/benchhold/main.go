@@ -1,7 +1,8 @@
 // Command benchhold holds connections open against a server so that the
 // server's memory per connection or per stream can be read, for
 // bench/run.sh. It speaks SPDY/3.1, HTTP/1.1 or HTTP/2 with prior
-// knowledge (h2c), all over TCP:
+// knowledge (h2c), over TCP, or over TLS with -tls (HTTP/2 then by ALPN
+// h2):
 //
 //	-idle N     N connections, each of which sends one GET /hello, reads the
 //	            whole response, and then stays open doing nothing
@@ -20,6 +21,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"flag"
@@ -51,6 +53,7 @@ func main() {
 		timeout  = flag.Duration("timeout", 20*time.Second, "dial and answer timeout per connection")
 		hold     = flag.Duration("hold", 120*time.Second, "keep everything open at most this long")
 		stdin    = flag.Bool("stdin", true, "also stop when stdin reaches EOF")
+		useTLS   = flag.Bool("tls", false, "connect over TLS, offering by ALPN the protocol (h2 for -proto h2c), certificate unchecked")
 	)
 	flag.Parse()
 	log.SetPrefix("benchhold: ")
@@ -106,6 +109,18 @@ func main() {
 			defer func() { <-sem }()
 			d := net.Dialer{Timeout: *timeout}
 			c, err := d.DialContext(ctx, "tcp", *addr)
+			if err == nil && *useTLS {
+				alpn := *proto
+				if alpn == "h2c" {
+					alpn = "h2"
+				}
+				tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{alpn}})
+				c.SetDeadline(time.Now().Add(*timeout))
+				if err = tc.HandshakeContext(ctx); err == nil && tc.ConnectionState().NegotiatedProtocol != alpn {
+					err = fmt.Errorf("the server chose %q by ALPN, not %q", tc.ConnectionState().NegotiatedProtocol, alpn)
+				}
+				c = tc
+			}
 			if err == nil {
 				c.SetDeadline(time.Now().Add(*timeout))
 				err = open(c, paths, *idle > 0)
