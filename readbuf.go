@@ -26,7 +26,7 @@ type sessionReader struct {
 	r0    int        // buf[r0:w0] is unread
 	w0    int
 	err   error // from a read that brought bytes too, returned next
-	big   bool  // the last read filled the small buffer: read large
+	big   bool  // read large next: the last read filled its buffer, or was large and brought more than smallReadSize
 	small [smallReadSize]byte
 }
 
