@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -81,7 +80,7 @@ type session struct {
 	client  bool // this side opened the connection: its stream ids are odd
 	stats   *listenerCounters
 	cfg     *settings
-	log     *slog.Logger
+	log     sessionLog
 	conn    net.Conn
 	waker   *readWaker // wakes the reader when input waits (wake.go); nil on a client or without a socket
 	id      uint64
@@ -340,7 +339,7 @@ func newSession(c net.Conn, proto string, cfg *settings, stats *listenerCounters
 	}
 	s.onStream = s.startRequest
 	s.remote = c.RemoteAddr().String()
-	s.log = cfg.log.With("session", s.id, "proto", proto, "remote", s.remote)
+	s.log.base, s.log.s = cfg.log, s
 	if tc, ok := c.(*tls.Conn); ok {
 		st := tc.ConnectionState()
 		s.tls = &st
