@@ -108,19 +108,19 @@ func (fs *fuzzServer) session(t *testing.T, start, data, until []byte) bool {
 	}
 	c.Close()
 	<-read
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st := fs.sl.Stats()
-		busy, waiting := fs.pool.Stats()
-		if st.ActiveSessions == 0 && st.ActiveStreams == 0 && busy == 0 && waiting == 0 {
-			return found
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("10 s after the client closed: %d sessions, %d streams, pool %d busy, %d waiting",
-				st.ActiveSessions, st.ActiveStreams, busy, waiting)
-		}
-		time.Sleep(100 * time.Microsecond)
+	var st Stats
+	var busy, waiting int
+	if !waitState(t, func() bool {
+		st = fs.sl.Stats()
+		busy, waiting = fs.pool.Stats()
+		return st.ActiveSessions == 0 && st.ActiveStreams == 0 && busy == 0 && waiting == 0
+	}, func() string {
+		return fmt.Sprintf("after the client closed: %d sessions, %d streams, pool %d busy, %d waiting",
+			st.ActiveSessions, st.ActiveStreams, busy, waiting)
+	}) {
+		t.FailNow()
 	}
+	return found
 }
 
 // hpackBlock encodes fields (name, value, name, value, ...) with enc.

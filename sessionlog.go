@@ -10,9 +10,10 @@ import (
 
 // sessionLog is a session's logger: the Listener's, with the session's
 // id, protocol and remote address. The logger with those attributes is
-// made when the session first logs a line the Listener's logger takes,
-// since slog's With copies the handler's state (about 700 bytes with a
-// text handler), which a session that never logs should not hold.
+// made when the session first logs a line the Listener's logger takes:
+// slog's With copies the handler's state and formats the attributes
+// (11 allocations, 584 bytes and 0.6 µs with a text handler), which a
+// session that never logs need not pay for or hold.
 type sessionLog struct {
 	base *slog.Logger
 	s    *session

@@ -90,11 +90,11 @@ func (s *session) wakeWriterLocked() {
 }
 
 // parkWriterLocked reports whether the writer may stop: the session has
-// no open stream, and nothing to write came since the writer last found
-// nothing (every producer wakes the writer under s.mu after queuing).
+// no open stream (so no head, data or window wait of one), and nothing to
+// write came since the writer last found nothing (every producer queues
+// and wakes the writer under s.mu, leaving a token in writeWake).
 func (s *session) parkWriterLocked() bool {
-	if len(s.streams) > 0 || len(s.writeWake) > 0 || s.closeAfterFlush || s.writerStopped ||
-		len(s.ctrl) > 0 || len(s.headQueue) > 0 || s.nextWindowDeadlineLocked(time.Now()) > 0 {
+	if len(s.streams) > 0 || len(s.writeWake) > 0 || s.closeAfterFlush || s.writerStopped {
 		return false
 	}
 	s.writerParked = true
