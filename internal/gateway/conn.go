@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,28 @@ type backendConn struct {
 	// Owned by the reader of the response:
 	limit        int64     // bytes Read may still take (the response head's limit), or -1 once the head is read
 	headDeadline time.Time // when the response head is due, unless the request body goes on
+
+	// Pipelining (Config.PipelineDepth). pipeOf is the session whose
+	// requests may queue on c behind the one being answered, nil while c
+	// takes none; queued counts the requests chosen for c whose turn to
+	// read has not come. Both are guarded by the pool's mu.
+	pipeOf *poolSession
+	queued int
+	// wmu orders the queued requests' heads on the wire as they join the
+	// order of turns: they are added to pending, which one of them, the
+	// flusher while flushing is set, writes.
+	wmu      sync.Mutex
+	pending  []byte
+	writing  []byte // the flusher's: what it writes, pending's other buffer
+	flushing bool
+	// tmu guards the turns: the queued requests waiting to read their
+	// response, in the order their heads went out; handoff counts turns
+	// passed on before the request they belong to joined turns; broken
+	// is set once c failed, and fails every turn after it.
+	tmu     sync.Mutex
+	turns   []chan error
+	handoff int
+	broken  bool
 
 	progress atomic.Int64 // when a byte last went to or came from the backend, in Unix nanoseconds
 	wrote    atomic.Int64 // when a byte last went to the backend, in Unix nanoseconds
@@ -142,3 +165,79 @@ func (c *backendConn) alive() bool {
 	}
 	return false
 }
+
+// errPipelineBroken fails a request queued on a connection that failed,
+// or that the backend closed, before the request's turn came: the
+// request, a GET or HEAD, goes again on a new connection.
+var errPipelineBroken = errors.New("gateway: the connection failed before the answer to a pipelined request")
+
+// joinTurns puts a request whose head goes out next in the order of
+// turns, and returns the channel its turn comes on, or nil if its turn
+// has come already; it fails if c failed. The caller holds wmu.
+func (c *backendConn) joinTurns() (chan error, error) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	switch {
+	case c.broken:
+		return nil, errPipelineBroken
+	case c.handoff > 0:
+		c.handoff--
+		return nil, nil
+	}
+	t := make(chan error, 1)
+	c.turns = append(c.turns, t)
+	return t, nil
+}
+
+// passTurn gives the turn to read to the next request in line, or keeps
+// it for the request that is yet to join turns.
+func (c *backendConn) passTurn() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if len(c.turns) == 0 {
+		c.handoff++
+		return
+	}
+	t := c.turns[0]
+	c.turns[0] = nil
+	c.turns = c.turns[1:]
+	t <- nil
+}
+
+// breakTurns fails every request waiting for a turn, and those yet to
+// join.
+func (c *backendConn) breakTurns() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	c.broken = true
+	for _, t := range c.turns {
+		t <- errPipelineBroken
+	}
+	c.turns = nil
+}
+
+// flushHeads writes the pending request heads until none are left. A
+// write that fails closes c.
+func (c *backendConn) flushHeads() {
+	for {
+		c.wmu.Lock()
+		if len(c.pending) == 0 {
+			c.flushing = false
+			c.wmu.Unlock()
+			return
+		}
+		c.pending, c.writing = c.writing[:0], c.pending
+		c.wmu.Unlock()
+		if _, err := (backendWriter{c}).Write(c.writing); err != nil {
+			c.conn.Close()
+		}
+		c.wrote.Store(0) // heads put no answer's deadline off
+		if cap(c.writing) > maxKeptHeads {
+			c.writing = nil // large heads went out: keep no buffer for them
+		}
+	}
+}
+
+// maxKeptHeads is the largest buffer of request heads a connection keeps
+// between writes.
+const maxKeptHeads = 16 << 10

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ type exchange struct {
 
 	c       *backendConn
 	unwatch func() bool // stops the watch that closes c when the client goes away
+	method  string      // the request's method, for discard after the handler returned
 
 	// The response when readResponse parsed it in place, its fields
 	// already in w's header; and its body.
@@ -100,7 +102,9 @@ func (x *exchange) serve() {
 	deadline := x.start.Add(g.timeout)
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
-		c, err := g.pool.getBy(ctx, deadline, x.session, attempt > 0, x.replayable())
+		// A GET or HEAD may queue on a connection its session holds, if
+		// the gateway pipelines; a retry takes a new one.
+		c, follow, err := g.pool.take(ctx, deadline, x.session, attempt > 0, x.replayable(), x.pipelinable())
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				err = &backendError{what: "waiting for a backend connection", err: os.ErrDeadlineExceeded}
@@ -111,7 +115,7 @@ func (x *exchange) serve() {
 			return
 		}
 		x.c = c
-		resp, err = x.roundTrip(head, deadline)
+		resp, err = x.roundTrip(head, deadline, follow)
 		if err == nil {
 			break
 		}
@@ -276,20 +280,32 @@ func appendFieldValue(b []byte, v string) []byte {
 
 // roundTrip sends the request on x.c and returns the response head; 1xx
 // responses other than 100 are passed on to the client.
-func (x *exchange) roundTrip(head []byte, deadline time.Time) (*http.Response, error) {
+func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*http.Response, error) {
 	c, g := x.c, x.g
+	if follow {
+		if err := x.queue(head, deadline); err != nil {
+			return nil, err
+		}
+	}
 	c.start(deadline)
 	x.unwatch = context.AfterFunc(x.in.Context(), c.closeConn)
+	// A request that followed others is a GET or HEAD: it may go again
+	// (RFC 9112 §9.3.2) if nothing of its answer came.
 	fail := func(what string, err error) (*http.Response, error) {
-		return nil, &backendError{what: what, err: err, retryable: c.reused && c.read.Load() == 0}
+		return nil, &backendError{what: what, err: err, retryable: (follow || c.reused) && c.read.Load() == 0}
 	}
-	if _, err := c.bw.Write(head); err != nil {
-		return fail("writing the request", err)
+	if !follow {
+		if _, err := c.bw.Write(head); err != nil {
+			return fail("writing the request", err)
+		}
+		if err := c.bw.Flush(); err != nil {
+			return fail("writing the request", err)
+		}
+		c.wrote.Store(0) // only the body's bytes put the head's deadline off
+		if g.pool.depth > 0 && x.pipelinable() {
+			g.pool.openPipe(x.session, c)
+		}
 	}
-	if err := c.bw.Flush(); err != nil {
-		return fail("writing the request", err)
-	}
-	c.wrote.Store(0) // only the body's bytes put the head's deadline off
 	if x.hasBody {
 		x.bodyDone = make(chan struct{})
 		go x.sendBody()
@@ -334,6 +350,98 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time) (*http.Response, e
 		c.limit = -1
 		return resp, nil
 	}
+}
+
+// pipelinable reports whether the request may queue on a connection
+// behind others (Config.PipelineDepth): a GET or HEAD without a body,
+// which can go again if the connection fails before its answer.
+func (x *exchange) pipelinable() bool {
+	return !x.hasBody && (x.in.Method == "GET" || x.in.Method == "HEAD")
+}
+
+// queue sends the request's head on x.c, behind the requests already
+// there, and waits for its turn to read the answer: the answers before it
+// read. The wait has no deadline of its own: each answer ahead is bound
+// by the timeouts. It fails, retryable, if the connection failed first.
+// A head whose write fails closes the connection: the answers ahead fail,
+// and with them the requests behind, and so does the read of its own
+// answer if its turn comes first. If the client goes
+// away meanwhile, queue returns at once and the answer, when its turn
+// comes, is read and dropped (discard), so that the requests behind keep
+// their connection.
+func (x *exchange) queue(head []byte, deadline time.Time) error {
+	c := x.c
+	c.wmu.Lock()
+	turn, err := c.joinTurns()
+	flush := false
+	if err == nil {
+		c.pending = append(c.pending, head...)
+		flush = !c.flushing
+		c.flushing = true
+	}
+	c.wmu.Unlock()
+	if flush {
+		// Let the other requests of the burst that brought this one add
+		// their heads: one write carries them all.
+		runtime.Gosched()
+		c.flushHeads()
+	}
+	if err == nil && turn != nil {
+		ctx := x.in.Context()
+		select {
+		case err = <-turn:
+		case <-ctx.Done():
+			x.noRelease()
+			go x.discard(turn, deadline)
+			return &backendError{what: "waiting for a pipelined answer", err: ctx.Err()}
+		}
+	}
+	if err != nil {
+		// c failed before the turn came, and is not this request's to
+		// give back.
+		x.noRelease()
+		return &backendError{what: "waiting for a pipelined answer", err: err, retryable: true}
+	}
+	return nil
+}
+
+// noRelease records that x.c is not the exchange's to give back.
+func (x *exchange) noRelease() {
+	x.mu.Lock()
+	x.released = true
+	x.mu.Unlock()
+}
+
+// discard reads and drops the answer to a request whose client went away
+// while the request waited in line on x.c, once its turn comes, and gives
+// the connection back: reusable if the answer has at most ResponseBuffer
+// bytes of body and the backend keeps the connection.
+func (x *exchange) discard(turn chan error, deadline time.Time) {
+	c, g := x.c, x.g
+	if err := <-turn; err != nil {
+		return
+	}
+	c.start(deadline)
+	c.limit = int64(g.maxHead)
+	req := &http.Request{Method: x.method}
+	var resp http.Response
+	var body lengthBody
+	keep := false
+	for {
+		r, err := readResponse(c.br, req, &resp, &body, make(http.Header))
+		if err != nil || r.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		if r.StatusCode >= 100 && r.StatusCode < 200 {
+			continue
+		}
+		c.limit = -1
+		n, err := io.CopyN(io.Discard, r.Body, int64(g.bufSize)+1)
+		keep = err == io.EOF && n <= int64(g.bufSize) && !r.Close
+		break
+	}
+	c.limit = -1
+	g.pool.done(x.session, c, keep)
 }
 
 // sendBody copies the request body from the client to the backend. Each
@@ -442,7 +550,7 @@ func (x *exchange) release(reusable bool) {
 	if x.hasBody && x.bodyState.Load() != bodySent {
 		reusable = false
 	}
-	x.g.pool.put(x.session, x.c, reusable && x.c.br.Buffered() == 0)
+	x.g.pool.done(x.session, x.c, reusable)
 }
 
 // respond forwards the response head and body to the client.

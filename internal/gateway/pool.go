@@ -46,7 +46,11 @@ type connPool struct {
 	// the waits' timeout, at least minExpirySlack.
 	expirySlack time.Duration
 
-	dials, reuses, stale atomic.Uint64
+	// depth is how many requests of a session may queue on a connection
+	// it holds behind the one being answered (Config.PipelineDepth).
+	depth int
+
+	dials, reuses, stale, pipelined atomic.Uint64
 
 	mu       sync.Mutex
 	open     int                     // connections open or being dialed, idle ones included
@@ -86,6 +90,10 @@ type poolSession struct {
 	limit       int           // connections it may hold at once
 	changed     time.Time     // when limit last changed
 	irritations int           // annoyances since, less happy ends
+	// pipes are the connections it holds that its GET and HEAD requests
+	// may queue on (pipelining): those whose request being answered, and
+	// every request queued, is one.
+	pipes []*backendConn
 }
 
 // poolWaiter is a request waiting for a connection. Waiters are reused
@@ -95,6 +103,7 @@ type poolWaiter struct {
 	seq      uint64
 	deadline time.Time     // when the wait ends with context.DeadlineExceeded, unless zero
 	fresh    bool          // a new connection only: the request is a retry
+	pipe     bool          // may queue on a connection its session holds
 	grant    chan poolGive // sent one grant; has room for it
 	queued   bool          // still in its session's queue
 }
@@ -102,11 +111,13 @@ type poolWaiter struct {
 var poolWaiters = sync.Pool{New: func() any { return &poolWaiter{grant: make(chan poolGive, 1)} }}
 
 // poolGive grants a connection: an idle one, or when c is nil leave to
-// dial one, already counted in open; or, with expired set, nothing: the
+// dial one, already counted in open; or with follow set a place in line
+// on a connection the session holds; or, with expired set, nothing: the
 // waiter's deadline has passed.
 type poolGive struct {
 	c       *backendConn
 	expired bool
+	follow  bool // c is the session's, and the request queues on it
 }
 
 // minExpirySlack is the least of a pool's expirySlack.
@@ -157,17 +168,36 @@ func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backen
 // replayable set (the request may go again on a new connection), an idle
 // connection back from its last exchange a moment ago is not checked.
 func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string, fresh, replayable bool) (*backendConn, error) {
+	c, _, err := p.take(ctx, deadline, session, fresh, replayable, false)
+	return c, err
+}
+
+// take is getBy for a request that may queue behind others on a
+// connection its session holds, if pipe is set and the pool pipelines
+// (follow): on one with room at once, else on the first that opens to
+// it or has room while it waits, unless a connection of its own comes
+// first. A request that follows goes back with no put: the connection is
+// the session's, given back by the exchange that reads last (done).
+func (p *connPool) take(ctx context.Context, deadline time.Time, session string, fresh, replayable, pipe bool) (c *backendConn, follow bool, err error) {
+	pipe = pipe && !fresh && p.depth > 0
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
-		return nil, errPoolClosed
+		return nil, false, errPoolClosed
+	}
+	if pipe {
+		if c := p.followLocked(session); c != nil {
+			p.mu.Unlock()
+			return c, true, nil
+		}
 	}
 	if g, ok := p.giveLocked(session, fresh); ok {
 		p.mu.Unlock()
-		return p.use(ctx, deadline, session, g, replayable)
+		c, err := p.use(ctx, deadline, session, g, replayable)
+		return c, false, err
 	}
 	w := poolWaiters.Get().(*poolWaiter)
-	w.session, w.seq, w.deadline, w.fresh, w.queued = session, p.seq, deadline, fresh, true
+	w.session, w.seq, w.deadline, w.fresh, w.pipe, w.queued = session, p.seq, deadline, fresh, pipe, true
 	p.seq++
 	ps := p.sessionLocked(session)
 	ps.waiting++
@@ -192,24 +222,33 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 		p.mu.Unlock()
 		if still {
 			poolWaiters.Put(w)
-			return nil, ctx.Err()
+			return nil, false, ctx.Err()
 		}
 		// Granted, or expired, as the wait ended: give a grant back.
-		if g = <-w.grant; !g.expired {
-			if g.c != nil {
-				p.put(session, g.c, true)
-			} else {
-				p.abandon(session)
-			}
-		}
+		g = <-w.grant
 		poolWaiters.Put(w)
-		return nil, ctx.Err()
+		switch {
+		case g.follow:
+			// Its place in line is taken: the exchange goes on, and
+			// drops the answer (exchange.queue).
+			return g.c, true, nil
+		case g.expired:
+		case g.c != nil:
+			p.put(session, g.c, true)
+		default:
+			p.abandon(session)
+		}
+		return nil, false, ctx.Err()
 	}
 	poolWaiters.Put(w)
-	if g.expired {
-		return nil, context.DeadlineExceeded
+	switch {
+	case g.expired:
+		return nil, false, context.DeadlineExceeded
+	case g.follow:
+		return g.c, true, nil
 	}
-	return p.use(ctx, deadline, session, g, replayable)
+	c, err = p.use(ctx, deadline, session, g, replayable)
+	return c, false, err
 }
 
 // unqueueLocked takes w, still queued, out of its session's queue.
@@ -408,10 +447,113 @@ func (p *connPool) giveLocked(session string, fresh bool) (poolGive, bool) {
 	return g, true
 }
 
+// followLocked returns a connection that session holds and that requests
+// may queue on, with fewer than depth queued, the fewest of all; the
+// caller's request is counted queued on it. It returns nil if there is
+// none.
+func (p *connPool) followLocked(session string) *backendConn {
+	ps := p.sessions[session]
+	if ps == nil {
+		return nil
+	}
+	var best *backendConn
+	for _, c := range ps.pipes {
+		if c.queued < p.depth && (best == nil || c.queued < best.queued) {
+			best = c
+		}
+	}
+	if best != nil {
+		best.queued++
+		p.pipelined.Add(1)
+	}
+	return best
+}
+
+// openPipe lets requests of session queue on c, which it holds and whose
+// request, a GET or HEAD, has just gone out; the session's requests
+// waiting for a connection that may queue do.
+func (p *connPool) openPipe(session string, c *backendConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ps := p.sessions[session]
+	c.pipeOf = ps
+	ps.pipes = append(ps.pipes, c)
+	p.fillPipeLocked(ps, c)
+}
+
+// fillPipeLocked gives places in line on c, up to depth, to requests of
+// ps waiting for a connection that may queue, first come first.
+func (p *connPool) fillPipeLocked(ps *poolSession, c *backendConn) {
+	if ps.waiting == 0 {
+		return
+	}
+	keep := ps.queue[:0]
+	for _, w := range ps.queue {
+		if !w.pipe || c.queued >= p.depth {
+			keep = append(keep, w)
+			continue
+		}
+		c.queued++
+		p.pipelined.Add(1)
+		w.queued = false
+		p.nwaiting--
+		ps.waiting--
+		w.grant <- poolGive{c: c, follow: true}
+	}
+	clear(ps.queue[len(keep):])
+	ps.queue = keep
+	if len(keep) == 0 {
+		ps.queue = nil
+		delete(p.queued, ps)
+	}
+}
+
+// done gives back c, taken by session, at the end of an exchange: to the
+// next request queued on it if reusable and there is one; else to the
+// pool (put), after failing the requests queued on it, if any. A
+// connection with bytes nobody asked for is not reused.
+func (p *connPool) done(session string, c *backendConn, reusable bool) {
+	p.mu.Lock()
+	broken := false
+	if ps := c.pipeOf; ps != nil {
+		if reusable && c.queued > 0 {
+			c.queued--
+			p.fillPipeLocked(ps, c)
+			p.mu.Unlock()
+			c.passTurn()
+			return
+		}
+		c.pipeOf = nil
+		ps.pipes = slices.DeleteFunc(ps.pipes, func(x *backendConn) bool { return x == c })
+		if len(ps.pipes) == 0 {
+			ps.pipes = nil
+		}
+		broken = c.queued > 0
+		c.queued = 0
+	}
+	closeIt := p.putLocked(session, c, reusable && !broken && c.br.Buffered() == 0)
+	p.mu.Unlock()
+	if closeIt != nil {
+		closeIt.conn.Close()
+	}
+	if broken {
+		c.breakTurns()
+	}
+}
+
 // put gives back a connection taken by session: kept for reuse if
 // reusable and the pool has room, else closed.
 func (p *connPool) put(session string, c *backendConn, reusable bool) {
 	p.mu.Lock()
+	closeIt := p.putLocked(session, c, reusable)
+	p.mu.Unlock()
+	if closeIt != nil {
+		closeIt.conn.Close()
+	}
+}
+
+// putLocked is put under mu; it returns the connection to close, if any.
+func (p *connPool) putLocked(session string, c *backendConn, reusable bool) *backendConn {
 	p.dropLocked(session)
 	var closeIt *backendConn
 	if reusable && !p.closed {
@@ -428,10 +570,7 @@ func (p *connPool) put(session string, c *backendConn, reusable bool) {
 		p.open--
 	}
 	p.serveWaitersLocked()
-	p.mu.Unlock()
-	if closeIt != nil {
-		closeIt.conn.Close()
-	}
+	return closeIt
 }
 
 // trimIdle closes the least recently used idle connections beyond
@@ -572,6 +711,8 @@ type PoolStats struct {
 	Dials  uint64 // connections dialed
 	Reuses uint64 // idle connections reused
 	Stale  uint64 // idle connections found closed by the backend when taken
+
+	Pipelined uint64 // requests queued on a connection behind another (Config.PipelineDepth)
 }
 
 func (p *connPool) stats() PoolStats {
@@ -579,6 +720,6 @@ func (p *connPool) stats() PoolStats {
 	defer p.mu.Unlock()
 	return PoolStats{
 		Open: p.open, Idle: len(p.idle), Busy: p.taken, Waiting: p.nwaiting, Sessions: len(p.sessions),
-		Dials: p.dials.Load(), Reuses: p.reuses.Load(), Stale: p.stale.Load(),
+		Dials: p.dials.Load(), Reuses: p.reuses.Load(), Stale: p.stale.Load(), Pipelined: p.pipelined.Load(),
 	}
 }

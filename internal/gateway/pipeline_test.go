@@ -1,0 +1,443 @@
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/spdymux/spdymux/internal/apachetest"
+)
+
+// Pipelining (Config.PipelineDepth): GET and HEAD requests of a session
+// queue on a backend connection the session holds.
+
+// oneSession puts every request in one session, as the streams of one
+// HTTP/2 connection are.
+func oneSession(*http.Request) string { return "the session" }
+
+// pipeBackend is a backend on loopback that reads the requests of each
+// connection as they come, pipelined or not, and answers them in order:
+// the body is the request's path, repeated as its "n" query parameter
+// says. An answer waits while gate is closed; heads counts the request
+// heads read, in all, and conns the connections accepted.
+type pipeBackend struct {
+	addr  string
+	heads atomic.Int64
+	conns atomic.Int64
+
+	mu       sync.Mutex
+	gate     chan struct{} // answers wait until it is closed
+	methods  []string      // the method of every head read, in order
+	closeNth int           // if set, the nth answer of each connection says Connection: close, and the connection ends
+}
+
+func newPipeBackend(t *testing.T) *pipeBackend {
+	b := &pipeBackend{gate: make(chan struct{})}
+	close(b.gate)
+	b.addr = "http://" + serveLoopback(t, b.serve)
+	return b
+}
+
+// hold makes answers wait until the returned function is called.
+func (b *pipeBackend) hold() (release func()) {
+	gate := make(chan struct{})
+	b.mu.Lock()
+	b.gate = gate
+	b.mu.Unlock()
+	return sync.OnceFunc(func() { close(gate) })
+}
+
+func pipeBody(r *http.Request) string {
+	n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+	return strings.Repeat(r.URL.Path, max(n, 1))
+}
+
+func (b *pipeBackend) serve(c net.Conn) {
+	defer c.Close()
+	b.conns.Add(1)
+	reqs := make(chan *http.Request, 64)
+	go func() {
+		defer close(reqs)
+		br := bufio.NewReader(c)
+		for {
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, r.Body)
+			b.mu.Lock()
+			b.methods = append(b.methods, r.Method)
+			b.mu.Unlock()
+			b.heads.Add(1)
+			reqs <- r
+		}
+	}()
+	bw := bufio.NewWriter(c)
+	n := 0
+	for r := range reqs {
+		n++
+		b.mu.Lock()
+		gate, closeNth := b.gate, b.closeNth
+		b.mu.Unlock()
+		<-gate
+		body := pipeBody(r)
+		closing := closeNth > 0 && n == closeNth
+		fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n", len(body))
+		if closing {
+			bw.WriteString("Connection: close\r\n")
+		}
+		bw.WriteString("\r\n")
+		if r.Method != "HEAD" {
+			bw.WriteString(body)
+		}
+		if bw.Flush() != nil || closing {
+			return
+		}
+	}
+}
+
+// get fetches path and checks that the answer is the pipeBackend's.
+func getChecked(ctx context.Context, c *http.Client, base, method, path string) error {
+	req, err := http.NewRequestWithContext(ctx, method, base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%s %s: %v", method, path, err)
+	}
+	want := pipeBody(req)
+	if method == "HEAD" {
+		if resp.ContentLength != int64(len(want)) || len(b) != 0 {
+			return fmt.Errorf("HEAD %s: %d, length %d, %d bytes; want 200, length %d, none", path, resp.StatusCode, resp.ContentLength, len(b), len(want))
+		}
+		return nil
+	}
+	if resp.StatusCode != 200 || string(b) != want {
+		return fmt.Errorf("%s %s: %d, %d bytes (%.40q); want 200, %d bytes", method, path, resp.StatusCode, len(b), b, len(want))
+	}
+	return nil
+}
+
+// Many requests of one session, GETs and HEADs with answers from a few
+// bytes to several times the response buffer, over two connections: each
+// gets its own answer, and the connections carry several at a time.
+func TestPipelineAnswersInOrder(t *testing.T) {
+	b := newPipeBackend(t)
+	// One session, though a client may open a second connection past the
+	// server's stream limit.
+	s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 2, ResponseBuffer: 4 << 10, Session: oneSession})
+	for proto, c := range clients(t) {
+		if proto == "http/1.1" {
+			continue // one request per client connection: nothing to pipeline
+		}
+		t.Run(proto, func(t *testing.T) {
+			before := s.g.Stats()
+			var wg sync.WaitGroup
+			errs := make(chan error, 200)
+			for i := range 200 {
+				method := "GET"
+				if i%7 == 3 {
+					method = "HEAD"
+				}
+				// Paths of 6-8 bytes: n = 1 to 3,000 makes up to 24 KB.
+				path := fmt.Sprintf("/p%d?n=%d", i, 1+(i*997)%3000)
+				wg.Go(func() {
+					if err := getChecked(context.Background(), c, s.base, method, path); err != nil {
+						errs <- err
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			st := s.g.Stats()
+			if st.Pipelined == before.Pipelined {
+				t.Errorf("no request was pipelined: %+v", st)
+			}
+			if n := st.Dials - before.Dials; n > 2 {
+				t.Errorf("%d connections dialed; want at most MaxConnsPerSession, 2", n)
+			}
+			t.Logf("%d of 200 requests pipelined, %d connections", st.Pipelined-before.Pipelined, st.Dials-before.Dials)
+		})
+	}
+	checkIdle(t, s.g)
+}
+
+// A connection carries at most PipelineDepth requests behind the one being
+// answered; a request with a body never queues, and never has one queued
+// behind it.
+func TestPipelineDepth(t *testing.T) {
+	b := newPipeBackend(t)
+	s := startStack(t, b.addr, Config{PipelineDepth: 3, MaxConnsPerSession: 1})
+	c := clients(t)["h2c"]
+	release := b.hold()
+	defer release()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 10 {
+		wg.Go(func() {
+			if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/d%d", i)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	// The backend holds its first answer: 1 + 3 heads arrive, no more.
+	deadline := time.Now().Add(5 * time.Second)
+	for b.heads.Load() < 4 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	// A POST does not queue behind them.
+	wg.Go(func() {
+		req, _ := http.NewRequest("POST", s.base+"/post", strings.NewReader("body"))
+		resp, err := c.Do(req)
+		if err != nil {
+			errs <- err
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "/post" {
+			errs <- fmt.Errorf("POST: %q", b)
+		}
+	})
+	time.Sleep(100 * time.Millisecond)
+	if n := b.heads.Load(); n != 4 {
+		t.Errorf("%d request heads reached the backend while its first answer was held; want 4 (1 + PipelineDepth)", n)
+	}
+	b.mu.Lock()
+	for _, m := range b.methods {
+		if m != "GET" {
+			t.Errorf("a %s was pipelined", m)
+		}
+	}
+	b.mu.Unlock()
+	release()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := b.conns.Load(); n != 1 {
+		t.Errorf("%d backend connections; want 1", n)
+	}
+	checkIdle(t, s.g)
+}
+
+// The backend closes the connection after an answer, with requests
+// queued behind it: they go again on a new connection, and every client
+// gets its answer.
+func TestPipelineBackendCloses(t *testing.T) {
+	b := newPipeBackend(t)
+	b.closeNth = 3
+	s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 2})
+	c := clients(t)["spdy/3.1"]
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := range 100 {
+		wg.Go(func() {
+			if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/c%d?n=%d", i, i)); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := s.g.Stats()
+	if st.Retries == 0 || st.Pipelined == 0 {
+		t.Errorf("%+v; want requests pipelined and some sent again", st)
+	}
+	checkIdle(t, s.g)
+}
+
+// The backend dies with requests queued on a kept-alive connection: they
+// go again on a new connection.
+func TestPipelineBackendDies(t *testing.T) {
+	var conns atomic.Int64
+	addr := serveLoopback(t, func(c net.Conn) {
+		defer c.Close()
+		first := conns.Add(1) == 1
+		br := bufio.NewReader(c)
+		for n := 0; ; n++ {
+			if first && n > 0 {
+				// After the first answer, read the heads, answer none,
+				// and die once no more come.
+				c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			}
+			r, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if first && n > 0 {
+				continue
+			}
+			body := r.URL.Path
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		}
+	})
+	s := startStack(t, "http://"+addr, Config{PipelineDepth: 4, MaxConnsPerSession: 1})
+	c := clients(t)["h2c"]
+	if err := getChecked(context.Background(), c, s.base, "GET", "/x"); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 10)
+	for i := range 5 {
+		wg.Go(func() {
+			path := fmt.Sprintf("/x%d", i)
+			resp, err := c.Get(s.base + path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || string(b) != path {
+				errs <- fmt.Errorf("%s: %d %q", path, resp.StatusCode, b)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := s.g.Stats(); st.Retries < 2 || st.Pipelined == 0 {
+		t.Errorf("%+v; want requests pipelined on the first connection and sent again", st)
+	}
+	checkIdle(t, s.g)
+}
+
+// A client gives up on a request queued behind a slow answer: the slow
+// answer, another stream's, arrives whole; the dropped request's answer
+// is read and thrown away, and the connection serves on.
+func TestPipelineClientGivesUp(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		n     int   // the dropped answer: n times "/dropped", 8 bytes
+		conns int64 // connections to the backend in all
+	}{
+		{"answer read and dropped", 100, 1},
+		{"answer over ResponseBuffer, connection closed", 3000, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newPipeBackend(t)
+			s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 1, ResponseBuffer: 4 << 10})
+			c := clients(t)["h2c"]
+			release := b.hold()
+			defer release()
+			slow := make(chan error, 1)
+			go func() { slow <- getChecked(context.Background(), c, s.base, "GET", "/slow?n=20000") }()
+			for b.heads.Load() < 1 {
+				time.Sleep(time.Millisecond)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			gaveUp := make(chan error, 1)
+			go func() { gaveUp <- getChecked(ctx, c, s.base, "GET", fmt.Sprintf("/dropped?n=%d", tc.n)) }()
+			for b.heads.Load() < 2 {
+				time.Sleep(time.Millisecond)
+			}
+			cancel()
+			if err := <-gaveUp; err == nil {
+				t.Error("the request given up on succeeded")
+			}
+			release()
+			if err := <-slow; err != nil {
+				t.Errorf("the answer ahead of the dropped one: %v", err)
+			}
+			for i := range 5 {
+				if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/after%d?n=%d", i, 10*i)); err != nil {
+					t.Error(err)
+				}
+			}
+			if n := b.conns.Load(); n != tc.conns {
+				t.Errorf("%d backend connections; want %d", n, tc.conns)
+			}
+			checkIdle(t, s.g)
+		})
+	}
+}
+
+// Apache httpd takes pipelined requests: small files and the 16 MiB one
+// from one session, many at once, each whole.
+func TestPipelineApache(t *testing.T) {
+	a := apachetest.Start(t)
+	g := newGateway(t, a.URL(), Config{PipelineDepth: 8, MaxConnsPerSession: 2, Session: oneSession, Logger: discard()})
+	front := httptest.NewServer(g)
+	defer front.Close()
+	client := front.Client()
+	var wg sync.WaitGroup
+	errs := make(chan error, 300)
+	for i := range 300 {
+		wg.Go(func() {
+			if i%100 == 50 {
+				resp, err := client.Get(front.URL + apachetest.BigPath)
+				if err != nil {
+					errs <- err
+					return
+				}
+				h := sha256.New()
+				n, err := io.Copy(h, resp.Body)
+				resp.Body.Close()
+				if err != nil || n != apachetest.BigSize || [32]byte(h.Sum(nil)) != patternSHA(apachetest.BigSize) {
+					errs <- fmt.Errorf("16 MiB file: %d bytes, %v", n, err)
+				}
+				return
+			}
+			method := "GET"
+			if i%5 == 0 {
+				method = "HEAD"
+			}
+			i %= apachetest.SmallFiles
+			req, _ := http.NewRequest(method, front.URL+apachetest.SmallPath(i), nil)
+			resp, err := client.Do(req)
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			want := apachetest.SmallBody(i)
+			if method == "HEAD" {
+				if resp.StatusCode != 200 || resp.ContentLength != int64(len(want)) {
+					errs <- fmt.Errorf("HEAD %s: %d, length %d", apachetest.SmallPath(i), resp.StatusCode, resp.ContentLength)
+				}
+				return
+			}
+			if resp.StatusCode != 200 || string(b) != want {
+				errs <- fmt.Errorf("%s: %d %q; want %q", apachetest.SmallPath(i), resp.StatusCode, b, want)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st := g.Stats()
+	if st.Pipelined == 0 {
+		t.Errorf("no request pipelined: %+v", st)
+	}
+	t.Logf("%+v", st)
+}
