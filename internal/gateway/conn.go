@@ -31,9 +31,10 @@ type backendConn struct {
 	// Pipelining (Config.PipelineDepth). pipeOf is the session whose
 	// requests may queue on c behind the one being answered, nil while c
 	// takes none; queued counts the requests chosen for c whose turn to
-	// read has not come. Both are guarded by the pool's mu.
+	// read has not come. These and served are guarded by the pool's mu.
 	pipeOf *poolSession
 	queued int
+	served int // exchanges ended on c
 	// wmu orders the queued requests' heads on the wire as they join the
 	// order of turns: they are added to pending, which one of them, the
 	// flusher while flushing is set, writes.

@@ -438,6 +438,9 @@ func (x *exchange) discard(turn chan error, deadline time.Time) {
 		c.limit = -1
 		n, err := io.CopyN(io.Discard, r.Body, int64(g.bufSize)+1)
 		keep = err == io.EOF && n <= int64(g.bufSize) && !r.Close
+		if r.Close {
+			g.pool.closedBy(c)
+		}
 		break
 	}
 	c.limit = -1
@@ -654,6 +657,9 @@ func (x *exchange) respond(resp *http.Response) {
 // connection goes back to the pool, kept if keep is set and the request
 // body was all sent.
 func (x *exchange) finishBody(keep bool) {
+	if !keep {
+		x.g.pool.closedBy(x.c)
+	}
 	if x.hasBody {
 		select {
 		case <-x.bodyDone:

@@ -40,6 +40,7 @@ type pipeBackend struct {
 	gate     chan struct{} // answers wait until it is closed
 	methods  []string      // the method of every head read, in order
 	closeNth int           // if set, the nth answer of each connection says Connection: close, and the connection ends
+	varyNth  bool          // ... on the first, third, ... connection; the 2nth on the others
 }
 
 func newPipeBackend(t *testing.T) *pipeBackend {
@@ -65,7 +66,7 @@ func pipeBody(r *http.Request) string {
 
 func (b *pipeBackend) serve(c net.Conn) {
 	defer c.Close()
-	b.conns.Add(1)
+	conn := b.conns.Add(1)
 	reqs := make(chan *http.Request, 64)
 	go func() {
 		defer close(reqs)
@@ -89,6 +90,9 @@ func (b *pipeBackend) serve(c net.Conn) {
 		n++
 		b.mu.Lock()
 		gate, closeNth := b.gate, b.closeNth
+		if b.varyNth && conn%2 == 0 {
+			closeNth *= 2
+		}
 		b.mu.Unlock()
 		<-gate
 		body := pipeBody(r)
@@ -244,10 +248,12 @@ func TestPipelineDepth(t *testing.T) {
 
 // The backend closes the connection after an answer, with requests
 // queued behind it: they go again on a new connection, and every client
-// gets its answer.
+// gets its answer. It closes some connections after 3 answers, others
+// after 6, so that the most it was seen to answer on one (6) leaves
+// requests queued beyond the third.
 func TestPipelineBackendCloses(t *testing.T) {
 	b := newPipeBackend(t)
-	b.closeNth = 3
+	b.closeNth, b.varyNth = 3, true
 	s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 2})
 	c := clients(t)["spdy/3.1"]
 	var wg sync.WaitGroup
@@ -267,6 +273,44 @@ func TestPipelineBackendCloses(t *testing.T) {
 	st := s.g.Stats()
 	if st.Retries == 0 || st.Pipelined == 0 {
 		t.Errorf("%+v; want requests pipelined and some sent again", st)
+	}
+	checkIdle(t, s.g)
+}
+
+// The backend closes every connection after its fifth answer, as Apache
+// does after MaxKeepAliveRequests: once the gateway has seen it, no
+// request queues to be answered after the fifth, and none is lost with
+// the connection and sent again.
+func TestPipelineLearnsKeepAliveMax(t *testing.T) {
+	b := newPipeBackend(t)
+	b.closeNth = 5
+	s := startStack(t, b.addr, Config{PipelineDepth: 8, MaxConnsPerSession: 2, Session: oneSession})
+	c := clients(t)["h2c"]
+	burst := func(n int) {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/k%d", i)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	burst(50)
+	before := s.g.Stats()
+	s.g.pool.mu.Lock()
+	learned := s.g.pool.keepMax
+	s.g.pool.mu.Unlock()
+	if learned != 5 {
+		t.Fatalf("learned %d answers a connection; want 5", learned)
+	}
+	for range 4 {
+		burst(50)
+	}
+	st := s.g.Stats()
+	if st.Retries != before.Retries || st.Pipelined == before.Pipelined {
+		t.Errorf("after learning: %d requests sent again, %d pipelined; want none sent again, some pipelined", st.Retries-before.Retries, st.Pipelined-before.Pipelined)
 	}
 	checkIdle(t, s.g)
 }

@@ -49,6 +49,12 @@ type connPool struct {
 	// depth is how many requests of a session may queue on a connection
 	// it holds behind the one being answered (Config.PipelineDepth).
 	depth int
+	// keepMax is the most answers the backend has given on a connection
+	// before it announced its close (Apache's MaxKeepAliveRequests,
+	// nginx's keepalive_requests), 0 until it has: no request queues on a
+	// connection to be answered after it, to be lost with the connection
+	// and sent again. Guarded by mu.
+	keepMax int
 
 	dials, reuses, stale, pipelined atomic.Uint64
 
@@ -458,7 +464,7 @@ func (p *connPool) followLocked(session string) *backendConn {
 	}
 	var best *backendConn
 	for _, c := range ps.pipes {
-		if c.queued < p.depth && (best == nil || c.queued < best.queued) {
+		if p.roomLocked(c) && (best == nil || c.queued < best.queued) {
 			best = c
 		}
 	}
@@ -467,6 +473,21 @@ func (p *connPool) followLocked(session string) *backendConn {
 		p.pipelined.Add(1)
 	}
 	return best
+}
+
+// roomLocked reports whether one more request may queue on c: fewer
+// than depth are, and the backend is not known to close c before it
+// would answer it.
+func (p *connPool) roomLocked(c *backendConn) bool {
+	return c.queued < p.depth && (p.keepMax == 0 || c.served+c.queued+2 <= p.keepMax)
+}
+
+// closedBy records that the backend announced it closes c after the
+// answer being read.
+func (p *connPool) closedBy(c *backendConn) {
+	p.mu.Lock()
+	p.keepMax = max(p.keepMax, c.served+1)
+	p.mu.Unlock()
 }
 
 // openPipe lets requests of session queue on c, which it holds and whose
@@ -489,7 +510,7 @@ func (p *connPool) fillPipeLocked(ps *poolSession, c *backendConn) {
 	}
 	keep := ps.queue[:0]
 	for _, w := range ps.queue {
-		if !w.pipe || c.queued >= p.depth {
+		if !w.pipe || !p.roomLocked(c) {
 			keep = append(keep, w)
 			continue
 		}
@@ -514,6 +535,7 @@ func (p *connPool) fillPipeLocked(ps *poolSession, c *backendConn) {
 // connection with bytes nobody asked for is not reused.
 func (p *connPool) done(session string, c *backendConn, reusable bool) {
 	p.mu.Lock()
+	c.served++
 	broken := false
 	if ps := c.pipeOf; ps != nil {
 		if reusable && c.queued > 0 {
