@@ -288,6 +288,8 @@ var (
 	descWorkerSlotsBusy = desc("spdymux_worker_slots_busy", "Worker slots in use.")
 	descWorkerQueue     = desc("spdymux_worker_queue_length", "Streams waiting for a worker slot.")
 	descBackendConns    = desc("spdymux_backend_connections", "Gateway: connections open to the backend, by state: busy or idle.", "state")
+	descBackendRetries  = desc("spdymux_backend_retries_total", "Gateway: requests sent again on a new connection after the one they went on failed before answering.")
+	descBackendPiped    = desc("spdymux_backend_pipelined_total", "Gateway: requests queued on a backend connection behind another (-backend-pipeline).")
 	descDraining        = desc("spdymux_draining", "1 while the server shuts down (GOAWAY sent, sessions draining), else 0.")
 	directions          = [2]string{"received", "sent"}
 	codeKinds           = [2]*prometheus.Desc{descRSTStreams, descGoAways}
@@ -375,6 +377,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		busy, idle := m.gateway.Conns()
 		emit(descBackendConns, gauge, float64(busy), "busy")
 		emit(descBackendConns, gauge, float64(idle), "idle")
+		st := m.gateway.Stats()
+		emit(descBackendRetries, counter, float64(st.Retries))
+		emit(descBackendPiped, counter, float64(st.Pipelined))
 	}
 	draining := 0.0
 	if m.draining.Load() {

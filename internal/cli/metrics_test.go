@@ -312,6 +312,8 @@ func TestMetricsGateway(t *testing.T) {
 		{series("spdymux_backend_response_header_seconds_bucket", "le", "0.005"), 0},
 		{series("spdymux_backend_errors_total", "kind", "connect"), 0},
 		{series("spdymux_backend_connections", "state", "busy"), 0},
+		{series("spdymux_backend_retries_total"), 0},
+		{series("spdymux_backend_pipelined_total"), 0},
 	} {
 		if got, ok := m[w.series]; !ok || got != w.want {
 			t.Errorf("%s = %v (present %v); want %v", w.series, got, ok, w.want)
@@ -386,5 +388,46 @@ func TestShutdownDelay(t *testing.T) {
 	s.exit <- 0
 	if d := time.Since(begin); d < time.Second {
 		t.Errorf("stopped %v after the signal; want -shutdown-delay 1s first", d)
+	}
+}
+
+// TestServeBackendPipeline runs the gateway with -backend-pipeline: with
+// 16 requests in flight on one session and at most two backend
+// connections for it, requests queue on those connections, and every
+// one is answered.
+func TestServeBackendPipeline(t *testing.T) {
+	var conns atomic.Int32
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(time.Millisecond)
+		io.WriteString(w, "hello, world\n")
+	}))
+	backend.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	backend.Start()
+	defer backend.Close()
+	s := startServe(t, "-listen", "", "-listen-plain", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-backend", backend.URL,
+		"-backend-pipeline", "8", "-backend-max-conns", "16", "-log-level", "error")
+	plainURL := "http://" + s.addrs.plain.String()
+	code, stdout, stderr := runCmd(t, "bench", "-n", "400", "-m", "16", "-progress", "0", "-warmup", "0", plainURL+"/hello")
+	if code != 0 {
+		t.Fatalf("bench: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	m := scrape(t, s.addrs.metrics)
+	if n := m[series("spdymux_backend_pipelined_total")]; n < 1 {
+		t.Errorf("spdymux_backend_pipelined_total = %v; want requests pipelined", n)
+	}
+	if n := m[series("spdymux_backend_errors_total", "kind", "broken")]; n != 0 {
+		t.Errorf("%v broken backend exchanges", n)
+	}
+	// Two per session (-backend-max-conns 16 / 8); bench's first
+	// connection, which tells the protocol, may be a session of its own.
+	if n := conns.Load(); n > 4 {
+		t.Errorf("%d backend connections; want at most 4", n)
+	}
+	if !strings.Contains(stdout, "400") {
+		t.Errorf("bench output does not count 400 requests:\n%s", stdout)
 	}
 }
