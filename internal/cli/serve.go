@@ -132,8 +132,8 @@ func (o *serveOptions) flags() *flag.FlagSet {
 	fs.IntVar(&o.backendMaxIdle, "backend-max-idle", gateway.DefaultMaxIdleConns,
 		"gateway: most idle keep-alive connections kept to the backend (those beyond it are closed after a second idle)")
 	fs.IntVar(&o.backendPipeline, "backend-pipeline", 0,
-		"gateway: pipeline up to `N` GET and HEAD requests of a client session behind the one being answered on a backend connection "+
-			"(less CPU per request; an answer waits for those ahead of it); 0 sends one request at a time")
+		"gateway: a GET or HEAD that would wait for a backend connection queues instead on one its client session holds, behind at most `N` others "+
+			"(HTTP/1.1 pipelining: less CPU per request; an answer waits for those ahead of it); 0 sends one request at a time")
 	return fs
 }
 

@@ -129,17 +129,20 @@ type Config struct {
 	// have been idle for a second. Default 64.
 	MaxIdleConns int
 
-	// PipelineDepth, when above zero, lets GET and HEAD requests without
-	// a body queue on a backend connection their client's session is
-	// using, up to PipelineDepth of them behind the one being answered,
-	// before they take a connection of their own: HTTP/1.1 pipelining
-	// (RFC 9112 §9.3.2). The backend reads several requests at a time
-	// and the gateway several answers, which costs both less CPU per
-	// request; but an answer waits for the answers ahead of it on its
-	// connection, however slow. Requests queued on a connection that
-	// fails, or that the backend closes, go again on a new one. An answer
-	// whose client went away while its request waited is read and
-	// dropped. Default 0: one request at a time on a connection.
+	// PipelineDepth, when above zero, lets a GET or HEAD request without
+	// a body that would wait for a backend connection (its session holds
+	// its limit of them, or MaxConns are open) queue instead on one its
+	// session holds, behind at most PipelineDepth others: HTTP/1.1
+	// pipelining (RFC 9112 §9.3.2). The backend reads several requests at
+	// a time and the gateway several answers, which costs both less CPU
+	// per request; but an answer waits for the answers ahead of it on its
+	// connection, however slow, where it would have waited for the first
+	// connection to come free. Requests queued on a connection that
+	// fails, or that the backend closes, go again on a new one; none is
+	// queued to be answered past the most answers the backend was seen to
+	// give a connection before closing it. An answer whose client went
+	// away while its request waited is read and dropped. Default 0: one
+	// request at a time on a connection.
 	PipelineDepth int
 
 	// DialTimeout bounds connecting to the backend. Default 10 s.

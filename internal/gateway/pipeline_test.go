@@ -20,7 +20,7 @@ import (
 )
 
 // Pipelining (Config.PipelineDepth): GET and HEAD requests of a session
-// queue on a backend connection the session holds.
+// that would wait for a backend connection queue on one the session holds.
 
 // oneSession puts every request in one session, as the streams of one
 // HTTP/2 connection are.
@@ -243,6 +243,49 @@ func TestPipelineDepth(t *testing.T) {
 	if n := b.conns.Load(); n != 1 {
 		t.Errorf("%d backend connections; want 1", n)
 	}
+	checkIdle(t, s.g)
+}
+
+// A request queues on a connection only when it would wait for one: while
+// its session may take a connection of its own, it does.
+func TestPipelineOnlyInsteadOfWaiting(t *testing.T) {
+	b := newPipeBackend(t)
+	s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 4, Session: oneSession})
+	c := clients(t)["h2c"]
+	release := b.hold()
+	defer release()
+	var wg sync.WaitGroup
+	send := func(n int) {
+		for i := range n {
+			wg.Go(func() {
+				if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/w%d", i)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+	waitHeads := func(n int64) {
+		deadline := time.Now().Add(5 * time.Second)
+		for b.heads.Load() < n && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if got := b.heads.Load(); got != n {
+			t.Fatalf("%d heads at the backend; want %d", got, n)
+		}
+	}
+	send(3)
+	waitHeads(3)
+	if st := s.g.Stats(); st.Pipelined != 0 || st.Busy != 3 {
+		t.Errorf("3 requests, the session may hold 4 connections: %+v; want 3 busy, none pipelined", st)
+	}
+	send(5)
+	waitHeads(8)
+	if st := s.g.Stats(); st.Pipelined != 4 || st.Busy != 4 {
+		t.Errorf("8 requests: %+v; want 4 busy, 4 pipelined", st)
+	}
+	release()
+	wg.Wait()
 	checkIdle(t, s.g)
 }
 

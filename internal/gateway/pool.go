@@ -180,9 +180,9 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 
 // take is getBy for a request that may queue behind others on a
 // connection its session holds, if pipe is set and the pool pipelines
-// (follow): on one with room at once, else on the first that opens to
-// it or has room while it waits, unless a connection of its own comes
-// first. A request that follows goes back with no put: the connection is
+// (follow), rather than wait for a connection of its own: on one with
+// room at once, else on the first that opens to it or has room while it
+// waits, unless a connection of its own comes first. A request that follows goes back with no put: the connection is
 // the session's, given back by the exchange that reads last (done).
 func (p *connPool) take(ctx context.Context, deadline time.Time, session string, fresh, replayable, pipe bool) (c *backendConn, follow bool, err error) {
 	pipe = pipe && !fresh && p.depth > 0
@@ -191,16 +191,16 @@ func (p *connPool) take(ctx context.Context, deadline time.Time, session string,
 		p.mu.Unlock()
 		return nil, false, errPoolClosed
 	}
+	if g, ok := p.giveLocked(session, fresh); ok {
+		p.mu.Unlock()
+		c, err := p.use(ctx, deadline, session, g, replayable)
+		return c, false, err
+	}
 	if pipe {
 		if c := p.followLocked(session); c != nil {
 			p.mu.Unlock()
 			return c, true, nil
 		}
-	}
-	if g, ok := p.giveLocked(session, fresh); ok {
-		p.mu.Unlock()
-		c, err := p.use(ctx, deadline, session, g, replayable)
-		return c, false, err
 	}
 	w := poolWaiters.Get().(*poolWaiter)
 	w.session, w.seq, w.deadline, w.fresh, w.pipe, w.queued = session, p.seq, deadline, fresh, pipe, true
