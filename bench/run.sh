@@ -220,6 +220,10 @@ SEC_TLS=$((P + 20))    # spdymux serve -secondary-conns: TLS (the h2 group)
 SEC_PLAIN=$((P + 21))  # spdymux serve -secondary-conns: cleartext
 GW3_TLS=$((P + 22))    # spdymux serve -backend -secondary-conns: TLS (the h2 group)
 GW3_PLAIN=$((P + 23))  # spdymux serve -backend -secondary-conns: cleartext
+GW4_TLS=$((P + 24))    # spdymux serve -backend -backend-pipeline 32: TLS (the h2 group)
+GW4_PLAIN=$((P + 25))  # spdymux serve -backend -backend-pipeline 32: cleartext
+GW5_TLS=$((P + 26))    # spdymux serve -backend -backend-pipeline 8 -backend-max-conns 64: TLS (the h2 group)
+GW5_PLAIN=$((P + 27))  # spdymux serve -backend -backend-pipeline 8 -backend-max-conns 64: cleartext
 
 # tls_cert: a self-signed ECDSA P-256 certificate for 127.0.0.1 and
 # localhost (the key type spdymux serve and benchserver make for
@@ -330,7 +334,7 @@ start_servers() {
 	fi
 	start nethttp "${SRV[@]}" "$BIN/benchserver" -h1 127.0.0.1:$NH_H1 -h2c 127.0.0.1:$NH_H2C -h2tls 127.0.0.1:$NH_H2TLS
 	PID_NETHTTP=$LAST
-	PID_NGHTTPX='' PID_APACHE='' PID_SECONDARY='' PID_GATEWAY3=''
+	PID_NGHTTPX='' PID_APACHE='' PID_SECONDARY='' PID_GATEWAY3='' PID_GATEWAY4='' PID_GATEWAY5=''
 	if want h2; then
 		tls_cert
 		# nghttpx as the issue runs it: one worker (-n1), a cleartext (h2c)
@@ -351,7 +355,14 @@ start_servers() {
 		PID_SECONDARY=$LAST
 		start gateway-secondary "${SRV[@]}" "$BIN/spdymux" serve -secondary-conns -listen 127.0.0.1:$GW3_TLS -listen-plain 127.0.0.1:$GW3_PLAIN -backend http://127.0.0.1:$BACKEND -log-level error
 		PID_GATEWAY3=$LAST
-		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS $SEC_TLS $SEC_PLAIN $GW3_TLS $GW3_PLAIN)
+		# The gateway pipelining GET and HEAD requests to the backend.
+		start gateway-pipeline32 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW4_TLS -listen-plain 127.0.0.1:$GW4_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 32 -log-level error
+		PID_GATEWAY4=$LAST
+		# ... with a smaller pool (8 connections a session), so that ten
+		# sessions of ten streams wait for connections, and pipeline.
+		start gateway-pipeline8-conns64 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW5_TLS -listen-plain 127.0.0.1:$GW5_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 8 -backend-max-conns 64 -log-level error
+		PID_GATEWAY5=$LAST
+		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS $SEC_TLS $SEC_PLAIN $GW3_TLS $GW3_PLAIN $GW4_TLS $GW4_PLAIN $GW5_TLS $GW5_PLAIN)
 	fi
 	for port in "${ports[@]}"; do
 		waitport $port
@@ -363,8 +374,8 @@ start_servers() {
 	[ "$(curl -sS --max-time 10 http://127.0.0.1:$NH_H1/hello)" = "hello, world" ] || { echo "run.sh: no hello from net/http" >&2; exit 1; }
 	if want h2; then
 		: >"$OUT/h2-headers.txt"
-		for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN $SEC_PLAIN $GW3_PLAIN; do hello2 http://127.0.0.1:$port/hello; done
-		for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS $SEC_TLS $GW3_TLS; do hello2 https://127.0.0.1:$port/hello; done
+		for port in $SPDY_PLAIN $NH_H2C $GW_PLAIN $GW2_PLAIN $NGX_PLAIN $AP_PLAIN $SEC_PLAIN $GW3_PLAIN $GW4_PLAIN $GW5_PLAIN; do hello2 http://127.0.0.1:$port/hello; done
+		for port in $SPDY_TLS $NH_H2TLS $GW_TLS $GW2_TLS $NGX_TLS $AP_TLS $SEC_TLS $GW3_TLS $GW4_TLS $GW5_TLS; do hello2 https://127.0.0.1:$port/hello; done
 	fi
 }
 
@@ -422,20 +433,23 @@ rps_round() {
 #   gateway-idle256    the same with -backend-max-idle 256
 #   gateway-secondary  spdymux serve -backend -secondary-conns + the same
 #                      backend, h2load; CPU of both
+#   gateway-pipeline32 spdymux serve -backend -backend-pipeline 32 + the same
+#                      backend, h2load; CPU of both
+#   gateway-pipeline8-conns64  the same with -backend-pipeline 8 -backend-max-conns 64
 #   nghttpx            nghttpx -n1 + the same benchserver -h1, h2load; CPU of both
 #   apache             Apache httpd, mod_http2, the file htdocs/hello, h2load
 h2_round() {
-	local rep=$1 c m g tr s want sp nh gw gw2 gw3 sec ngx ap k
+	local rep=$1 c m g tr s want sp nh gw gw2 gw3 gw4 gw5 sec ngx ap k
 	for shape in "1 100" "10 10"; do
 		read -r c m <<<"$shape"
 		for tr in tls plain; do
 			g=h2-c${c}m${m}-$tr
 			if [ $tr = tls ]; then
 				s=https want=h2 k=-k
-				sp=$SPDY_TLS nh=$NH_H2TLS gw=$GW_TLS gw2=$GW2_TLS ngx=$NGX_TLS ap=$AP_TLS sec=$SEC_TLS gw3=$GW3_TLS
+				sp=$SPDY_TLS nh=$NH_H2TLS gw=$GW_TLS gw2=$GW2_TLS ngx=$NGX_TLS ap=$AP_TLS sec=$SEC_TLS gw3=$GW3_TLS gw4=$GW4_TLS gw5=$GW5_TLS
 			else
 				s=http want=h2c k=
-				sp=$SPDY_PLAIN nh=$NH_H2C gw=$GW_PLAIN gw2=$GW2_PLAIN ngx=$NGX_PLAIN ap=$AP_PLAIN sec=$SEC_PLAIN gw3=$GW3_PLAIN
+				sp=$SPDY_PLAIN nh=$NH_H2C gw=$GW_PLAIN gw2=$GW2_PLAIN ngx=$NGX_PLAIN ap=$AP_PLAIN sec=$SEC_PLAIN gw3=$GW3_PLAIN gw4=$GW4_PLAIN gw5=$GW5_PLAIN
 			fi
 			local H2=(h2load -c $c -m $m -D $DUR)
 			WANT=$want bench $g spdymux-h2 $rep $PID_SPDYMUX "${H2[@]}" $s://127.0.0.1:$sp/hello
@@ -446,6 +460,8 @@ h2_round() {
 			WANT=$want bench $g gateway $rep $PID_GATEWAY,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw/hello
 			WANT=$want bench $g gateway-idle256 $rep $PID_GATEWAY2,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw2/hello
 			WANT=$want bench $g gateway-secondary $rep $PID_GATEWAY3,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw3/hello
+			WANT=$want bench $g gateway-pipeline32 $rep $PID_GATEWAY4,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw4/hello
+			WANT=$want bench $g gateway-pipeline8-conns64 $rep $PID_GATEWAY5,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw5/hello
 			WANT=$want bench $g nghttpx $rep $PID_NGHTTPX,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$ngx/hello
 			WANT=$want bench $g apache $rep $PID_APACHE "${H2[@]}" $s://127.0.0.1:$ap/hello
 		done
@@ -745,7 +761,7 @@ END=$(date +%s)
 			ratios+=(-ratio "$g:spdymux-h2/nethttp-h2" -ratio "$g:spdymux-h2/spdymux-h2-secondary" -ratio "$g:spdymux-h2-secondary/nethttp-h2"
 				-ratio "$g:spdymux-h2/spdymux-spdy31" -ratio "$g:spdymux-h2-sb/spdymux-spdy31"
 				-ratio "$g:spdymux-h2/apache" -ratio "$g:nethttp-h2/apache"
-				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/gateway-secondary" -ratio "$g:gateway-secondary/nghttpx" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
+				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/gateway-secondary" -ratio "$g:gateway-secondary/nghttpx" -ratio "$g:gateway-pipeline32/nghttpx" -ratio "$g:gateway-pipeline32/gateway" -ratio "$g:gateway-pipeline8-conns64/nghttpx" -ratio "$g:gateway-pipeline32/spdymux-h2" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
 		done
 		"$BIN/benchrun" table -results "$RESULTS" "${ratios[@]}"
 	fi
