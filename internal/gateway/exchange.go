@@ -365,10 +365,9 @@ func (x *exchange) pipelinable() bool {
 // by the timeouts. It fails, retryable, if the connection failed first.
 // A head whose write fails closes the connection: the answers ahead fail,
 // and with them the requests behind, and so does the read of its own
-// answer if its turn comes first. If the client goes
-// away meanwhile, queue returns at once and the answer, when its turn
-// comes, is read and dropped (discard), so that the requests behind keep
-// their connection.
+// answer if its turn comes first. If the client goes away meanwhile,
+// queue returns at once and the answer, when its turn comes, is read and
+// dropped (discard), so that the requests behind keep their connection.
 func (x *exchange) queue(head []byte, deadline time.Time) error {
 	c := x.c
 	c.wmu.Lock()
