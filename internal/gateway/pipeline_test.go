@@ -466,6 +466,48 @@ func TestPipelineClientGivesUp(t *testing.T) {
 	}
 }
 
+// Clients give up on a third of 300 requests at random moments, queued or
+// answered or in between: every other request gets its own answer whole,
+// and the gateway ends with no connection busy and no request waiting.
+func TestPipelineClientsGiveUpAtRandom(t *testing.T) {
+	b := newPipeBackend(t)
+	s := startStack(t, b.addr, Config{PipelineDepth: 8, MaxConnsPerSession: 2, ResponseBuffer: 4 << 10, Session: oneSession})
+	c := clients(t)["h2c"]
+	// One client connection, dialed before any request is given up on:
+	// the client shares a dial between the requests that wait for it, and
+	// a cancelled one fails them all. 90 workers keep within the server's
+	// 100 streams.
+	if err := getChecked(context.Background(), c, s.base, "GET", "/first"); err != nil {
+		t.Fatal(err)
+	}
+	request := func(i int) {
+		path := fmt.Sprintf("/r%d?n=%d", i, 1+(i*331)%2000)
+		if i%3 == 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%7)*time.Millisecond)
+			defer cancel()
+			getChecked(ctx, c, s.base, "GET", path)
+			return
+		}
+		if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
+			t.Error(err)
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range 90 {
+		wg.Go(func() {
+			for i := int(next.Add(1)); i <= 300; i = int(next.Add(1)) {
+				request(i)
+			}
+		})
+	}
+	wg.Wait()
+	if st := s.g.Stats(); st.Pipelined == 0 {
+		t.Errorf("no request pipelined: %+v", st)
+	}
+	checkIdle(t, s.g)
+}
+
 // Apache httpd takes pipelined requests: small files and the 16 MiB one
 // from one session, many at once, each whole.
 func TestPipelineApache(t *testing.T) {
