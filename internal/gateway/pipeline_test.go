@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"github.com/spdymux/spdymux/internal/apachetest"
 )
@@ -430,7 +433,15 @@ func TestPipelineClientGivesUp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newPipeBackend(t)
-			s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 1, ResponseBuffer: 4 << 10})
+			// The gateway sees the reset when the dropped request's
+			// exchange fails: only then may the answers come.
+			dropped := make(chan struct{})
+			observe := func(r *http.Request, _ time.Duration, err error) {
+				if err != nil && r.URL.Path == "/dropped" {
+					close(dropped)
+				}
+			}
+			s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 1, ResponseBuffer: 4 << 10, Observe: observe})
 			c := clients(t)["h2c"]
 			release := b.hold()
 			defer release()
@@ -449,6 +460,7 @@ func TestPipelineClientGivesUp(t *testing.T) {
 			if err := <-gaveUp; err == nil {
 				t.Error("the request given up on succeeded")
 			}
+			<-dropped
 			release()
 			if err := <-slow; err != nil {
 				t.Errorf("the answer ahead of the dropped one: %v", err)
@@ -472,14 +484,18 @@ func TestPipelineClientGivesUp(t *testing.T) {
 func TestPipelineClientsGiveUpAtRandom(t *testing.T) {
 	b := newPipeBackend(t)
 	s := startStack(t, b.addr, Config{PipelineDepth: 8, MaxConnsPerSession: 2, ResponseBuffer: 4 << 10, Session: oneSession})
-	c := clients(t)["h2c"]
-	// One client connection, dialed before any request is given up on:
-	// the client shares a dial between the requests that wait for it, and
-	// a cancelled one fails them all. 90 workers keep within the server's
-	// 100 streams.
-	if err := getChecked(context.Background(), c, s.base, "GET", "/first"); err != nil {
-		t.Fatal(err)
+	// The client shares a dial between the requests that wait for it; it
+	// dials without their contexts, so that a request given up on does
+	// not fail the others with it.
+	tr := &http2.Transport{
+		AllowHTTP:                  true,
+		StrictMaxConcurrentStreams: true,
+		DialTLSContext: func(_ context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return net.Dial(network, addr)
+		},
 	}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 20 * time.Second}
 	request := func(i int) {
 		path := fmt.Sprintf("/r%d?n=%d", i, 1+(i*331)%2000)
 		if i%3 == 0 {
