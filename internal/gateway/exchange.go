@@ -45,7 +45,6 @@ type exchange struct {
 
 	c       *backendConn
 	unwatch func() bool // stops the watch that closes c when the client goes away
-	method  string      // the request's method, for discard after the handler returned
 
 	// The response when readResponse parsed it in place, its fields
 	// already in w's header; and its body.
@@ -391,7 +390,7 @@ func (x *exchange) queue(head []byte, deadline time.Time) error {
 		case err = <-turn:
 		case <-ctx.Done():
 			x.noRelease()
-			go x.discard(turn, deadline)
+			go x.discard(turn, deadline, x.in.Method)
 			return &backendError{what: "waiting for a pipelined answer", err: ctx.Err()}
 		}
 	}
@@ -411,18 +410,19 @@ func (x *exchange) noRelease() {
 	x.mu.Unlock()
 }
 
-// discard reads and drops the answer to a request whose client went away
-// while the request waited in line on x.c, once its turn comes, and gives
-// the connection back: reusable if the answer has at most ResponseBuffer
-// bytes of body and the backend keeps the connection.
-func (x *exchange) discard(turn chan error, deadline time.Time) {
+// discard reads and drops the answer to a request of method whose client
+// went away while the request waited in line on x.c, once its turn comes,
+// and gives the connection back: reusable if the answer has at most
+// ResponseBuffer bytes of body and the backend keeps the connection. It
+// runs after the handler returned, and so does not look at x.in.
+func (x *exchange) discard(turn chan error, deadline time.Time, method string) {
 	c, g := x.c, x.g
 	if err := <-turn; err != nil {
 		return
 	}
 	c.start(deadline)
 	c.limit = int64(g.maxHead)
-	req := &http.Request{Method: x.method}
+	req := &http.Request{Method: method}
 	var resp http.Response
 	var body lengthBody
 	keep := false

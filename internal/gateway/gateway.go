@@ -338,7 +338,7 @@ func setDefault[T int | time.Duration](p *T, v T) {
 
 // ServeHTTP forwards r to the backend and streams the answer back.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{g: g, start: time.Now(), w: w, in: r, session: g.session(r), method: r.Method}
+	x := &exchange{g: g, start: time.Now(), w: w, in: r, session: g.session(r)}
 	x.rc = *http.NewResponseController(w)
 	// An HTTP/1.x handler may not read the request body once it has
 	// written the response unless full duplex is on; the backend may well

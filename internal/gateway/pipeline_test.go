@@ -142,6 +142,16 @@ func getChecked(ctx context.Context, c *http.Client, base, method, path string) 
 	return nil
 }
 
+// goGet fetches path on a goroutine of wg's and checks the answer as
+// getChecked does; a failure fails t.
+func goGet(t *testing.T, wg *sync.WaitGroup, c *http.Client, base, method, path string) {
+	wg.Go(func() {
+		if err := getChecked(context.Background(), c, base, method, path); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
 // Many requests of one session, GETs and HEADs with answers from a few
 // bytes to several times the response buffer, over two connections: each
 // gets its own answer, and the connections carry several at a time.
@@ -157,25 +167,15 @@ func TestPipelineAnswersInOrder(t *testing.T) {
 		t.Run(proto, func(t *testing.T) {
 			before := s.g.Stats()
 			var wg sync.WaitGroup
-			errs := make(chan error, 200)
 			for i := range 200 {
 				method := "GET"
 				if i%7 == 3 {
 					method = "HEAD"
 				}
 				// Paths of 6-8 bytes: n = 1 to 3,000 makes up to 24 KB.
-				path := fmt.Sprintf("/p%d?n=%d", i, 1+(i*997)%3000)
-				wg.Go(func() {
-					if err := getChecked(context.Background(), c, s.base, method, path); err != nil {
-						errs <- err
-					}
-				})
+				goGet(t, &wg, c, s.base, method, fmt.Sprintf("/p%d?n=%d", i, 1+(i*997)%3000))
 			}
 			wg.Wait()
-			close(errs)
-			for err := range errs {
-				t.Error(err)
-			}
 			st := s.g.Stats()
 			if st.Pipelined == before.Pipelined {
 				t.Errorf("no request was pipelined: %+v", st)
@@ -199,13 +199,8 @@ func TestPipelineDepth(t *testing.T) {
 	release := b.hold()
 	defer release()
 	var wg sync.WaitGroup
-	errs := make(chan error, 20)
 	for i := range 10 {
-		wg.Go(func() {
-			if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/d%d", i)); err != nil {
-				errs <- err
-			}
-		})
+		goGet(t, &wg, c, s.base, "GET", fmt.Sprintf("/d%d", i))
 	}
 	// The backend holds its first answer: 1 + 3 heads arrive, no more.
 	deadline := time.Now().Add(5 * time.Second)
@@ -217,13 +212,13 @@ func TestPipelineDepth(t *testing.T) {
 		req, _ := http.NewRequest("POST", s.base+"/post", strings.NewReader("body"))
 		resp, err := c.Do(req)
 		if err != nil {
-			errs <- err
+			t.Error(err)
 			return
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if string(b) != "/post" {
-			errs <- fmt.Errorf("POST: %q", b)
+			t.Errorf("POST: %q", b)
 		}
 	})
 	time.Sleep(100 * time.Millisecond)
@@ -239,10 +234,6 @@ func TestPipelineDepth(t *testing.T) {
 	b.mu.Unlock()
 	release()
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	if n := b.conns.Load(); n != 1 {
 		t.Errorf("%d backend connections; want 1", n)
 	}
@@ -260,11 +251,7 @@ func TestPipelineOnlyInsteadOfWaiting(t *testing.T) {
 	var wg sync.WaitGroup
 	send := func(n int) {
 		for i := range n {
-			wg.Go(func() {
-				if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/w%d", i)); err != nil {
-					t.Error(err)
-				}
-			})
+			goGet(t, &wg, c, s.base, "GET", fmt.Sprintf("/w%d", i))
 		}
 	}
 	waitHeads := func(n int64) {
@@ -303,19 +290,10 @@ func TestPipelineBackendCloses(t *testing.T) {
 	s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 2})
 	c := clients(t)["spdy/3.1"]
 	var wg sync.WaitGroup
-	errs := make(chan error, 100)
 	for i := range 100 {
-		wg.Go(func() {
-			if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/c%d?n=%d", i, i)); err != nil {
-				errs <- err
-			}
-		})
+		goGet(t, &wg, c, s.base, "GET", fmt.Sprintf("/c%d?n=%d", i, i))
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	st := s.g.Stats()
 	if st.Retries == 0 || st.Pipelined == 0 {
 		t.Errorf("%+v; want requests pipelined and some sent again", st)
@@ -335,11 +313,7 @@ func TestPipelineLearnsKeepAliveMax(t *testing.T) {
 	burst := func(n int) {
 		var wg sync.WaitGroup
 		for i := range n {
-			wg.Go(func() {
-				if err := getChecked(context.Background(), c, s.base, "GET", fmt.Sprintf("/k%d", i)); err != nil {
-					t.Error(err)
-				}
-			})
+			goGet(t, &wg, c, s.base, "GET", fmt.Sprintf("/k%d", i))
 		}
 		wg.Wait()
 	}
@@ -392,27 +366,10 @@ func TestPipelineBackendDies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 10)
 	for i := range 5 {
-		wg.Go(func() {
-			path := fmt.Sprintf("/x%d", i)
-			resp, err := c.Get(s.base + path)
-			if err != nil {
-				errs <- err
-				return
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 || string(b) != path {
-				errs <- fmt.Errorf("%s: %d %q", path, resp.StatusCode, b)
-			}
-		})
+		goGet(t, &wg, c, s.base, "GET", fmt.Sprintf("/x%d", i)) // the backend answers with the path
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	if st := s.g.Stats(); st.Retries < 2 || st.Pipelined == 0 {
 		t.Errorf("%+v; want requests pipelined on the first connection and sent again", st)
 	}
@@ -533,20 +490,19 @@ func TestPipelineApache(t *testing.T) {
 	defer front.Close()
 	client := front.Client()
 	var wg sync.WaitGroup
-	errs := make(chan error, 300)
 	for i := range 300 {
 		wg.Go(func() {
 			if i%100 == 50 {
 				resp, err := client.Get(front.URL + apachetest.BigPath)
 				if err != nil {
-					errs <- err
+					t.Error(err)
 					return
 				}
 				h := sha256.New()
 				n, err := io.Copy(h, resp.Body)
 				resp.Body.Close()
 				if err != nil || n != apachetest.BigSize || [32]byte(h.Sum(nil)) != patternSHA(apachetest.BigSize) {
-					errs <- fmt.Errorf("16 MiB file: %d bytes, %v", n, err)
+					t.Errorf("16 MiB file: %d bytes, %v", n, err)
 				}
 				return
 			}
@@ -558,7 +514,7 @@ func TestPipelineApache(t *testing.T) {
 			req, _ := http.NewRequest(method, front.URL+apachetest.SmallPath(i), nil)
 			resp, err := client.Do(req)
 			if err != nil {
-				errs <- err
+				t.Error(err)
 				return
 			}
 			b, _ := io.ReadAll(resp.Body)
@@ -566,20 +522,16 @@ func TestPipelineApache(t *testing.T) {
 			want := apachetest.SmallBody(i)
 			if method == "HEAD" {
 				if resp.StatusCode != 200 || resp.ContentLength != int64(len(want)) {
-					errs <- fmt.Errorf("HEAD %s: %d, length %d", apachetest.SmallPath(i), resp.StatusCode, resp.ContentLength)
+					t.Errorf("HEAD %s: %d, length %d", apachetest.SmallPath(i), resp.StatusCode, resp.ContentLength)
 				}
 				return
 			}
 			if resp.StatusCode != 200 || string(b) != want {
-				errs <- fmt.Errorf("%s: %d %q; want %q", apachetest.SmallPath(i), resp.StatusCode, b, want)
+				t.Errorf("%s: %d %q; want %q", apachetest.SmallPath(i), resp.StatusCode, b, want)
 			}
 		})
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
 	st := g.Stats()
 	if st.Pipelined == 0 {
 		t.Errorf("no request pipelined: %+v", st)

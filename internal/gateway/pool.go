@@ -182,8 +182,9 @@ func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string
 // connection its session holds, if pipe is set and the pool pipelines
 // (follow), rather than wait for a connection of its own: on one with
 // room at once, else on the first that opens to it or has room while it
-// waits, unless a connection of its own comes first. A request that follows goes back with no put: the connection is
-// the session's, given back by the exchange that reads last (done).
+// waits, unless a connection of its own comes first. A request that
+// follows gives nothing back: the connection is the session's, given
+// back by the exchange that reads last (done).
 func (p *connPool) take(ctx context.Context, deadline time.Time, session string, fresh, replayable, pipe bool) (c *backendConn, follow bool, err error) {
 	pipe = pipe && !fresh && p.depth > 0
 	p.mu.Lock()
