@@ -290,6 +290,7 @@ var (
 	descBackendConns    = desc("spdymux_backend_connections", "Gateway: connections open to the backend, by state: busy or idle.", "state")
 	descBackendRetries  = desc("spdymux_backend_retries_total", "Gateway: requests sent again on a new connection after the one they went on failed before answering.")
 	descBackendPiped    = desc("spdymux_backend_pipelined_total", "Gateway: requests queued on a backend connection behind another (-backend-pipeline).")
+	descBackendJoined   = desc("spdymux_backend_pipeline_joined_total", "Gateway: of the requests pipelined, those that could have had a backend connection of their own (-backend-pipeline-wait).")
 	descDraining        = desc("spdymux_draining", "1 while the server shuts down (GOAWAY sent, sessions draining), else 0.")
 	directions          = [2]string{"received", "sent"}
 	codeKinds           = [2]*prometheus.Desc{descRSTStreams, descGoAways}
@@ -380,6 +381,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		st := m.gateway.Stats()
 		emit(descBackendRetries, counter, float64(st.Retries))
 		emit(descBackendPiped, counter, float64(st.Pipelined))
+		emit(descBackendJoined, counter, float64(st.Joined))
 	}
 	draining := 0.0
 	if m.draining.Load() {

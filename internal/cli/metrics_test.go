@@ -431,3 +431,45 @@ func TestServeBackendPipeline(t *testing.T) {
 		t.Errorf("bench output does not count 400 requests:\n%s", stdout)
 	}
 }
+
+// TestServeBackendPipelineWait runs the gateway with -backend-pipeline and
+// -backend-pipeline-wait: with connections to spare, requests for a path
+// the backend answers at once queue behind one another, fewer backend
+// connections serve them, and every one is answered.
+func TestServeBackendPipelineWait(t *testing.T) {
+	var conns atomic.Int32
+	backend := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello, world\n")
+	}))
+	backend.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	backend.Start()
+	defer backend.Close()
+	s := startServe(t, "-listen", "", "-listen-plain", "127.0.0.1:0", "-metrics", "127.0.0.1:0", "-backend", backend.URL,
+		"-backend-pipeline", "32", "-backend-pipeline-wait", "500ms", "-log-level", "error")
+	plainURL := "http://" + s.addrs.plain.String()
+	code, stdout, stderr := runCmd(t, "bench", "-n", "2000", "-m", "16", "-progress", "0", "-warmup", "0", plainURL+"/hello")
+	if code != 0 {
+		t.Fatalf("bench: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	m := scrape(t, s.addrs.metrics)
+	joined, piped := m[series("spdymux_backend_pipeline_joined_total")], m[series("spdymux_backend_pipelined_total")]
+	if joined < 1 || joined > piped {
+		t.Errorf("spdymux_backend_pipeline_joined_total = %v, spdymux_backend_pipelined_total = %v; want some joined, at most all pipelined", joined, piped)
+	}
+	if n := m[series("spdymux_backend_errors_total", "kind", "broken")]; n != 0 {
+		t.Errorf("%v broken backend exchanges", n)
+	}
+	// 16 in flight would take 16 connections without pipelining; the
+	// session may hold 32.
+	if n := conns.Load(); n >= 16 {
+		t.Errorf("%d backend connections for 16 requests in flight; want fewer", n)
+	}
+	if !strings.Contains(stdout, "2000") {
+		t.Errorf("bench output does not count 2000 requests:\n%s", stdout)
+	}
+	t.Logf("%v of 2000 requests joined, %d backend connections", joined, conns.Load())
+}

@@ -57,6 +57,7 @@ type serveOptions struct {
 	backendMaxConns    int
 	backendMaxIdle     int
 	backendPipeline    int
+	backendPipeWait    time.Duration
 	backendRewriteHost bool
 }
 
@@ -134,6 +135,9 @@ func (o *serveOptions) flags() *flag.FlagSet {
 	fs.IntVar(&o.backendPipeline, "backend-pipeline", 0,
 		"gateway: a GET or HEAD that would wait for a backend connection queues instead on one its client session holds, behind at most `N` others "+
 			"(HTTP/1.1 pipelining: less CPU per request; an answer waits for those ahead of it); 0 sends one request at a time")
+	fs.DurationVar(&o.backendPipeWait, "backend-pipeline-wait", gateway.DefaultPipelineWait,
+		"gateway, with -backend-pipeline: a GET or HEAD queues also when it could have a connection of its own, on one whose answers ahead "+
+			"are expected within this `duration` (by how long the backend took lately for their paths); 0: only instead of waiting")
 	return fs
 }
 
@@ -318,6 +322,12 @@ func (o *serveOptions) check() (checked, error) {
 			return c, fmt.Errorf("bad -backend-max-idle %d: want at least 1", o.backendMaxIdle)
 		case o.backendPipeline < 0:
 			return c, fmt.Errorf("bad -backend-pipeline %d: want 0 or more", o.backendPipeline)
+		case o.backendPipeWait < 0:
+			return c, fmt.Errorf("bad -backend-pipeline-wait %v: want 0 or more", o.backendPipeWait)
+		}
+		pipeWait := o.backendPipeWait
+		if pipeWait == 0 {
+			pipeWait = -1 // the Config's "never"
 		}
 		c.backend = &gateway.Config{
 			Backend:               u,
@@ -325,6 +335,7 @@ func (o *serveOptions) check() (checked, error) {
 			MaxConns:              o.backendMaxConns,
 			MaxIdleConns:          o.backendMaxIdle,
 			PipelineDepth:         o.backendPipeline,
+			PipelineWait:          pipeWait,
 			RewriteHost:           o.backendRewriteHost,
 			Secure:                viaTLS,
 		}

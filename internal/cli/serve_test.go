@@ -107,6 +107,7 @@ func TestUserErrors(t *testing.T) {
 		{[]string{"version", "x"}, 2, "unexpected argument"},
 		{[]string{"serve", "-backend", "http://"}, 2, "bad -backend"},
 		{[]string{"serve", "-backend", "http://127.0.0.1:1", "-backend-timeout", "0s"}, 2, "bad -backend-timeout"},
+		{[]string{"serve", "-backend", "http://127.0.0.1:1", "-backend-pipeline", "4", "-backend-pipeline-wait", "-1ms"}, 2, "bad -backend-pipeline-wait"},
 		{[]string{"serve", "-backend", "http://127.0.0.1:1", "-dir", dir}, 2, "-dir and -backend"},
 		{[]string{"serve", "-cert", garbage}, 2, "-cert and -key must be given together"},
 		{[]string{"serve", "-max-streams", "0"}, 2, "bad -max-streams"},

@@ -34,6 +34,9 @@ type backendConn struct {
 	// read has not come. These and served are guarded by the pool's mu.
 	pipeOf *poolSession
 	queued int
+	// ahead holds the times expected of the answers to the requests on
+	// c, the one being answered first (answerTimes), while pipeOf is set.
+	ahead  []time.Duration
 	served int // exchanges ended on c
 	// wmu orders the queued requests' heads on the wire as they join the
 	// order of turns: they are added to pending, which one of them, the

@@ -46,6 +46,12 @@ type exchange struct {
 	c       *backendConn
 	unwatch func() bool // stops the watch that closes c when the client goes away
 
+	// Pipelining with PipelineWait: the key of the request's path in the
+	// pool's answer times, 0 if they are not kept; and when its answer
+	// began to be the one due on c: its head sent, or its turn come.
+	key   uint64
+	begun time.Time
+
 	// The response when readResponse parsed it in place, its fields
 	// already in w's header; and its body.
 	resp http.Response
@@ -99,11 +105,14 @@ func (x *exchange) serve() {
 	// Waiting for a connection, dialing, writing the head and waiting for
 	// the response head all count against the timeout.
 	deadline := x.start.Add(g.timeout)
+	if g.pool.wait > 0 && x.pipelinable() {
+		x.key = g.pool.times.key(r.URL.Path)
+	}
 	var resp *http.Response
 	for attempt := 0; ; attempt++ {
 		// A GET or HEAD may queue on a connection its session holds, if
 		// the gateway pipelines; a retry takes a new one.
-		c, follow, err := g.pool.take(ctx, deadline, x.session, attempt > 0, x.replayable(), x.pipelinable())
+		c, follow, err := g.pool.take(ctx, deadline, x.session, attempt > 0, x.replayable(), x.pipelinable(), x.key)
 		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 				err = &backendError{what: "waiting for a backend connection", err: os.ErrDeadlineExceeded}
@@ -302,8 +311,11 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*htt
 		}
 		c.wrote.Store(0) // only the body's bytes put the head's deadline off
 		if g.pool.depth > 0 && x.pipelinable() {
-			g.pool.openPipe(x.session, c)
+			g.pool.openPipe(x.session, c, x.key)
 		}
+	}
+	if x.key != 0 {
+		x.begun = time.Now()
 	}
 	if x.hasBody {
 		x.bodyDone = make(chan struct{})
@@ -443,7 +455,7 @@ func (x *exchange) discard(turn chan error, deadline time.Time, method string) {
 		break
 	}
 	c.limit = -1
-	g.pool.done(x.session, c, keep)
+	g.pool.done(x.session, c, keep, 0, 0)
 }
 
 // sendBody copies the request body from the client to the backend. Each
@@ -552,7 +564,12 @@ func (x *exchange) release(reusable bool) {
 	if x.hasBody && x.bodyState.Load() != bodySent {
 		reusable = false
 	}
-	x.g.pool.done(x.session, x.c, reusable)
+	var key uint64
+	var took time.Duration
+	if reusable && x.key != 0 && !x.begun.IsZero() {
+		key, took = x.key, time.Since(x.begun)
+	}
+	x.g.pool.done(x.session, x.c, reusable, key, took)
 }
 
 // respond forwards the response head and body to the client.

@@ -68,6 +68,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -93,6 +94,7 @@ const (
 	DefaultResponseBuffer         = 64 << 10
 	DefaultStallTimeout           = 10 * time.Second
 	DefaultMaxResponseHeaderBytes = 1 << 20
+	DefaultPipelineWait           = time.Millisecond
 )
 
 // Config configures a Gateway. Zero fields take the defaults above.
@@ -144,6 +146,20 @@ type Config struct {
 	// away while its request waited is read and dropped. Default 0: one
 	// request at a time on a connection.
 	PipelineDepth int
+
+	// PipelineWait, with PipelineDepth above zero, lets such a request
+	// queue also when it could have a connection of its own: on a
+	// connection of its session whose answers ahead of it are expected
+	// within PipelineWait, each as long as the backend took lately to
+	// answer its path (a moving average, an eighth of the weight on the
+	// latest answer, over the last 1,024 paths seen; a path not among them
+	// is not expected soon, and nothing queues behind it). Requests that
+	// would be answered at once then share connections, and the backend
+	// and the gateway work less per request under load; the price is at
+	// most about PipelineWait more for the answer, unless an answer ahead
+	// takes far longer than its path did lately. Default 1 ms; negative:
+	// a request queues only instead of waiting.
+	PipelineWait time.Duration
 
 	// DialTimeout bounds connecting to the backend. Default 10 s.
 	DialTimeout time.Duration
@@ -303,6 +319,12 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	g.pool = newConnPool(g.dial, cfg.MaxConns, cfg.MaxIdleConns, cfg.MaxConnsPerSession, DefaultIdleConnTimeout)
 	g.pool.depth = max(cfg.PipelineDepth, 0)
+	if g.pool.depth > 0 {
+		g.pool.wait = cmp.Or(cfg.PipelineWait, DefaultPipelineWait)
+		if g.pool.wait < 0 {
+			g.pool.wait = 0
+		}
+	}
 	// A wait for a connection is timed by ResponseHeaderTimeout: it may
 	// end a hundredth of that late (300 ms of 30 s), so that an overloaded
 	// pool whose waits expire one after another looks at its waiters at

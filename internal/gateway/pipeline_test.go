@@ -32,8 +32,9 @@ func oneSession(*http.Request) string { return "the session" }
 // pipeBackend is a backend on loopback that reads the requests of each
 // connection as they come, pipelined or not, and answers them in order:
 // the body is the request's path, repeated as its "n" query parameter
-// says. An answer waits while gate is closed; heads counts the request
-// heads read, in all, and conns the connections accepted.
+// says, after as many milliseconds as its "ms" parameter says. An answer
+// waits while gate is closed; heads counts the request heads read, in
+// all, and conns the connections accepted.
 type pipeBackend struct {
 	addr  string
 	heads atomic.Int64
@@ -98,6 +99,9 @@ func (b *pipeBackend) serve(c net.Conn) {
 		}
 		b.mu.Unlock()
 		<-gate
+		if ms, _ := strconv.Atoi(r.URL.Query().Get("ms")); ms > 0 {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+		}
 		body := pipeBody(r)
 		closing := closeNth > 0 && n == closeNth
 		fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n", len(body))
@@ -240,11 +244,13 @@ func TestPipelineDepth(t *testing.T) {
 	checkIdle(t, s.g)
 }
 
-// A request queues on a connection only when it would wait for one: while
-// its session may take a connection of its own, it does.
+// With PipelineWait negative, a request queues on a connection only when
+// it would wait for one: while its session may take a connection of its
+// own, it does. (So it does with the default wait behind paths not
+// answered yet, as these are.)
 func TestPipelineOnlyInsteadOfWaiting(t *testing.T) {
 	b := newPipeBackend(t)
-	s := startStack(t, b.addr, Config{PipelineDepth: 4, MaxConnsPerSession: 4, Session: oneSession})
+	s := startStack(t, b.addr, Config{PipelineDepth: 4, PipelineWait: -1, MaxConnsPerSession: 4, Session: oneSession})
 	c := clients(t)["h2c"]
 	release := b.hold()
 	defer release()
@@ -273,6 +279,101 @@ func TestPipelineOnlyInsteadOfWaiting(t *testing.T) {
 	waitHeads(8)
 	if st := s.g.Stats(); st.Pipelined != 4 || st.Busy != 4 {
 		t.Errorf("8 requests: %+v; want 4 busy, 4 pipelined", st)
+	}
+	release()
+	wg.Wait()
+	checkIdle(t, s.g)
+}
+
+// waitHeads waits until b has read n request heads, and a moment more,
+// and fails t unless it has read exactly n.
+func (b *pipeBackend) waitHeads(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.heads.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if got := b.heads.Load(); got != n {
+		t.Fatalf("%d heads at the backend; want %d", got, n)
+	}
+}
+
+// With PipelineWait, a request that could take a connection of its own
+// queues instead on one of its session whose answers ahead are expected
+// within the wait, by how long the backend took lately for their paths:
+// behind a path answered quickly, not behind one answered slowly, nor
+// behind one not answered yet; with PipelineWait negative, never. Three
+// requests for a quick path follow one for the path ahead, one at a time:
+// the first queues behind it or takes a connection of its own, and the
+// others queue behind the quick path, unless the wait is negative.
+func TestPipelineJoinsBehindQuickAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		wait     time.Duration
+		ahead    string // the path of the request being answered
+		busy     int    // connections taken then
+		joined   uint64 // requests queued with a connection at hand
+		pipeline uint64
+	}{
+		{"quick", 200 * time.Millisecond, "/quick", 1, 3, 3},
+		{"slow", 200 * time.Millisecond, "/slow", 2, 2, 2},
+		{"unknown", 200 * time.Millisecond, "/unknown", 2, 2, 2},
+		{"never", -1, "/quick", 4, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newPipeBackend(t)
+			s := startStack(t, b.addr, Config{PipelineDepth: 4, PipelineWait: tc.wait, MaxConnsPerSession: 8, Session: oneSession})
+			c := clients(t)["h2c"]
+			// One answer of each path to learn them: /slow takes longer
+			// than the wait (the backend sleeps), /quick does not.
+			for _, path := range []string{"/quick", "/slow?ms=400"} {
+				if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.heads.Store(0)
+			release := b.hold()
+			defer release()
+			var wg sync.WaitGroup
+			goGet(t, &wg, c, s.base, "GET", tc.ahead)
+			b.waitHeads(t, 1)
+			for i := range 3 {
+				goGet(t, &wg, c, s.base, "GET", "/quick")
+				b.waitHeads(t, int64(i+2))
+			}
+			if st := s.g.Stats(); st.Busy != tc.busy || st.Joined != tc.joined || st.Pipelined != tc.pipeline {
+				t.Errorf("%s being answered, 3 requests for /quick: %+v; want %d busy, %d joined, %d pipelined", tc.ahead, st, tc.busy, tc.joined, tc.pipeline)
+			}
+			release()
+			wg.Wait()
+			checkIdle(t, s.g)
+		})
+	}
+}
+
+// A path that turns slow stops requests from queuing behind it once its
+// answers took longer than the wait: one answer of ten times the wait
+// does it.
+func TestPipelineStopsJoiningBehindAPathTurnedSlow(t *testing.T) {
+	b := newPipeBackend(t)
+	s := startStack(t, b.addr, Config{PipelineDepth: 4, PipelineWait: 30 * time.Millisecond, MaxConnsPerSession: 8, Session: oneSession})
+	c := clients(t)["h2c"]
+	for _, path := range []string{"/p", "/p?ms=300"} {
+		if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.heads.Store(0)
+	release := b.hold()
+	defer release()
+	var wg sync.WaitGroup
+	goGet(t, &wg, c, s.base, "GET", "/p")
+	b.waitHeads(t, 1)
+	goGet(t, &wg, c, s.base, "GET", "/p")
+	b.waitHeads(t, 2)
+	if st := s.g.Stats(); st.Busy != 2 || st.Joined != 0 {
+		t.Errorf("behind a path whose last answer took 300 ms, with a wait of 30 ms: %+v; want 2 busy, none joined", st)
 	}
 	release()
 	wg.Wait()

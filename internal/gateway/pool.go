@@ -49,6 +49,12 @@ type connPool struct {
 	// depth is how many requests of a session may queue on a connection
 	// it holds behind the one being answered (Config.PipelineDepth).
 	depth int
+	// wait is how long the answers ahead of a request may be expected to
+	// take for it to queue on a connection of its session when it could
+	// have one of its own (Config.PipelineWait); 0: it queues only
+	// instead of waiting. times says how long answers take, by path.
+	wait  time.Duration
+	times *answerTimes
 	// keepMax is the most answers the backend has given on a connection
 	// before it announced its close (Apache's MaxKeepAliveRequests,
 	// nginx's keepalive_requests), 0 until it has: no request queues on a
@@ -56,7 +62,7 @@ type connPool struct {
 	// and sent again. Guarded by mu.
 	keepMax int
 
-	dials, reuses, stale, pipelined atomic.Uint64
+	dials, reuses, stale, pipelined, joined atomic.Uint64
 
 	mu       sync.Mutex
 	open     int                     // connections open or being dialed, idle ones included
@@ -110,6 +116,7 @@ type poolWaiter struct {
 	deadline time.Time     // when the wait ends with context.DeadlineExceeded, unless zero
 	fresh    bool          // a new connection only: the request is a retry
 	pipe     bool          // may queue on a connection its session holds
+	key      uint64        // its path's key in the pool's times
 	grant    chan poolGive // sent one grant; has room for it
 	queued   bool          // still in its session's queue
 }
@@ -151,6 +158,7 @@ func newConnPool(dial func(context.Context) (*backendConn, error), maxConns, max
 		expirySlack: minExpirySlack,
 		sessions:    make(map[string]*poolSession),
 		queued:      make(map[*poolSession]struct{}),
+		times:       newAnswerTimes(),
 	}
 }
 
@@ -174,23 +182,32 @@ func (p *connPool) get(ctx context.Context, session string, fresh bool) (*backen
 // replayable set (the request may go again on a new connection), an idle
 // connection back from its last exchange a moment ago is not checked.
 func (p *connPool) getBy(ctx context.Context, deadline time.Time, session string, fresh, replayable bool) (*backendConn, error) {
-	c, _, err := p.take(ctx, deadline, session, fresh, replayable, false)
+	c, _, err := p.take(ctx, deadline, session, fresh, replayable, false, 0)
 	return c, err
 }
 
 // take is getBy for a request that may queue behind others on a
 // connection its session holds, if pipe is set and the pool pipelines
-// (follow), rather than wait for a connection of its own: on one with
-// room at once, else on the first that opens to it or has room while it
-// waits, unless a connection of its own comes first. A request that
-// follows gives nothing back: the connection is the session's, given
-// back by the exchange that reads last (done).
-func (p *connPool) take(ctx context.Context, deadline time.Time, session string, fresh, replayable, pipe bool) (c *backendConn, follow bool, err error) {
+// (follow): on one whose answers ahead are expected within the pool's
+// wait, even with a connection of its own at hand (join); else, rather
+// than wait for a connection of its own, on one with room at once, else
+// on the first that opens to it or has room while it waits, unless a
+// connection of its own comes first. key is the request's path's key in
+// the pool's times. A request that follows gives nothing back: the
+// connection is the session's, given back by the exchange that reads
+// last (done).
+func (p *connPool) take(ctx context.Context, deadline time.Time, session string, fresh, replayable, pipe bool, key uint64) (c *backendConn, follow bool, err error) {
 	pipe = pipe && !fresh && p.depth > 0
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, false, errPoolClosed
+	}
+	if pipe && p.wait > 0 {
+		if c := p.joinLocked(session, key); c != nil {
+			p.mu.Unlock()
+			return c, true, nil
+		}
 	}
 	if g, ok := p.giveLocked(session, fresh); ok {
 		p.mu.Unlock()
@@ -198,13 +215,13 @@ func (p *connPool) take(ctx context.Context, deadline time.Time, session string,
 		return c, false, err
 	}
 	if pipe {
-		if c := p.followLocked(session); c != nil {
+		if c := p.followLocked(session, key); c != nil {
 			p.mu.Unlock()
 			return c, true, nil
 		}
 	}
 	w := poolWaiters.Get().(*poolWaiter)
-	w.session, w.seq, w.deadline, w.fresh, w.pipe, w.queued = session, p.seq, deadline, fresh, pipe, true
+	w.session, w.seq, w.deadline, w.fresh, w.pipe, w.key, w.queued = session, p.seq, deadline, fresh, pipe, key, true
 	p.seq++
 	ps := p.sessionLocked(session)
 	ps.waiting++
@@ -455,25 +472,64 @@ func (p *connPool) giveLocked(session string, fresh bool) (poolGive, bool) {
 }
 
 // followLocked returns a connection that session holds and that requests
-// may queue on, with fewer than depth queued, the fewest of all; the
-// caller's request is counted queued on it. It returns nil if there is
-// none.
-func (p *connPool) followLocked(session string) *backendConn {
-	ps := p.sessions[session]
-	if ps == nil {
+// may queue on, with fewer than depth queued: the one whose answers ahead
+// are expected soonest when the pool keeps answer times, else the one
+// with the fewest queued. The caller's request, of the path of key, is
+// counted queued on it. It returns nil if there is none.
+func (p *connPool) followLocked(session string, key uint64) *backendConn {
+	c, _ := p.soonestLocked(session)
+	if c != nil {
+		p.queueLocked(c, key)
+	}
+	return c
+}
+
+// joinLocked is followLocked for a request that could have a connection
+// of its own: it returns nil unless the answers ahead on the connection
+// are expected within the pool's wait.
+func (p *connPool) joinLocked(session string, key uint64) *backendConn {
+	c, ahead := p.soonestLocked(session)
+	if c == nil || ahead > p.wait {
 		return nil
 	}
+	p.queueLocked(c, key)
+	p.joined.Add(1)
+	return c
+}
+
+// soonestLocked returns the connection of session with room for a
+// request whose answers ahead are expected soonest, with that time, or,
+// when the pool keeps no answer times, the one with the fewest queued.
+func (p *connPool) soonestLocked(session string) (*backendConn, time.Duration) {
+	ps := p.sessions[session]
+	if ps == nil {
+		return nil, 0
+	}
 	var best *backendConn
+	var soonest time.Duration
 	for _, c := range ps.pipes {
-		if p.roomLocked(c) && (best == nil || c.queued < best.queued) {
-			best = c
+		if !p.roomLocked(c) {
+			continue
+		}
+		ahead := time.Duration(c.queued)
+		if p.wait > 0 {
+			ahead = 0
+			for _, d := range c.ahead {
+				ahead += d
+			}
+		}
+		if best == nil || ahead < soonest {
+			best, soonest = c, ahead
 		}
 	}
-	if best != nil {
-		best.queued++
-		p.pipelined.Add(1)
-	}
-	return best
+	return best, soonest
+}
+
+// queueLocked counts a request, of the path of key, queued on c.
+func (p *connPool) queueLocked(c *backendConn, key uint64) {
+	c.queued++
+	c.ahead = append(c.ahead, p.times.expect(key))
+	p.pipelined.Add(1)
 }
 
 // roomLocked reports whether one more request may queue on c: fewer
@@ -492,13 +548,14 @@ func (p *connPool) closedBy(c *backendConn) {
 }
 
 // openPipe lets requests of session queue on c, which it holds and whose
-// request, a GET or HEAD, has just gone out; the session's requests
-// waiting for a connection that may queue do.
-func (p *connPool) openPipe(session string, c *backendConn) {
+// request, a GET or HEAD of the path of key, has just gone out; the
+// session's requests waiting for a connection that may queue do.
+func (p *connPool) openPipe(session string, c *backendConn, key uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ps := p.sessions[session]
 	c.pipeOf = ps
+	c.ahead = append(c.ahead[:0], p.times.expect(key))
 	ps.pipes = append(ps.pipes, c)
 	p.fillPipeLocked(ps, c)
 }
@@ -515,8 +572,7 @@ func (p *connPool) fillPipeLocked(ps *poolSession, c *backendConn) {
 			keep = append(keep, w)
 			continue
 		}
-		c.queued++
-		p.pipelined.Add(1)
+		p.queueLocked(c, w.key)
 		w.queued = false
 		p.nwaiting--
 		ps.waiting--
@@ -533,14 +589,20 @@ func (p *connPool) fillPipeLocked(ps *poolSession, c *backendConn) {
 // done gives back c, taken by session, at the end of an exchange: to the
 // next request queued on it if reusable and there is one; else to the
 // pool (put), after failing the requests queued on it, if any. A
-// connection with bytes nobody asked for is not reused.
-func (p *connPool) done(session string, c *backendConn, reusable bool) {
+// connection with bytes nobody asked for is not reused. An exchange
+// whose answer was read whole passes its path's key and the time the
+// answer took (answerTimes); others pass a zero key.
+func (p *connPool) done(session string, c *backendConn, reusable bool, key uint64, took time.Duration) {
 	p.mu.Lock()
 	c.served++
+	if key != 0 && p.wait > 0 {
+		p.times.add(key, took)
+	}
 	broken := false
 	if ps := c.pipeOf; ps != nil {
 		if reusable && c.queued > 0 {
 			c.queued--
+			c.ahead = c.ahead[:copy(c.ahead, c.ahead[1:])]
 			p.fillPipeLocked(ps, c)
 			p.mu.Unlock()
 			c.passTurn()
@@ -553,6 +615,7 @@ func (p *connPool) done(session string, c *backendConn, reusable bool) {
 		}
 		broken = c.queued > 0
 		c.queued = 0
+		c.ahead = c.ahead[:0]
 	}
 	closeIt := p.putLocked(session, c, reusable && !broken && c.br.Buffered() == 0)
 	p.mu.Unlock()
@@ -736,6 +799,7 @@ type PoolStats struct {
 	Stale  uint64 // idle connections found closed by the backend when taken
 
 	Pipelined uint64 // requests queued on a connection behind another (Config.PipelineDepth)
+	Joined    uint64 // of those, the ones that could have had a connection of their own (Config.PipelineWait)
 }
 
 func (p *connPool) stats() PoolStats {
@@ -743,6 +807,6 @@ func (p *connPool) stats() PoolStats {
 	defer p.mu.Unlock()
 	return PoolStats{
 		Open: p.open, Idle: len(p.idle), Busy: p.taken, Waiting: p.nwaiting, Sessions: len(p.sessions),
-		Dials: p.dials.Load(), Reuses: p.reuses.Load(), Stale: p.stale.Load(), Pipelined: p.pipelined.Load(),
+		Dials: p.dials.Load(), Reuses: p.reuses.Load(), Stale: p.stale.Load(), Pipelined: p.pipelined.Load(), Joined: p.joined.Load(),
 	}
 }
