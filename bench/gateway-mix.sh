@@ -2,8 +2,9 @@
 # gateway-mix.sh [SPDYMUX] [REPS]: what pipelining to the backend costs
 # when answers are not all alike (BENCHMARKS §13). A backend (spdymux
 # serve, HTTP/1.1 on cleartext) behind the gateway without pipelining,
-# with -backend-pipeline 32, with -backend-pipeline 8 -backend-max-conns
-# 64, and behind nghttpx -n1; h2load cycles, on each session, 20 URIs:
+# with -backend-pipeline 32, with -backend-pipeline 32
+# -backend-pipeline-wait 0 (only requests that would wait pipeline), and
+# behind nghttpx -n1; h2load cycles, on each session, 20 URIs:
 # /slow?ms=20 then 19 × /hello. Servers on CPU 0, h2load on CPU 1, runs
 # alternated. Needs h2load and nghttpx (Debian nghttp2-client,
 # nghttp2-proxy) and taskset; SPDYMUX defaults to a build of ./cmd/spdymux.
@@ -22,10 +23,10 @@ run() { taskset -c 0 "$@" >/dev/null 2>&1 & pids+=($!); }
 run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$P -log-level error
 run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 1)) -backend http://127.0.0.1:$P -log-level error
 run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 2)) -backend http://127.0.0.1:$P -log-level error -backend-pipeline 32
-run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 3)) -backend http://127.0.0.1:$P -log-level error -backend-pipeline 8 -backend-max-conns 64
+run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 3)) -backend http://127.0.0.1:$P -log-level error -backend-pipeline 32 -backend-pipeline-wait 0
 run nghttpx --conf=/dev/null --no-ocsp -n1 "-f127.0.0.1,$((P + 4));no-tls" "-b127.0.0.1,$P"
 sleep 2
-names=(gateway pipeline32 pipeline8-conns64 nghttpx)
+names=(gateway pipeline32 pipeline32-nowait nghttpx)
 uris=$(mktemp)
 for shape in "1 100" "10 10"; do
 	read -r c m <<<"$shape"

@@ -222,8 +222,8 @@ GW3_TLS=$((P + 22))    # spdymux serve -backend -secondary-conns: TLS (the h2 gr
 GW3_PLAIN=$((P + 23))  # spdymux serve -backend -secondary-conns: cleartext
 GW4_TLS=$((P + 24))    # spdymux serve -backend -backend-pipeline 32: TLS (the h2 group)
 GW4_PLAIN=$((P + 25))  # spdymux serve -backend -backend-pipeline 32: cleartext
-GW5_TLS=$((P + 26))    # spdymux serve -backend -backend-pipeline 8 -backend-max-conns 64: TLS (the h2 group)
-GW5_PLAIN=$((P + 27))  # spdymux serve -backend -backend-pipeline 8 -backend-max-conns 64: cleartext
+GW5_TLS=$((P + 26))    # spdymux serve -backend -backend-pipeline 32 -backend-pipeline-wait 0: TLS (the h2 group)
+GW5_PLAIN=$((P + 27))  # spdymux serve -backend -backend-pipeline 32 -backend-pipeline-wait 0: cleartext
 
 # tls_cert: a self-signed ECDSA P-256 certificate for 127.0.0.1 and
 # localhost (the key type spdymux serve and benchserver make for
@@ -355,12 +355,12 @@ start_servers() {
 		PID_SECONDARY=$LAST
 		start gateway-secondary "${SRV[@]}" "$BIN/spdymux" serve -secondary-conns -listen 127.0.0.1:$GW3_TLS -listen-plain 127.0.0.1:$GW3_PLAIN -backend http://127.0.0.1:$BACKEND -log-level error
 		PID_GATEWAY3=$LAST
-		# The gateway pipelining GET and HEAD requests to the backend.
+		# The gateway pipelining GET and HEAD requests to the backend
+		# (behind answers expected within -backend-pipeline-wait, 1 ms).
 		start gateway-pipeline32 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW4_TLS -listen-plain 127.0.0.1:$GW4_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 32 -log-level error
 		PID_GATEWAY4=$LAST
-		# ... with a smaller pool (8 connections a session), so that ten
-		# sessions of ten streams wait for connections, and pipeline.
-		start gateway-pipeline8-conns64 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW5_TLS -listen-plain 127.0.0.1:$GW5_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 8 -backend-max-conns 64 -log-level error
+		# ... only for requests that would wait for a connection.
+		start gateway-pipeline32-nowait "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW5_TLS -listen-plain 127.0.0.1:$GW5_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 32 -backend-pipeline-wait 0 -log-level error
 		PID_GATEWAY5=$LAST
 		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS $SEC_TLS $SEC_PLAIN $GW3_TLS $GW3_PLAIN $GW4_TLS $GW4_PLAIN $GW5_TLS $GW5_PLAIN)
 	fi
@@ -435,7 +435,8 @@ rps_round() {
 #                      backend, h2load; CPU of both
 #   gateway-pipeline32 spdymux serve -backend -backend-pipeline 32 + the same
 #                      backend, h2load; CPU of both
-#   gateway-pipeline8-conns64  the same with -backend-pipeline 8 -backend-max-conns 64
+#   gateway-pipeline32-nowait  the same with -backend-pipeline-wait 0: only
+#                      requests that would wait for a connection pipeline
 #   nghttpx            nghttpx -n1 + the same benchserver -h1, h2load; CPU of both
 #   apache             Apache httpd, mod_http2, the file htdocs/hello, h2load
 h2_round() {
@@ -461,7 +462,7 @@ h2_round() {
 			WANT=$want bench $g gateway-idle256 $rep $PID_GATEWAY2,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw2/hello
 			WANT=$want bench $g gateway-secondary $rep $PID_GATEWAY3,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw3/hello
 			WANT=$want bench $g gateway-pipeline32 $rep $PID_GATEWAY4,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw4/hello
-			WANT=$want bench $g gateway-pipeline8-conns64 $rep $PID_GATEWAY5,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw5/hello
+			WANT=$want bench $g gateway-pipeline32-nowait $rep $PID_GATEWAY5,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw5/hello
 			WANT=$want bench $g nghttpx $rep $PID_NGHTTPX,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$ngx/hello
 			WANT=$want bench $g apache $rep $PID_APACHE "${H2[@]}" $s://127.0.0.1:$ap/hello
 		done
@@ -761,7 +762,7 @@ END=$(date +%s)
 			ratios+=(-ratio "$g:spdymux-h2/nethttp-h2" -ratio "$g:spdymux-h2/spdymux-h2-secondary" -ratio "$g:spdymux-h2-secondary/nethttp-h2"
 				-ratio "$g:spdymux-h2/spdymux-spdy31" -ratio "$g:spdymux-h2-sb/spdymux-spdy31"
 				-ratio "$g:spdymux-h2/apache" -ratio "$g:nethttp-h2/apache"
-				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/gateway-secondary" -ratio "$g:gateway-secondary/nghttpx" -ratio "$g:gateway-pipeline32/nghttpx" -ratio "$g:gateway-pipeline32/gateway" -ratio "$g:gateway-pipeline8-conns64/nghttpx" -ratio "$g:gateway-pipeline32/spdymux-h2" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
+				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/gateway-secondary" -ratio "$g:gateway-secondary/nghttpx" -ratio "$g:gateway-pipeline32/nghttpx" -ratio "$g:gateway-pipeline32/gateway" -ratio "$g:gateway-pipeline32-nowait/nghttpx" -ratio "$g:gateway-pipeline32/spdymux-h2" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
 		done
 		"$BIN/benchrun" table -results "$RESULTS" "${ratios[@]}"
 	fi
