@@ -1,6 +1,6 @@
 #!/bin/bash
 # gateway-mix.sh [SPDYMUX] [REPS]: what pipelining to the backend costs
-# when answers are not all alike (BENCHMARKS §13). A backend (spdymux
+# when answers are not all alike (BENCHMARKS §13, §14). A backend (spdymux
 # serve, HTTP/1.1 on cleartext) behind the gateway without pipelining,
 # with -backend-pipeline 32, with -backend-pipeline 32
 # -backend-pipeline-wait 0 (only requests that would wait pipeline), and
