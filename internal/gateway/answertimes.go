@@ -35,7 +35,7 @@ type answerSlot struct {
 	mean time.Duration
 }
 
-// answerSlots is the number of paths answerTimes keeps (24 bytes each).
+// answerSlots is the number of paths answerTimes keeps (16 bytes each).
 const answerSlots = 1024
 
 // unknownAnswer is the time expected of an answer to a path not in the

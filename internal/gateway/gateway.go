@@ -151,9 +151,11 @@ type Config struct {
 	// queue also when it could have a connection of its own: on a
 	// connection of its session whose answers ahead of it are expected
 	// within PipelineWait, each as long as the backend took lately to
-	// answer its path (a moving average, an eighth of the weight on the
-	// latest answer, over the last 1,024 paths seen; a path not among them
-	// is not expected soon, and nothing queues behind it). Requests that
+	// answer its path, without the query (an estimate that falls at once
+	// to a quicker answer and rises an eighth of the way to a slower one,
+	// kept in a table of 1,024 slots, each for the latest path whose hash
+	// falls in it; a path not in the table is not expected soon, and
+	// nothing queues behind it). Requests that
 	// would be answered at once then share connections, and the backend
 	// and the gateway work less per request under load; the price is at
 	// most about PipelineWait more for the answer, unless an answer ahead
