@@ -89,7 +89,8 @@ type session struct {
 	tls     *tls.ConnectionState
 	remote  string // the client's address, as http.Request.RemoteAddr
 	// onStream makes what serves a stream the peer opened, given its head:
-	// startRequest, an HTTP/1.1 request for the pool.
+	// startRequest, an HTTP/1.1 request for the pool. The head is the
+	// callee's to keep: each frame parser makes it anew for each block.
 	onStream func(st *stream, head []httpconv.HeaderField) error
 	// deliver hands a server's stream that got a worker slot to the inner
 	// server (the listener's Accept); nil on a client.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/spdymux/spdymux/internal/httpconv"
@@ -74,7 +73,7 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	st.wantLength = req.ContentLength
 	st.reqHead, st.req = head, req
 	if s.cfg.handler != nil {
-		st.reqFields = slices.Clone(fields)
+		st.reqFields = fields // made for this block alone (onStream)
 	}
 	s.notePushSourceLocked(st, fields)
 	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st}
