@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -80,30 +79,10 @@ type directExchange struct {
 
 	// ctx is the request's context: the stream's facts, cancelled when
 	// the stream dies or the handler returns.
-	ctx    streamContext
-	cancel context.CancelFunc
+	ctx streamContext
 
 	body directBody
 	w    directWriter
-}
-
-// streamContext carries a stream's StreamInfo and the local address
-// (http.LocalAddrContextKey), as a request's context does on a secondary
-// connection.
-type streamContext struct {
-	context.Context
-	info  *StreamInfo
-	local net.Addr
-}
-
-func (c *streamContext) Value(key any) any {
-	switch key {
-	case streamInfoKey{}:
-		return c.info
-	case http.LocalAddrContextKey:
-		return c.local
-	}
-	return c.Context.Value(key)
 }
 
 // directBufSize is the response bytes a handler's writes gather before
@@ -130,17 +109,15 @@ func (s *session) serveDirect(st *stream) {
 	}
 	fields := st.reqFields
 	st.reqFields = nil
-	x.ctx = streamContext{Context: s.baseContext, info: &st.info, local: s.conn.LocalAddr()}
-	ctx, cancel := context.WithCancel(&x.ctx)
-	x.cancel = cancel
-	st.cancel = cancel
+	x.ctx.init(s.baseContext, &st.info, s.conn.LocalAddr())
+	st.ctx = &x.ctx
 	dead := st.err != nil
 	s.mu.Unlock()
 	defer x.release()
 	if dead {
 		return
 	}
-	req, err := x.request(ctx, fields)
+	req, err := x.request(&x.ctx, fields)
 	if err != nil {
 		s.log.Info("spdymux: bad request", "stream", st.id, "err", err)
 		s.mu.Lock()
@@ -186,11 +163,11 @@ func (x *directExchange) release() {
 	s, st := x.s, x.st
 	s.mu.Lock()
 	s.requestDoneLocked(st)
-	st.cancel = nil
+	st.ctx = nil
 	release := st.takeSlotLocked()
 	s.mu.Unlock()
 	s.releaseSlot(release)
-	x.cancel()
+	x.ctx.cancel(context.Canceled)
 }
 
 // request builds the handler's request.

@@ -86,8 +86,9 @@ type stream struct {
 	// reqFields is the request's header block, in handler mode
 	// (direct.go), where no head is written.
 	reqFields []httpconv.HeaderField
-	// cancel cancels the request's context in handler mode.
-	cancel   context.CancelFunc
+	// ctx is the request's context in handler mode, cancelled when the
+	// stream dies.
+	ctx      *streamContext
 	entry    poolEntry
 	granted  bool // the pool gave it a slot
 	released bool // the slot went back to the pool
@@ -151,10 +152,10 @@ func (st *stream) failLocked(err error) {
 	if st.conn != nil {
 		st.conn.abortLocked(st)
 	}
-	if st.cancel != nil {
-		// Cancelling runs no code of ours: it only closes channels and
-		// starts the AfterFuncs of its children.
-		st.cancel()
+	if st.ctx != nil {
+		// Cancelling runs no code of ours: it only closes a channel and
+		// starts the functions waiting for it, each in a goroutine.
+		st.ctx.cancel(context.Canceled)
 	}
 	signal(st.readWake)
 	signal(st.writeWake)
