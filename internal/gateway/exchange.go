@@ -43,8 +43,11 @@ type exchange struct {
 	hasBody bool // a request body goes to the backend
 	chunked bool // ... in chunks: its length is unknown, or it has trailers
 
-	c       *backendConn
-	unwatch func() bool // stops the watch that closes c when the client goes away
+	c *backendConn
+	// The watch that closes c when the client goes away: held by the
+	// request's context itself (watcher), or a context.AfterFunc's stop.
+	watcher doneWatcher
+	unwatch func() bool
 
 	// Pipelining with PipelineWait: the key of the request's path in the
 	// pool's answer times, 0 if they are not kept; and when its answer
@@ -64,6 +67,10 @@ type exchange struct {
 	mu       sync.Mutex
 	released bool // c went back to the pool
 	closed   bool // c was closed to end the exchange
+
+	// detached: a goroutine of the exchange may outlive its handler
+	// (sendBody, discard), so the exchange is not reused.
+	detached bool
 }
 
 const (
@@ -296,7 +303,7 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*htt
 		}
 	}
 	c.start(deadline)
-	x.unwatch = context.AfterFunc(x.in.Context(), c.closeConn)
+	x.watchClient()
 	// A request that followed others is a GET or HEAD: it may go again
 	// (RFC 9112 §9.3.2) if nothing of its answer came.
 	fail := func(what string, err error) (*http.Response, error) {
@@ -319,6 +326,7 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*htt
 	}
 	if x.hasBody {
 		x.bodyDone = make(chan struct{})
+		x.detached = true
 		go x.sendBody()
 	}
 	c.limit = int64(g.maxHead)
@@ -363,6 +371,44 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*htt
 	}
 }
 
+// doneWatcher is a context that runs one function when it ends, set and
+// stopped without allocating: the context of a request spdymux serves in
+// handler mode. Other contexts take context.AfterFunc, which allocates
+// three objects per request.
+type doneWatcher interface {
+	// WatchDone arranges for f to run in its own goroutine once the
+	// context ends; false if the context holds a watch already.
+	WatchDone(f func()) bool
+	// StopWatch removes the watch; false if f has been started.
+	StopWatch() bool
+}
+
+// watchClient makes the end of the client's request, a reset stream or
+// a closed connection, close x.c: a read or write on it then fails at
+// once.
+func (x *exchange) watchClient() {
+	ctx := x.in.Context()
+	if w, ok := ctx.(doneWatcher); ok && w.WatchDone(x.c.closeConn) {
+		x.watcher = w
+		return
+	}
+	x.unwatch = context.AfterFunc(ctx, x.c.closeConn)
+}
+
+// stopWatch ends watchClient's watch, if any; it reports false if the
+// watch has begun to close x.c.
+func (x *exchange) stopWatch() bool {
+	w, unwatch := x.watcher, x.unwatch
+	x.watcher, x.unwatch = nil, nil
+	switch {
+	case w != nil:
+		return w.StopWatch()
+	case unwatch != nil:
+		return unwatch()
+	}
+	return true
+}
+
 // pipelinable reports whether the request may queue on a connection
 // behind others (Config.PipelineDepth): a GET or HEAD without a body,
 // which can go again if the connection fails before its answer.
@@ -402,6 +448,7 @@ func (x *exchange) queue(head []byte, deadline time.Time) error {
 		case err = <-turn:
 		case <-ctx.Done():
 			x.noRelease()
+			x.detached = true
 			go x.discard(turn, deadline, x.in.Method)
 			return &backendError{what: "waiting for a pipelined answer", err: ctx.Err()}
 		}
@@ -558,7 +605,7 @@ func (x *exchange) release(reusable bool) {
 	if done {
 		return
 	}
-	if x.unwatch != nil && !x.unwatch() {
+	if !x.stopWatch() {
 		reusable = false // the watch is closing the connection
 	}
 	if x.hasBody && x.bodyState.Load() != bodySent {

@@ -80,6 +80,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -362,14 +363,23 @@ func setDefault[T int | time.Duration](p *T, v T) {
 
 // ServeHTTP forwards r to the backend and streams the answer back.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	x := &exchange{g: g, start: time.Now(), w: w, in: r, session: g.session(r)}
+	x := exchanges.Get().(*exchange)
+	x.g, x.start, x.w, x.in, x.session = g, time.Now(), w, r, g.session(r)
 	x.rc = *http.NewResponseController(w)
 	// An HTTP/1.x handler may not read the request body once it has
 	// written the response unless full duplex is on; the backend may well
 	// answer before the upload ends.
 	_ = x.rc.EnableFullDuplex()
 	x.serve()
+	if !x.detached {
+		*x = exchange{}
+		exchanges.Put(x)
+	}
 }
+
+// exchanges are the exchanges no goroutine holds once their handler
+// returned, for the next requests.
+var exchanges = sync.Pool{New: func() any { return new(exchange) }}
 
 // requestTarget returns the request-target the backend gets: the
 // client's, joined to the backend's URL as httputil.ProxyRequest.SetURL
