@@ -50,7 +50,8 @@ type backendConn struct {
 	// passed on before the request they belong to joined turns; broken
 	// is set once c failed, and fails every turn after it.
 	tmu     sync.Mutex
-	turns   []chan error
+	turns   []chan error // turns[turn0:] wait, in order
+	turn0   int
 	handoff int
 	broken  bool
 
@@ -188,23 +189,39 @@ func (c *backendConn) joinTurns() (chan error, error) {
 		c.handoff--
 		return nil, nil
 	}
-	t := make(chan error, 1)
+	if c.turn0 > 0 && len(c.turns) == cap(c.turns) {
+		// Full up to its end: move the waiting turns to the front
+		// rather than grow.
+		n := copy(c.turns, c.turns[c.turn0:])
+		clear(c.turns[n:])
+		c.turns, c.turn0 = c.turns[:n], 0
+	}
+	t := turnChans.Get().(chan error)
 	c.turns = append(c.turns, t)
 	return t, nil
 }
+
+// turnChans are the channels turns come on, each given back by the one
+// that received its turn (doneTurn).
+var turnChans = sync.Pool{New: func() any { return make(chan error, 1) }}
+
+// doneTurn gives back t, the channel of a turn once received.
+func doneTurn(t chan error) { turnChans.Put(t) }
 
 // passTurn gives the turn to read to the next request in line, or keeps
 // it for the request that is yet to join turns.
 func (c *backendConn) passTurn() {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
-	if len(c.turns) == 0 {
+	if c.turn0 == len(c.turns) {
 		c.handoff++
 		return
 	}
-	t := c.turns[0]
-	c.turns[0] = nil
-	c.turns = c.turns[1:]
+	t := c.turns[c.turn0]
+	c.turns[c.turn0] = nil
+	if c.turn0++; c.turn0 == len(c.turns) {
+		c.turns, c.turn0 = c.turns[:0], 0
+	}
 	t <- nil
 }
 
@@ -214,10 +231,10 @@ func (c *backendConn) breakTurns() {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
 	c.broken = true
-	for _, t := range c.turns {
+	for _, t := range c.turns[c.turn0:] {
 		t <- errPipelineBroken
 	}
-	c.turns = nil
+	c.turns, c.turn0 = nil, 0
 }
 
 // flushHeads writes the pending request heads until none are left. A

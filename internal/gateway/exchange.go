@@ -446,6 +446,7 @@ func (x *exchange) queue(head []byte, deadline time.Time) error {
 		ctx := x.in.Context()
 		select {
 		case err = <-turn:
+			doneTurn(turn)
 		case <-ctx.Done():
 			x.noRelease()
 			x.detached = true
@@ -476,7 +477,9 @@ func (x *exchange) noRelease() {
 // runs after the handler returned, and so does not look at x.in.
 func (x *exchange) discard(turn chan error, deadline time.Time, method string) {
 	c, g := x.c, x.g
-	if err := <-turn; err != nil {
+	err := <-turn
+	doneTurn(turn)
+	if err != nil {
 		return
 	}
 	c.start(deadline)
