@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,11 +27,14 @@ type streamContext struct {
 	info  *StreamInfo
 	local net.Addr
 
+	// done holds the chan struct{} Done returns, made when first asked
+	// for and closed at the end; read without mu once set.
+	done atomic.Value
+
 	mu       sync.Mutex
-	stopBase func() bool   // stops the watch on base, if base can end
-	done     chan struct{} // made when first asked for; closed at the end
-	err      error         // why it ended, nil until then
-	after    []*afterFunc  // AfterFunc's functions, not yet started
+	stopBase func() bool  // stops the watch on base, if base can end
+	err      error        // why it ended, nil until then
+	after    []*afterFunc // AfterFunc's functions, not yet started
 
 	// watch is WatchDone's function; watchRun says it was started.
 	watch    func()
@@ -62,16 +66,21 @@ func (c *streamContext) init(base context.Context, info *StreamInfo, local net.A
 func (c *streamContext) Deadline() (time.Time, bool) { return c.base.Deadline() }
 
 func (c *streamContext) Done() <-chan struct{} {
+	if d := c.done.Load(); d != nil {
+		return d.(chan struct{})
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.done == nil {
+	d, _ := c.done.Load().(chan struct{})
+	if d == nil {
 		if c.err != nil {
-			c.done = closedChan
+			d = closedChan
 		} else {
-			c.done = make(chan struct{})
+			d = make(chan struct{})
 		}
+		c.done.Store(d)
 	}
-	return c.done
+	return d
 }
 
 func (c *streamContext) Err() error {
@@ -155,10 +164,10 @@ func (c *streamContext) cancel(err error) {
 		return
 	}
 	c.err = err
-	if c.done == nil {
-		c.done = closedChan
+	if d, _ := c.done.Load().(chan struct{}); d == nil {
+		c.done.Store(closedChan)
 	} else {
-		close(c.done)
+		close(d)
 	}
 	after := c.after
 	c.after = nil
