@@ -1407,6 +1407,12 @@ func TestServerCloseDuringWrite(t *testing.T) {
 		p.readReply(t, 1)
 		p.dataTotal(t, 1000, 1)
 		ts.srv.Close()
+		// In handler mode the Listener serves the streams itself, and
+		// the http.Server may not have begun to serve the Listener yet:
+		// then its Close does not reach the Listener, which it closes
+		// only once Serve starts, after the window opened and the whole
+		// response, FIN and all, went out.
+		ts.sl.Close()
 		p.write(&spdy.WindowUpdateFrame{StreamID: 1, Delta: 200000})
 		for _, f := range p.expectEnd(t) {
 			if d, ok := f.(*spdy.DataFrame); ok && d.StreamID == 1 && d.Flags&spdy.FlagFin != 0 {
