@@ -26,47 +26,115 @@ import (
 // same as for a secondary connection; only the last step differs.
 
 // directWorkerIdle is how long a handler goroutine waits for the next
-// stream before it exits. Reusing goroutines keeps the stacks they grew.
+// stream before it exits, give or take as much again. Reusing goroutines
+// keeps the stacks they grew.
 const directWorkerIdle = 100 * time.Millisecond
 
-// directWorkers runs handlers on reused goroutines.
+// directWorkers runs handlers on reused goroutines. An idle worker waits
+// on a channel of its own, with no timer: the most recently idle is given
+// the next stream, and one janitor goroutine, while any worker is idle,
+// ends those idle for directWorkerIdle and all of them once done is
+// closed.
 type directWorkers struct {
-	work chan *stream    // unbuffered: a send succeeds only to an idle worker
 	done <-chan struct{} // closed when the listener closes: idle workers exit
+
+	mu      sync.Mutex
+	idle    []*directWorker // oldest first
+	janitor bool            // the janitor runs
+	closed  bool            // done was seen closed: no worker parks again
+}
+
+// directWorker is one handler goroutine; work brings its next stream, or
+// nil to make it exit.
+type directWorker struct {
+	work      chan *stream // cap 1
+	idleSince time.Time
 }
 
 func newDirectWorkers(done <-chan struct{}) *directWorkers {
-	return &directWorkers{work: make(chan *stream), done: done}
+	return &directWorkers{done: done}
 }
 
 // run serves st, which holds a worker slot, on an idle goroutine or a
 // new one.
 func (w *directWorkers) run(st *stream) {
-	select {
-	case w.work <- st:
-	default:
-		go w.loop(st)
+	w.mu.Lock()
+	if n := len(w.idle); n > 0 {
+		wk := w.idle[n-1]
+		w.idle[n-1] = nil
+		w.idle = w.idle[:n-1]
+		w.mu.Unlock()
+		wk.work <- st // an idle worker's channel is empty
+		return
+	}
+	w.mu.Unlock()
+	go w.loop(&directWorker{work: make(chan *stream, 1)}, st)
+}
+
+func (w *directWorkers) loop(wk *directWorker, st *stream) {
+	for st != nil {
+		st.s.serveDirect(st)
+		if !w.park(wk) {
+			return
+		}
+		st = <-wk.work
 	}
 }
 
-func (w *directWorkers) loop(st *stream) {
-	var t *time.Timer
+// park makes wk idle; it reports false if the listener closed, when wk
+// is to exit.
+func (w *directWorkers) park(wk *directWorker) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return false
+	}
+	wk.idleSince = time.Now()
+	w.idle = append(w.idle, wk)
+	if !w.janitor {
+		w.janitor = true
+		go w.sweep()
+	}
+	return true
+}
+
+// sweep ends the workers idle for directWorkerIdle, every
+// directWorkerIdle, until none is idle; and all of them once done is
+// closed.
+func (w *directWorkers) sweep() {
+	t := time.NewTimer(directWorkerIdle)
+	defer t.Stop()
 	for {
-		st.s.serveDirect(st)
-		if t == nil {
-			t = time.NewTimer(directWorkerIdle)
-		} else {
-			t.Reset(directWorkerIdle)
-		}
 		select {
-		case st = <-w.work:
-			t.Stop()
 		case <-t.C:
-			return
 		case <-w.done:
-			t.Stop()
+			w.mu.Lock()
+			w.closed, w.janitor = true, false
+			idle := w.idle
+			w.idle = nil
+			w.mu.Unlock()
+			for _, wk := range idle {
+				wk.work <- nil
+			}
 			return
 		}
+		w.mu.Lock()
+		n := 0
+		now := time.Now()
+		for n < len(w.idle) && now.Sub(w.idle[n].idleSince) >= directWorkerIdle {
+			w.idle[n].work <- nil
+			n++
+		}
+		w.idle = append(w.idle[:0], w.idle[n:]...)
+		clear(w.idle[len(w.idle) : len(w.idle)+n])
+		if len(w.idle) == 0 {
+			w.janitor = false
+			w.mu.Unlock()
+			return
+		}
+		next := directWorkerIdle - now.Sub(w.idle[0].idleSince)
+		w.mu.Unlock()
+		t.Reset(next)
 	}
 }
 

@@ -10,9 +10,12 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/spdymux/spdymux/internal/interop"
@@ -512,6 +515,76 @@ func TestDirectBaseAndConnContext(t *testing.T) {
 		cancelBase()
 		if err := <-ended; !errors.Is(err, context.Canceled) {
 			t.Errorf("after BaseContext's cancel: %v; want Canceled", err)
+		}
+	})
+}
+
+// goroutineID returns the id of the calling goroutine, from its stack.
+func goroutineID() string {
+	var buf [64]byte
+	f := strings.Fields(string(buf[:runtime.Stack(buf[:], false)]))
+	return f[1] // "goroutine N [running]:"
+}
+
+// Handler goroutines are reused: one after the other, streams run on the
+// same goroutine; streams at once on as many; and the idle ones exit
+// within twice directWorkerIdle, with the one that ends them.
+func TestDirectWorkersReuse(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		var mu sync.Mutex
+		ids := map[string]int{}
+		hold := make(chan struct{})
+		ts := newDirectServer(t, ProtoH2C, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			ids[goroutineID()]++
+			mu.Unlock()
+			if r.URL.Path == "/hold" {
+				<-hold
+			}
+			io.WriteString(w, "ok")
+		}))
+		p := ts.dialH2(t)
+		synctest.Wait()
+		base := ts.goroutines()
+		for id := uint32(1); id <= 9; id += 2 {
+			p.request(id, "GET", "/", true)
+			if _, body, _ := p.response(id); string(body) != "ok" {
+				t.Fatalf("stream %d: %q", id, body)
+			}
+			synctest.Wait()
+		}
+		if len(ids) != 1 {
+			t.Errorf("5 streams one after the other ran on %d goroutines; want 1", len(ids))
+		}
+		for id := uint32(11); id <= 15; id += 2 {
+			p.request(id, "GET", "/hold", true)
+		}
+		synctest.Wait()
+		close(hold)
+		for id := uint32(11); id <= 15; id += 2 {
+			p.response(id)
+		}
+		synctest.Wait()
+		if len(ids) != 3 {
+			t.Errorf("3 streams at once ran on %d goroutines in all; want 3, the first reused", len(ids))
+		}
+		if n := ts.goroutines(); n != base+4 {
+			t.Errorf("%d goroutines with 3 workers idle; want %d: the session's, 3 workers and the janitor", n, base+4)
+		}
+		time.Sleep(directWorkerIdle / 2)
+		synctest.Wait()
+		if n := ts.goroutines(); n != base+4 {
+			t.Errorf("%d goroutines before directWorkerIdle; want %d", n, base+4)
+		}
+		time.Sleep(2 * directWorkerIdle)
+		synctest.Wait()
+		if n := ts.goroutines(); n != base {
+			t.Errorf("%d goroutines after twice directWorkerIdle idle; want %d", n, base)
+		}
+		// A stream after they exited gets a new worker.
+		p.request(17, "GET", "/", true)
+		if _, body, _ := p.response(17); string(body) != "ok" {
+			t.Errorf("stream 17: %q", body)
 		}
 	})
 }
