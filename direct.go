@@ -33,13 +33,14 @@ const directWorkerIdle = 100 * time.Millisecond
 // directWorkers runs handlers on reused goroutines. An idle worker waits
 // on a channel of its own, with no timer: the most recently idle is given
 // the next stream, and one janitor goroutine, while any worker is idle,
-// ends those idle for directWorkerIdle and all of them once done is
-// closed.
+// ends every directWorkerIdle the workers that were idle already at its
+// previous round, and all of them once done is closed.
 type directWorkers struct {
 	done <-chan struct{} // closed when the listener closes: idle workers exit
 
 	mu      sync.Mutex
 	idle    []*directWorker // oldest first
+	round   uint64          // the janitor's rounds so far
 	janitor bool            // the janitor runs
 	closed  bool            // done was seen closed: no worker parks again
 }
@@ -47,8 +48,8 @@ type directWorkers struct {
 // directWorker is one handler goroutine; work brings its next stream, or
 // nil to make it exit.
 type directWorker struct {
-	work      chan *stream // cap 1
-	idleSince time.Time
+	work   chan *stream // cap 1
+	parked uint64       // the janitor's round when it last became idle
 }
 
 func newDirectWorkers(done <-chan struct{}) *directWorkers {
@@ -89,7 +90,7 @@ func (w *directWorkers) park(wk *directWorker) bool {
 	if w.closed {
 		return false
 	}
-	wk.idleSince = time.Now()
+	wk.parked = w.round
 	w.idle = append(w.idle, wk)
 	if !w.janitor {
 		w.janitor = true
@@ -98,11 +99,12 @@ func (w *directWorkers) park(wk *directWorker) bool {
 	return true
 }
 
-// sweep ends the workers idle for directWorkerIdle, every
-// directWorkerIdle, until none is idle; and all of them once done is
-// closed.
+// sweep is the janitor: every directWorkerIdle it ends the workers idle
+// since before its previous round, so that a worker exits after between
+// one and two directWorkerIdle idle, until none is idle; and all of them
+// once done is closed.
 func (w *directWorkers) sweep() {
-	t := time.NewTimer(directWorkerIdle)
+	t := time.NewTicker(directWorkerIdle)
 	defer t.Stop()
 	for {
 		select {
@@ -120,21 +122,19 @@ func (w *directWorkers) sweep() {
 		}
 		w.mu.Lock()
 		n := 0
-		now := time.Now()
-		for n < len(w.idle) && now.Sub(w.idle[n].idleSince) >= directWorkerIdle {
+		for n < len(w.idle) && w.idle[n].parked < w.round {
 			w.idle[n].work <- nil
 			n++
 		}
 		w.idle = append(w.idle[:0], w.idle[n:]...)
 		clear(w.idle[len(w.idle) : len(w.idle)+n])
+		w.round++
 		if len(w.idle) == 0 {
 			w.janitor = false
 			w.mu.Unlock()
 			return
 		}
-		next := directWorkerIdle - now.Sub(w.idle[0].idleSince)
 		w.mu.Unlock()
-		t.Reset(next)
 	}
 }
 
