@@ -31,8 +31,8 @@ type answerTimes struct {
 }
 
 type answerSlot struct {
-	key  uint64
-	mean time.Duration
+	key      uint64
+	expected time.Duration // the estimate
 }
 
 // answerSlots is the number of paths answerTimes keeps (16 bytes each).
@@ -51,7 +51,7 @@ func (t *answerTimes) key(path string) uint64 { return maphash.String(t.seed, pa
 // take.
 func (t *answerTimes) expect(key uint64) time.Duration {
 	if s := &t.slots[key%answerSlots]; key != 0 && s.key == key {
-		return s.mean
+		return s.expected
 	}
 	return unknownAnswer
 }
@@ -60,9 +60,9 @@ func (t *answerTimes) expect(key uint64) time.Duration {
 func (t *answerTimes) add(key uint64, d time.Duration) {
 	s := &t.slots[key%answerSlots]
 	switch {
-	case s.key != key, d < s.mean:
-		*s = answerSlot{key: key, mean: d}
+	case s.key != key, d < s.expected:
+		*s = answerSlot{key: key, expected: d}
 	default:
-		s.mean += (d - s.mean) / 8
+		s.expected += (d - s.expected) / 8
 	}
 }
