@@ -246,18 +246,18 @@ func (x *directExchange) request(ctx context.Context, fields []httpconv.HeaderFi
 	if err != nil {
 		return nil, fmt.Errorf("invalid path %q", r.Path)
 	}
-	req := &http.Request{
-		Method:     r.Method,
-		URL:        u,
-		Proto:      r.Proto,
-		ProtoMajor: 1,
-		ProtoMinor: 1,
-		Header:     httpconv.RequestHeader(s.dialect, fields, r),
-		Host:       r.Host,
-		RemoteAddr: s.remote,
-		RequestURI: r.Path,
-		TLS:        s.tls,
-	}
+	// WithContext on the blank request makes the request and sets its
+	// context in one allocation; on a request of its own it would copy
+	// that into a second.
+	req := blankRequest.WithContext(ctx)
+	req.Method = r.Method
+	req.URL = u
+	req.Proto, req.ProtoMajor, req.ProtoMinor = r.Proto, 1, 1
+	req.Header = httpconv.RequestHeader(s.dialect, fields, r)
+	req.Host = r.Host
+	req.RemoteAddr = s.remote
+	req.RequestURI = r.Path
+	req.TLS = s.tls
 	if s.dialect == httpconv.H2 {
 		req.Proto, req.ProtoMajor, req.ProtoMinor = "HTTP/2.0", 2, 0
 	} else if r.Proto == "HTTP/1.0" {
@@ -286,8 +286,12 @@ func (x *directExchange) request(ctx context.Context, fields []httpconv.HeaderFi
 		req.Body = &x.body
 		req.ContentLength = r.ContentLength
 	}
-	return req.WithContext(ctx), nil
+	return req, nil
 }
+
+// blankRequest is the zero request that request copies; it is never
+// written.
+var blankRequest http.Request
 
 // directBody is a request body read straight from the stream's DATA.
 type directBody struct {
