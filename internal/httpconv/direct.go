@@ -2,6 +2,7 @@ package httpconv
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -119,20 +120,7 @@ func joinCookies(fields []HeaderField) string {
 // of a name with NUL; HTTP/2 sends a field per value. d must be SPDY2,
 // SPDY3 or H2; any other value panics.
 func AppendResponseFields(dst []HeaderField, d Dialect, code int, h http.Header, contentLength int64) []HeaderField {
-	d.mustBeValid()
-	status := strconv.Itoa(code)
-	if d == H2 {
-		dst = append(dst, HeaderField{Name: ":status", Value: status})
-	} else {
-		statusName, versionName := ":status", ":version"
-		if d == SPDY2 {
-			statusName, versionName = "status", "version"
-		}
-		if text := http.StatusText(code); text != "" {
-			status += " " + text
-		}
-		dst = append(dst, HeaderField{Name: statusName, Value: status}, HeaderField{Name: versionName, Value: "HTTP/1.1"})
-	}
+	dst = appendStatus(dst, d, code)
 	start := len(dst)
 	connection := h["Connection"]
 	for k, vs := range h {
@@ -140,18 +128,10 @@ func AppendResponseFields(dst []HeaderField, d Dialect, code int, h http.Header,
 			continue
 		}
 		name := lowerName(k)
-		switch name {
-		case "connection", "keep-alive", "proxy-connection", "transfer-encoding":
+		switch responseFieldKind(d, name) {
+		case dropField:
 			continue
-		case "upgrade", "te":
-			if d == H2 {
-				continue
-			}
-		case "status", "version":
-			if d == SPDY2 {
-				continue
-			}
-		case "content-length":
+		case lengthField:
 			if n, ok := parseContentLength(vs[0]); ok && contentLength < 0 {
 				dst = append(dst, HeaderField{Name: name, Value: strconv.FormatInt(n, 10)})
 			}
@@ -167,6 +147,110 @@ func AppendResponseFields(dst []HeaderField, d Dialect, code int, h http.Header,
 	return sortFields(dst, start, d)
 }
 
+// AppendResponseFieldList is AppendResponseFields for a header given as
+// its fields in the order received (names in any case, a field per
+// value), such as an HTTP/1.1 response's head: the result is the same
+// as that of AppendResponseFields on the http.Header those fields make.
+func AppendResponseFieldList(dst []HeaderField, d Dialect, code int, fields []HeaderField, contentLength int64) []HeaderField {
+	dst = appendStatus(dst, d, code)
+	start := len(dst)
+	firstLength := true
+	for i := range fields {
+		f := &fields[i]
+		if !ValidToken(f.Name) {
+			continue
+		}
+		name := lowerName(f.Name)
+		switch responseFieldKind(d, name) {
+		case dropField:
+			continue
+		case lengthField:
+			// The map's first value of content-length, as above.
+			if firstLength && contentLength < 0 {
+				if n, ok := parseContentLength(f.Value); ok {
+					dst = append(dst, HeaderField{Name: name, Value: strconv.FormatInt(n, 10)})
+				}
+			}
+			firstLength = false
+			continue
+		}
+		if !listedInFields(fields, name) {
+			dst = appendValues(dst, d, name, []string{f.Value})
+		}
+	}
+	if contentLength >= 0 {
+		dst = append(dst, HeaderField{Name: "content-length", Value: strconv.FormatInt(contentLength, 10)})
+	}
+	return sortFields(dst, start, d)
+}
+
+// InsertField adds f to a block that AppendResponseFields or
+// AppendResponseFieldList made in dialect d, at its place in name order;
+// no field of the block has f's name.
+func InsertField(block []HeaderField, d Dialect, f HeaderField) []HeaderField {
+	start := 1
+	if d != H2 {
+		start = 2
+	}
+	i, _ := slices.BinarySearchFunc(block[start:], f.Name, func(e HeaderField, name string) int { return strings.Compare(e.Name, name) })
+	return slices.Insert(block, start+i, f)
+}
+
+// appendStatus appends a response's status fields in dialect d: for SPDY
+// the status with its reason phrase and the version "HTTP/1.1", for HTTP/2
+// :status.
+func appendStatus(dst []HeaderField, d Dialect, code int) []HeaderField {
+	d.mustBeValid()
+	status := strconv.Itoa(code)
+	if d == H2 {
+		return append(dst, HeaderField{Name: ":status", Value: status})
+	}
+	statusName, versionName := ":status", ":version"
+	if d == SPDY2 {
+		statusName, versionName = "status", "version"
+	}
+	if text := http.StatusText(code); text != "" {
+		status += " " + text
+	}
+	return append(dst, HeaderField{Name: statusName, Value: status}, HeaderField{Name: versionName, Value: "HTTP/1.1"})
+}
+
+// What a response field of a lowercase name is in a dialect.
+const (
+	keptField   = iota // sent, unless Connection lists it
+	dropField          // never sent
+	lengthField        // content-length
+)
+
+func responseFieldKind(d Dialect, name string) int {
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding":
+		return dropField
+	case "upgrade", "te":
+		if d == H2 {
+			return dropField
+		}
+	case "status", "version":
+		if d == SPDY2 {
+			return dropField
+		}
+	case "content-length":
+		return lengthField
+	}
+	return keptField
+}
+
+// listedInFields is listedIn for the values of the connection fields
+// among fields.
+func listedInFields(fields []HeaderField, name string) bool {
+	for i := range fields {
+		if f := &fields[i]; equalFoldASCII(f.Name, "connection") && listedIn([]string{f.Value}, name) {
+			return true
+		}
+	}
+	return false
+}
+
 // listedIn reports whether name is one of the options of the Connection
 // values.
 func listedIn(connection []string, name string) bool {
@@ -178,4 +262,23 @@ func listedIn(connection []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// WholeResponseWriter is an http.ResponseWriter that takes a whole
+// response in one call, its head as fields, such as one parsed from an
+// HTTP/1.1 backend's bytes: spdymux's handler-mode writer, which then
+// makes the response's header block straight from the fields
+// (AppendResponseFieldList), with no http.Header in between. Wrappers of
+// a writer pass the call on.
+type WholeResponseWriter interface {
+	// WriteWholeResponse sends the final response code (200 or above)
+	// with the given fields (HTTP/1.1 names in any case, a field per
+	// value, none of them Transfer-Encoding or Trailer) and all of the
+	// body, which the writer does not keep; a Content-Length among
+	// the fields must match the body. It is the handler's whole
+	// response: the handler writes nothing before it and nothing after.
+	// A writer that cannot take the response in this form, because the
+	// response already began or it is a response to HEAD, returns false
+	// having sent nothing; the handler then writes it the usual way.
+	WriteWholeResponse(code int, fields []HeaderField, body []byte) bool
 }
