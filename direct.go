@@ -377,17 +377,23 @@ type directWriter struct {
 	err         error // the stream's failure, once seen
 	trailerKeys []string
 	buf         *[]byte // gathered body bytes until the head is sent
+	ended       bool    // the whole response is queued (WriteWholeResponse)
 }
 
 func (w *directWriter) init(x *directExchange) {
 	w.x = x
-	w.header = make(http.Header)
 	w.head = x.req.Method == http.MethodHead
 	w.length = -1
 }
 
-// Header returns the response header.
-func (w *directWriter) Header() http.Header { return w.header }
+// Header returns the response header, made on the first call: a response
+// written whole (WriteWholeResponse) needs none.
+func (w *directWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = make(http.Header)
+	}
+	return w.header
+}
 
 // WriteHeader sends an interim (1xx) response over HTTP/2 (SPDY has
 // none), or chooses the final status.
@@ -438,6 +444,9 @@ func (w *directWriter) WriteString(s string) (int, error) { return write(w, s) }
 func write[T string | []byte](w *directWriter, p T) (int, error) {
 	if w.done {
 		return 0, http.ErrHandlerTimeout
+	}
+	if w.ended {
+		return 0, errWholeWritten
 	}
 	if w.status == 0 {
 		w.WriteHeader(http.StatusOK)
@@ -508,7 +517,7 @@ func (w *directWriter) sendHead(end bool) error {
 		body = *w.buf
 	}
 	if _, ok := w.header["Content-Type"]; !ok && len(body) > 0 && w.header.Get("Transfer-Encoding") == "" {
-		w.header.Set("Content-Type", http.DetectContentType(body))
+		w.Header().Set("Content-Type", http.DetectContentType(body))
 	}
 	for k := range httpconv.AnnouncedTrailers(w.header["Trailer"]) {
 		w.trailerKeys = append(w.trailerKeys, k)
@@ -543,6 +552,58 @@ func (w *directWriter) sendHead(end bool) error {
 	}
 	return nil
 }
+
+// WriteWholeResponse queues the head, the body and the end of the stream
+// at once, the head made straight from fields
+// (httpconv.WholeResponseWriter). The head gets what sendHead would give
+// the same response written through Header, WriteHeader and Write: a
+// content-length, a sniffed content-type if it has none, and a date.
+func (w *directWriter) WriteWholeResponse(code int, fields []httpconv.HeaderField, body []byte) bool {
+	if w.status != 0 || w.done || w.err != nil || w.buf != nil || len(w.header) > 0 || w.head ||
+		code < 200 || code > 999 || code == http.StatusNoContent || code == http.StatusNotModified {
+		return false
+	}
+	hasType, hasDate := false, false
+	for i := range fields {
+		name := fields[i].Name
+		switch {
+		case strings.EqualFold(name, "Transfer-Encoding"), strings.EqualFold(name, "Trailer"):
+			return false
+		case strings.EqualFold(name, "Content-Length"):
+			if n, ok := httpconv.ParseContentLength(fields[i].Value); !ok || n != int64(len(body)) {
+				return false
+			}
+		case strings.EqualFold(name, "Content-Type"):
+			hasType = true
+		case strings.EqualFold(name, "Date"):
+			hasDate = true
+		}
+	}
+	x := w.x
+	w.status, w.written, w.sent, w.ended = code, int64(len(body)), true, true
+	head := httpconv.AppendResponseFieldList(make([]httpconv.HeaderField, 0, len(fields)+5), x.s.dialect, code, fields, int64(len(body)))
+	if !hasType && len(body) > 0 {
+		head = httpconv.InsertField(head, x.s.dialect, httpconv.HeaderField{Name: "content-type", Value: http.DetectContentType(body)})
+	}
+	if !hasDate {
+		head = append(head, httpconv.HeaderField{Name: "date", Value: httpDate()})
+	}
+	sink := (*responseSink)(x.st)
+	err := sink.Head(head, len(body) == 0)
+	if err == nil && len(body) > 0 {
+		err = sink.Body(bytes.Clone(body))
+	}
+	if err == nil {
+		err = sink.End(nil)
+	}
+	if err != nil {
+		w.fail(err)
+	}
+	return true
+}
+
+// errWholeWritten fails a write after WriteWholeResponse.
+var errWholeWritten = errors.New("spdymux: the whole response was written already")
 
 // flushBuf sends the gathered body bytes (a HEAD response's are
 // dropped).
@@ -665,6 +726,9 @@ func (w *directWriter) finish() {
 	w.done = true
 	if w.err != nil {
 		w.abandon()
+		return
+	}
+	if w.ended {
 		return
 	}
 	short := w.length >= 0 && w.written < w.length && !w.noBody

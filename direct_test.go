@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/spdymux/spdymux/internal/httpconv"
 	"github.com/spdymux/spdymux/internal/interop"
 	"github.com/spdymux/spdymux/spdy"
 	"golang.org/x/net/http2"
@@ -585,6 +587,142 @@ func TestDirectWorkersReuse(t *testing.T) {
 		p.request(17, "GET", "/", true)
 		if _, body, _ := p.response(17); string(body) != "ok" {
 			t.Errorf("stream 17: %q", body)
+		}
+	})
+}
+
+// wholeHandler answers /whole through httpconv.WholeResponseWriter and
+// /usual with the same response through the header map; /empty whole
+// with no body. /refused tries the whole form where the writer must
+// refuse it, reporting each answer on refusals, then answers the usual
+// way.
+func wholeHandler(refusals chan<- []bool, writes chan<- error) http.Handler {
+	fields := []httpconv.HeaderField{
+		{Name: "Set-Cookie", Value: "a=1"},
+		{Name: "Keep-Alive", Value: "timeout=5"},
+		{Name: "Set-Cookie", Value: "b=2"},
+		{Name: "Content-Length", Value: "28"},
+		{Name: "X-A", Value: "1"},
+	}
+	body := "<html><body>hi</body></html>"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ww := w.(httpconv.WholeResponseWriter)
+		switch r.URL.Path {
+		case "/whole":
+			b := []byte(body)
+			if !ww.WriteWholeResponse(201, fields, b) {
+				panic("refused")
+			}
+			copy(b, "overwritten after the call: ")
+			_, err := io.WriteString(w, "more")
+			w.WriteHeader(500)
+			writes <- err
+		case "/usual":
+			h := w.Header()
+			for _, f := range fields {
+				if f.Name != "Keep-Alive" {
+					h.Add(f.Name, f.Value)
+				}
+			}
+			w.WriteHeader(201)
+			io.WriteString(w, body)
+		case "/empty":
+			if !ww.WriteWholeResponse(200, []httpconv.HeaderField{{Name: "Content-Length", Value: "0"}}, nil) {
+				panic("refused")
+			}
+		case "/refused":
+			var got []bool
+			for _, fs := range [][]httpconv.HeaderField{
+				{{Name: "Content-Length", Value: "3"}},          // not the body's length
+				{{Name: "Transfer-Encoding", Value: "chunked"}}, // framing of its own
+				{{Name: "Trailer", Value: "X-Sum"}},
+			} {
+				got = append(got, ww.WriteWholeResponse(200, fs, []byte("ok\n!")))
+			}
+			got = append(got, ww.WriteWholeResponse(http.StatusNotModified, nil, nil))
+			w.Header().Set("X-Set", "1") // a header in the map already
+			got = append(got, ww.WriteWholeResponse(200, nil, []byte("ok\n")))
+			w.WriteHeader(200)
+			got = append(got, ww.WriteWholeResponse(200, nil, []byte("ok\n")))
+			refusals <- got
+			io.WriteString(w, "ok\n")
+		case "/head":
+			refusals <- []bool{ww.WriteWholeResponse(200, nil, []byte("ok\n"))}
+			io.WriteString(w, "ok\n")
+		}
+	})
+}
+
+// A response written whole gets the head the same response written
+// through the header map gets (less its hop-by-hop fields), then its
+// body and the end of the stream; the writer takes nothing after it, and
+// refuses it where it cannot send it so.
+func TestDirectWholeResponse(t *testing.T) {
+	forEachBubble(t, []string{ProtoH2C, ProtoSPDY31, ProtoSPDY2}, func(t *testing.T, proto string) {
+		refusals, writes := make(chan []bool, 1), make(chan error, 1)
+		ts := newDirectServer(t, proto, nil, wholeHandler(refusals, writes))
+		type answer struct {
+			head []string // name=value, less date
+			fin  bool     // the stream ended with the head
+			body string
+		}
+		var get func(id uint32, method, path string) answer
+		if proto == ProtoH2C {
+			p := ts.dialH2(t)
+			get = func(id uint32, method, path string) answer {
+				p.request(id, method, path, true)
+				head, body, _ := p.response(id)
+				var a answer
+				for _, f := range head.fields {
+					if f.Name != "date" {
+						a.head = append(a.head, f.Name+"="+f.Value)
+					} else if f.Value == "" {
+						t.Errorf("%s: empty date", path)
+					}
+				}
+				a.fin, a.body = head.flags.Has(http2.FlagHeadersEndStream), string(body)
+				return a
+			}
+		} else {
+			p := ts.dial(t)
+			get = func(id uint32, method, path string) answer {
+				p.send(t, p.syn(spdy.StreamID(id), 0, true, p.request(method, path)))
+				r := p.readResponse(t, spdy.StreamID(id))
+				var a answer
+				for _, n := range r.names {
+					if n != "date" {
+						a.head = append(a.head, n+"="+r.header[n])
+					} else if r.header[n] == "" {
+						t.Errorf("%s: empty date", path)
+					}
+				}
+				a.fin, a.body = r.finOnReply, string(r.body)
+				return a
+			}
+		}
+		whole := get(1, "GET", "/whole")
+		if err := <-writes; !errors.Is(err, errWholeWritten) {
+			t.Errorf("Write after the whole response: %v; want errWholeWritten", err)
+		}
+		usual := get(3, "GET", "/usual")
+		if fmt.Sprint(whole.head) != fmt.Sprint(usual.head) || whole.body != usual.body || whole.fin {
+			t.Errorf("whole: %q %q (fin on head %v)\nusual: %q %q", whole.head, whole.body, whole.fin, usual.head, usual.body)
+		}
+		if !slices.Contains(whole.head, "content-type=text/html; charset=utf-8") || slices.ContainsFunc(whole.head, func(s string) bool { return strings.HasPrefix(s, "keep-alive") }) {
+			t.Errorf("whole head %q: want a sniffed content-type and no keep-alive", whole.head)
+		}
+		if e := get(5, "GET", "/empty"); !e.fin || e.body != "" || !slices.Contains(e.head, "content-length=0") {
+			t.Errorf("empty: %q %q (fin on head %v); want content-length 0 and the end with the head", e.head, e.body, e.fin)
+		}
+		if r := get(7, "GET", "/refused"); r.body != "ok\n" {
+			t.Errorf("refused: body %q; want the usual answer", r.body)
+		}
+		if got := <-refusals; slices.Contains(got, true) {
+			t.Errorf("refusals %v; want all false", got)
+		}
+		get(9, "HEAD", "/head")
+		if got := <-refusals; got[0] {
+			t.Error("a response to HEAD was taken whole")
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/spdymux/spdymux"
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
 // clfTime is the time format of the Common Log Format.
@@ -276,6 +277,17 @@ func (w *loggingWriter) Write(p []byte) (int, error) {
 	n, err := w.ResponseWriter.Write(p)
 	w.bytes += int64(n)
 	return n, err
+}
+
+// WriteWholeResponse passes a whole response on to a writer that takes
+// one (httpconv.WholeResponseWriter), recording it.
+func (w *loggingWriter) WriteWholeResponse(code int, fields []httpconv.HeaderField, body []byte) bool {
+	ww, ok := w.ResponseWriter.(httpconv.WholeResponseWriter)
+	if !ok || w.status != 0 || !ww.WriteWholeResponse(code, fields, body) {
+		return false
+	}
+	w.status, w.bytes = code, int64(len(body))
+	return true
 }
 
 // Flush is here for handlers that test for http.Flusher, such as

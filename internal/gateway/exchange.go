@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
 // exchange is one request forwarded to the backend and its response
@@ -55,10 +57,12 @@ type exchange struct {
 	key   uint64
 	begun time.Time
 
-	// The response when readResponse parsed it in place, its fields
-	// already in w's header; and its body.
-	resp http.Response
-	body lengthBody
+	// The response when readResponse parsed it in place, and its body;
+	// its fields, in hdr while they fit.
+	resp   http.Response
+	body   lengthBody
+	fields []httpconv.HeaderField
+	hdr    [16]httpconv.HeaderField
 
 	bodyDone  chan struct{} // closed when sendBody returns
 	bodyState atomic.Int32  // bodySending, then bodySent or bodyFailed
@@ -331,7 +335,10 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*htt
 	}
 	c.limit = int64(g.maxHead)
 	for {
-		resp, err := readResponse(c.br, x.in, &x.resp, &x.body, x.w.Header())
+		if x.fields == nil {
+			x.fields = x.hdr[:0]
+		}
+		resp, err := readResponse(c.br, x.in, &x.resp, &x.body, &x.fields)
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) && c.read.Load() == 0 {
 				err = io.EOF
@@ -487,9 +494,10 @@ func (x *exchange) discard(turn chan error, deadline time.Time, method string) {
 	req := &http.Request{Method: method}
 	var resp http.Response
 	var body lengthBody
+	var fields []httpconv.HeaderField
 	keep := false
 	for {
-		r, err := readResponse(c.br, req, &resp, &body, make(http.Header))
+		r, err := readResponse(c.br, req, &resp, &body, &fields)
 		if err != nil || r.StatusCode == http.StatusSwitchingProtocols {
 			break
 		}
@@ -625,42 +633,55 @@ func (x *exchange) release(reusable bool) {
 // respond forwards the response head and body to the client.
 func (x *exchange) respond(resp *http.Response) {
 	g, w, c := x.g, x.w, x.c
-	h := w.Header()
-	if resp != &x.resp {
-		copyResponseHeader(h, resp.Header)
-	}
-	if len(resp.Trailer) > 0 {
-		names := make([]string, 0, len(resp.Trailer))
-		for k := range resp.Trailer {
-			names = append(names, k)
-		}
-		h.Add("Trailer", strings.Join(names, ", "))
-	}
+	fast := resp == &x.resp // parsed in place: its fields in x.fields
 	announced := len(resp.Trailer)
-
-	if resp.Body == http.NoBody || resp.ContentLength == 0 {
-		// Nothing more to read: the connection is free now.
-		x.finishBody(!resp.Close)
-		w.WriteHeader(resp.StatusCode)
-		x.stopBody()
-		g.pool.happy(x.session, x.start)
-		return
+	header := func() {
+		h := w.Header()
+		if fast {
+			fieldsInto(h, x.fields)
+		} else {
+			copyResponseHeader(h, resp.Header)
+		}
+		if announced > 0 {
+			names := make([]string, 0, announced)
+			for k := range resp.Trailer {
+				names = append(names, k)
+			}
+			h.Add("Trailer", strings.Join(names, ", "))
+		}
 	}
-	if n := resp.ContentLength; n > 0 && n <= int64(c.br.Buffered()) && n <= copyBufSize {
+
+	n := resp.ContentLength
+	if resp.Body == http.NoBody {
+		n = 0
+	}
+	if n >= 0 && n <= int64(c.br.Buffered()) && n <= copyBufSize {
 		// Short, of known length and already here (it came with the
-		// head): take it, free the connection, then send it at the
-		// client's pace, from a copy buffer (Write does not keep it).
-		bufp := copyBufs.Get().(*[]byte)
-		defer copyBufs.Put(bufp)
-		buf := (*bufp)[:n]
-		if _, err := io.ReadFull(resp.Body, buf); err != nil {
-			x.release(false)
-			x.stopBody()
-			x.abort(fmt.Errorf("reading the response body: %w", err))
+		// head), or empty: take it, free the connection, then send it
+		// at the client's pace. A response parsed in place goes whole
+		// where w takes it so, its header block made straight from its
+		// fields; the body is sent from a copy buffer (no writer keeps
+		// it).
+		var buf []byte
+		if n > 0 {
+			bufp := copyBufs.Get().(*[]byte)
+			defer copyBufs.Put(bufp)
+			buf = (*bufp)[:n]
+			if _, err := io.ReadFull(resp.Body, buf); err != nil {
+				x.release(false)
+				x.stopBody()
+				x.abort(fmt.Errorf("reading the response body: %w", err))
+			}
 		}
 		x.finishBody(!resp.Close)
-		w.WriteHeader(resp.StatusCode)
-		_, werr := w.Write(buf)
+		var werr error
+		if ww, ok := w.(httpconv.WholeResponseWriter); !fast || !ok || !ww.WriteWholeResponse(resp.StatusCode, x.fields, buf) {
+			header()
+			w.WriteHeader(resp.StatusCode)
+			if n > 0 {
+				_, werr = w.Write(buf)
+			}
+		}
 		x.stopBody()
 		if werr == nil {
 			g.pool.happy(x.session, x.start)
@@ -668,6 +689,8 @@ func (x *exchange) respond(resp *http.Response) {
 		return
 	}
 
+	header()
+	h := w.Header()
 	w.WriteHeader(resp.StatusCode)
 	x.rc.Flush()
 	ra := newReadAhead(g.bufSize)

@@ -22,14 +22,16 @@ import (
 // than 204 and 304, one Content-Length, CRLF line ends and no folded
 // lines, and none of the fields that change how ReadResponse frames or
 // rewrites a response (Connection, Transfer-Encoding, Trailer, Pragma).
-// The head becomes one string that the header's names and values share;
-// the response is resp, its body reader body, both the caller's, and its
-// fields go straight into dst less the hop-by-hop ones, as
-// copyResponseHeader would put them, with resp.Header set to dst.
-// Anything else, and a response to HEAD, is left to http.ReadResponse,
-// from the same place in br (the fast path reads nothing it does not
-// keep), and dst is left alone.
-func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body *lengthBody, dst http.Header) (*http.Response, error) {
+// The head becomes one string that the fields' names and values share;
+// the response is resp, its body reader body, both the caller's, with no
+// Header: its fields go into *fields in the order received, names
+// canonical, less the hop-by-hop ones, which is what copyResponseHeader
+// would keep (fieldsInto makes that header of them). Anything else, and a
+// response to HEAD, is left to http.ReadResponse, from the same place in
+// br (the fast path reads nothing it does not keep), and *fields is
+// emptied.
+func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body *lengthBody, fields *[]httpconv.HeaderField) (*http.Response, error) {
+	*fields = (*fields)[:0]
 	if req.Method != "HEAD" {
 		if _, err := br.Peek(1); err != nil {
 			// What ReadResponse makes of a failing first read.
@@ -39,7 +41,7 @@ func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body
 			return nil, err
 		}
 		buf, _ := br.Peek(br.Buffered())
-		if n, ok := parseFastHead(buf, resp, dst); ok {
+		if n, ok := parseFastHead(buf, resp, fields); ok {
 			br.Discard(n)
 			resp.Request = req
 			*body = lengthBody{r: br, n: resp.ContentLength}
@@ -53,14 +55,11 @@ func readResponse(br *bufio.Reader, req *http.Request, resp *http.Response, body
 	return http.ReadResponse(br, req)
 }
 
-// field is one header field of a head parseFastHead reads.
-type field struct{ name, value string }
-
 // parseFastHead parses the head at the start of b into resp and its
-// fields into dst, if it is of the common form readResponse describes,
-// and returns its length. ok is false, and resp and dst untouched, for
-// any other head or one not whole in b.
-func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bool) {
+// fields into *fields, if it is of the common form readResponse
+// describes, and returns its length. ok is false, resp untouched and
+// *fields empty, for any other head or one not whole in b.
+func parseFastHead(b []byte, resp *http.Response, fields *[]httpconv.HeaderField) (n int, ok bool) {
 	end := bytes.Index(b, []byte("\r\n\r\n"))
 	if end < 0 {
 		return 0, false
@@ -89,9 +88,12 @@ func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bo
 		return 0, false
 	}
 
-	// Every field is checked before any goes into dst.
-	var stack [24]field
-	fields := stack[:0]
+	f := (*fields)[:0]
+	fail := func() (int, bool) {
+		clear(f)
+		*fields = f[:0]
+		return 0, false
+	}
 	cl := int64(-1)
 	for i := statusEnd + 2; i < len(head); {
 		e := indexCRLF(head, i)
@@ -100,59 +102,63 @@ func parseFastHead(b []byte, resp *http.Response, dst http.Header) (n int, ok bo
 		colon := 0
 		for colon < len(kv) && kv[colon] != ':' {
 			if !isTokenByte(kv[colon]) {
-				return 0, false // a space before the colon, or no colon
+				return fail() // a space before the colon, or no colon
 			}
 			colon++
 		}
 		if colon == 0 || colon == len(kv) {
-			return 0, false
+			return fail()
 		}
 		// The value without the blanks around it, as ReadResponse
 		// trims it: spaces and tabs only.
 		name, value := kv[:colon], strings.Trim(kv[colon+1:], " \t")
 		// ReadResponse's rule for a value: no control byte but HTAB.
 		if !httpguts.ValidHeaderFieldValue(value) {
-			return 0, false
+			return fail()
 		}
 		name = textproto.CanonicalMIMEHeaderKey(name) // name itself, if canonical already
 		switch name {
 		case "Connection", "Transfer-Encoding", "Trailer", "Pragma":
-			return 0, false
+			return fail()
 		case "Content-Length":
 			if cl >= 0 {
-				return 0, false
+				return fail()
 			}
 			v, err := strconv.ParseUint(value, 10, 63)
 			if err != nil {
-				return 0, false
+				return fail()
 			}
 			cl = int64(v)
 		}
-		fields = append(fields, field{name, value})
-	}
-	if cl < 0 {
-		return 0, false
-	}
-
-	// What copyResponseHeader would put into dst: the fields less the
-	// hop-by-hop ones (none is named by a Connection field: there is
-	// none), each name's values in order after those dst had.
-	hb := httpconv.HeaderBuilder{Header: dst}
-	for i, f := range fields {
-		if !isHopHeader(f.name) {
-			hb.Add(f.name, f.value, len(fields)-i)
+		// What copyResponseHeader keeps: the fields less the hop-by-hop
+		// ones (none is named by a Connection field: there is none).
+		if !isHopHeader(name) {
+			f = append(f, httpconv.HeaderField{Name: name, Value: value})
 		}
 	}
+	if cl < 0 {
+		return fail()
+	}
+	*fields = f
 	*resp = http.Response{
 		Status:        head[len(proto):statusEnd],
 		StatusCode:    code,
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        dst,
 		ContentLength: cl,
 	}
 	return n, true
+}
+
+// fieldsInto adds fields, as readResponse gives them, to dst: each name's
+// values in order after those dst had, as copyResponseHeader adds a
+// response's header.
+func fieldsInto(dst http.Header, fields []httpconv.HeaderField) {
+	hb := httpconv.HeaderBuilder{Header: dst}
+	for i, f := range fields {
+		hb.Add(f.Name, f.Value, len(fields)-i)
+	}
 }
 
 // indexCRLF returns the index of the first CRLF in s at or after i; s

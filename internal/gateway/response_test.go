@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"reflect"
 	"testing"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
 // readBoth reads data as one response to method with readResponse and
@@ -20,8 +22,8 @@ func readBoth(t *testing.T, data []byte, method string) (fast bool) {
 	br2 := bufio.NewReaderSize(bytes.NewReader(data), 16<<10)
 	var resp http.Response
 	var body lengthBody
-	dst := http.Header{"X-Before": {"1"}}
-	got, err1 := readResponse(br1, req, &resp, &body, dst)
+	fields := []httpconv.HeaderField{{Name: "X-Left", Value: "over"}}
+	got, err1 := readResponse(br1, req, &resp, &body, &fields)
 	want, err2 := http.ReadResponse(br2, req)
 	if (err1 == nil) != (err2 == nil) || err1 != nil && err1.Error() != err2.Error() {
 		t.Fatalf("%q: readResponse error %v; http.ReadResponse %v", data, err1, err2)
@@ -31,15 +33,28 @@ func readBoth(t *testing.T, data []byte, method string) (fast bool) {
 	}
 	fast = got == &resp
 	if fast {
-		// The fields went into dst as copyResponseHeader puts them.
-		wantDst := http.Header{"X-Before": {"1"}}
+		// The fields make what copyResponseHeader makes of the header,
+		// after what a header had already.
+		dst, wantDst := http.Header{"X-Before": {"1"}}, http.Header{"X-Before": {"1"}}
+		fieldsInto(dst, fields)
 		copyResponseHeader(wantDst, want.Header)
 		if !reflect.DeepEqual(dst, wantDst) {
-			t.Fatalf("%q: header in place %q; want %q", data, dst, wantDst)
+			t.Fatalf("%q: fields %q make %q; want %q", data, fields, dst, wantDst)
+		}
+		// And the block of a SPDY or HTTP/2 response the same as the
+		// header net/http read would.
+		kept := http.Header{}
+		copyResponseHeader(kept, want.Header)
+		for _, d := range []httpconv.Dialect{httpconv.SPDY2, httpconv.SPDY3, httpconv.H2} {
+			a := httpconv.AppendResponseFieldList(nil, d, got.StatusCode, fields, got.ContentLength)
+			b := httpconv.AppendResponseFields(nil, d, got.StatusCode, kept, got.ContentLength)
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("%q: %v block from the fields %q; from the header %q", data, d, a, b)
+			}
 		}
 		got.Header = want.Header // compared above
-	} else if len(dst) != 1 || len(dst["X-Before"]) != 1 {
-		t.Fatalf("%q: the header in place is %q after a response read by http.ReadResponse", data, dst)
+	} else if len(fields) != 0 {
+		t.Fatalf("%q: fields %q after a response read by http.ReadResponse", data, fields)
 	}
 	if got.Status != want.Status || got.StatusCode != want.StatusCode || got.Proto != want.Proto ||
 		got.ProtoMajor != want.ProtoMajor || got.ProtoMinor != want.ProtoMinor ||
@@ -141,6 +156,7 @@ func BenchmarkReadResponse(b *testing.B) {
 	req, _ := http.NewRequest("GET", "http://backend/", nil)
 	src := bytes.NewReader(data)
 	br := bufio.NewReaderSize(src, 16<<10)
+	var fields []httpconv.HeaderField
 	for _, bc := range []struct {
 		name string
 		read func() (*http.Response, error)
@@ -148,7 +164,11 @@ func BenchmarkReadResponse(b *testing.B) {
 		{"gateway", func() (*http.Response, error) {
 			var resp http.Response
 			var body lengthBody
-			return readResponse(br, req, &resp, &body, make(http.Header))
+			resp0, err := readResponse(br, req, &resp, &body, &fields)
+			if err == nil {
+				fieldsInto(make(http.Header), fields)
+			}
+			return resp0, err
 		}},
 		{"net-http", func() (*http.Response, error) {
 			resp, err := http.ReadResponse(br, req)
