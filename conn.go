@@ -484,6 +484,7 @@ func (c *StreamConn) waitEnd(st *stream, n int) error {
 		c.s.mu.Lock()
 		closed, err := c.closed || st.connClosed, st.err
 		done := c.keepAlive && c.respDone && n > 1
+		wake := st.readWakeLocked()
 		c.s.mu.Unlock()
 		switch {
 		case closed:
@@ -494,7 +495,7 @@ func (c *StreamConn) waitEnd(st *stream, n int) error {
 			return errResponseDone
 		}
 		select {
-		case <-st.readWake:
+		case <-wake:
 		case <-c.wake:
 		case <-st.rdl.wait():
 			return c.opError("read", os.ErrDeadlineExceeded)

@@ -108,6 +108,7 @@ func (st *stream) waitReply(ctx context.Context) ([]httpconv.HeaderField, error)
 	for {
 		s.mu.Lock()
 		reply, got, err := st.reply, st.gotReply, st.err
+		wake := st.readWakeLocked()
 		s.mu.Unlock()
 		switch {
 		case got:
@@ -116,7 +117,7 @@ func (st *stream) waitReply(ctx context.Context) ([]httpconv.HeaderField, error)
 			return nil, err
 		}
 		select {
-		case <-st.readWake:
+		case <-wake:
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}

@@ -25,7 +25,12 @@ type stream struct {
 	// readWake (cap 1) is signalled when received data, FIN or an error
 	// arrives; writeWake (cap 1) when queued output is taken by the writer
 	// or the stream dies. Each has one waiter at a time (the read or write
-	// side of the connection, serialised by StreamConn's locks).
+	// side of the connection, serialised by StreamConn's locks), which
+	// makes it under s.mu on its first wait (readWakeLocked,
+	// writeWakeLocked): most streams never wait, a request without a
+	// body or a response queued whole. Signals, all under s.mu, go
+	// nowhere until then; the waiter looks at what it waits for under
+	// the same lock before it waits.
 	readWake  chan struct{}
 	writeWake chan struct{}
 	// rdl and wdl are the read and write deadlines: the stream's own
@@ -39,14 +44,14 @@ type stream struct {
 
 	recv      []byte // received DATA payload not yet read: recv[recvOff:]
 	recvOff   int
-	recvFin   bool  // the peer sent FIN
 	recvBytes int64 // DATA payload bytes received in all
 	recvFlow  inflow
 	// recvTrailers are the request trailers the peer sent, for the last
 	// chunk of the request body.
 	recvTrailers []httpconv.HeaderField
-	discard      bool  // received DATA is dropped (credited at once)
 	wantLength   int64 // the body's content-length, or -1
+	recvFin      bool  // the peer sent FIN
+	discard      bool  // received DATA is dropped (credited at once)
 
 	// push is server push's part (push.go): set on a GET the peer opened
 	// on a session that pushes, and on a pushed stream; nil otherwise.
@@ -56,17 +61,18 @@ type stream struct {
 	head       []httpconv.HeaderField // the head waiting to be written: response, or request on a client
 	headQueued bool
 	sentHead   bool
-	out        [][]byte // DATA payload waiting; the slices belong to the writer of the stream until taken
+	out        [][]byte  // DATA payload waiting; the slices belong to the writer of the stream until taken
+	outArr     [1][]byte // out's first array: most responses queue one slice at a time
 	outLen     int
 	trailers   []httpconv.HeaderField   // trailers that end the stream after out, if any
 	interim    [][]httpconv.HeaderField // interim (1xx) heads to write before head
+	blockedAt  time.Time                // since when queued data waits for window, or zero
 	finQueued  bool                     // the end of the stream goes after out
 	sentFin    bool
-	inSched    bool      // in the writer's schedule
-	blockedAt  time.Time // since when queued data waits for window, or zero
-	removed    bool      // no longer in s.streams
-	resetHere  bool      // this side reset it
-	starting   bool      // counted in s.starting: opened by the peer, no head written yet
+	inSched    bool // in the writer's schedule
+	removed    bool // no longer in s.streams
+	resetHere  bool // this side reset it
+	starting   bool // counted in s.starting: opened by the peer, no head written yet
 	// resetAfterFin: the server is done with the request; the client is
 	// asked to stop sending once the response's END_STREAM is out
 	// (HTTP/2, stopRequestLocked).
@@ -76,6 +82,9 @@ type stream struct {
 	// stopRequestWait (stopRequestLocked).
 	stopWanted bool
 	connClosed bool // the connection on the stream was closed
+	granted    bool // the pool gave it a slot (entry)
+	released   bool // the slot went back to the pool
+	gotReply   bool // client side: reply is set
 
 	info StreamInfo // the facts handlers see, once a connection serves it
 
@@ -88,14 +97,11 @@ type stream struct {
 	reqFields []httpconv.HeaderField
 	// ctx is the request's context in handler mode, cancelled when the
 	// stream dies.
-	ctx      *streamContext
-	entry    poolEntry
-	granted  bool // the pool gave it a slot
-	released bool // the slot went back to the pool
+	ctx   *streamContext
+	entry poolEntry
 
-	// Client side: the response head.
-	reply    []httpconv.HeaderField
-	gotReply bool
+	// Client side: the response head (gotReply).
+	reply []httpconv.HeaderField
 
 	// err, once set, makes Read and Write fail: the stream was reset by
 	// either side, or the session closed.
@@ -107,14 +113,29 @@ func newStream(s *session, id uint32, priority uint8) *stream {
 		s:          s,
 		id:         id,
 		priority:   priority,
-		readWake:   make(chan struct{}, 1),
-		writeWake:  make(chan struct{}, 1),
 		recvFlow:   inflow{avail: s.cfg.initialWindowSize},
 		sendFlow:   outflow{n: s.peerInitWindow},
 		wantLength: -1,
 	}
 	st.rdl, st.wdl = &st.dls[0], &st.dls[1]
+	st.out = st.outArr[:0]
 	return st
+}
+
+// readWakeLocked returns readWake, made on the first call.
+func (st *stream) readWakeLocked() chan struct{} {
+	if st.readWake == nil {
+		st.readWake = make(chan struct{}, 1)
+	}
+	return st.readWake
+}
+
+// writeWakeLocked returns writeWake, made on the first call.
+func (st *stream) writeWakeLocked() chan struct{} {
+	if st.writeWake == nil {
+		st.writeWake = make(chan struct{}, 1)
+	}
+	return st.writeWake
 }
 
 // unread is the received payload not yet read.
@@ -128,6 +149,8 @@ func (st *stream) windowCoversRest() bool {
 	return st.wantLength >= 0 && int64(st.recvFlow.avail) >= st.wantLength-st.recvBytes
 }
 
+// signal leaves a token in c unless one is there; a nil c (nobody has
+// waited on it yet) takes none.
 func signal(c chan struct{}) {
 	select {
 	case c <- struct{}{}:
@@ -214,6 +237,7 @@ func (st *stream) readPayload(p []byte) (int, error) {
 		if err == nil && st.connClosed {
 			err = net.ErrClosed
 		}
+		wake := st.readWakeLocked()
 		s.mu.Unlock()
 		switch {
 		case err != nil:
@@ -224,7 +248,7 @@ func (st *stream) readPayload(p []byte) (int, error) {
 			return 0, nil
 		}
 		select {
-		case <-st.readWake:
+		case <-wake:
 		case <-st.rdl.wait():
 			return 0, os.ErrDeadlineExceeded
 		}
@@ -241,12 +265,13 @@ func (st *stream) buffered(block bool) (n int, fin bool, err error) {
 		if err == nil && st.connClosed {
 			err = net.ErrClosed
 		}
+		wake := st.readWakeLocked()
 		st.s.mu.Unlock()
 		if !block || n > 0 || fin || err != nil {
 			return n, fin, err
 		}
 		select {
-		case <-st.readWake:
+		case <-wake:
 		case <-st.rdl.wait():
 			return 0, false, os.ErrDeadlineExceeded
 		}
@@ -285,9 +310,10 @@ func (st *stream) waitTaken(whole bool) (dropped int, err error) {
 			s.mu.Unlock()
 			return dropped, err
 		}
+		wake := st.writeWakeLocked()
 		s.mu.Unlock()
 		select {
-		case <-st.writeWake:
+		case <-wake:
 		case <-st.wdl.wait():
 			s.mu.Lock()
 			dropped := st.outLen
