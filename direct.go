@@ -151,6 +151,20 @@ type directExchange struct {
 
 	body directBody
 	w    directWriter
+
+	// spare is the request's field slice once the request is built,
+	// cleared: the response's header block is made in it (block).
+	spare []httpconv.HeaderField
+}
+
+// block returns a slice for a header block of up to n fields: the spare
+// one when it is large enough.
+func (x *directExchange) block(n int) []httpconv.HeaderField {
+	if f := x.spare; cap(f) >= n {
+		x.spare = nil
+		return f
+	}
+	return make([]httpconv.HeaderField, 0, n)
 }
 
 // directBufSize is the response bytes a handler's writes gather before
@@ -271,6 +285,14 @@ func (x *directExchange) request(ctx context.Context, fields []httpconv.HeaderFi
 		delete(req.Header, "Expect")
 		x.body.expectContinue = s.dialect == httpconv.H2
 	}
+	if !st.pushed() {
+		// The header holds the fields' strings, not the slice, which
+		// was made for this request alone (onStream): the response's
+		// block can go in it. A push's fields are also its promise,
+		// which may not be written yet.
+		clear(fields)
+		x.spare = fields[:0]
+	}
 	s.mu.Lock()
 	noBody := st.recvFin && st.unread() == 0 && r.ContentLength <= 0
 	s.mu.Unlock()
@@ -367,17 +389,18 @@ type directWriter struct {
 	x      *directExchange
 	header http.Header
 
-	status      int // the final status, once chosen
-	head        bool
-	noBody      bool  // HEAD, or a status without a body
+	status      int   // the final status, once chosen
 	length      int64 // the Content-Length the handler set, or -1
 	written     int64 // body bytes the handler wrote
-	sent        bool  // the head went to the session
-	done        bool  // the handler returned
 	err         error // the stream's failure, once seen
 	trailerKeys []string
 	buf         *[]byte // gathered body bytes until the head is sent
-	ended       bool    // the whole response is queued (WriteWholeResponse)
+
+	head   bool
+	noBody bool // HEAD, or a status without a body
+	sent   bool // the head went to the session
+	done   bool // the handler returned
+	ended  bool // the whole response is queued (WriteWholeResponse)
 }
 
 func (w *directWriter) init(x *directExchange) {
@@ -541,7 +564,7 @@ func (w *directWriter) sendHead(end bool) error {
 			delete(h, k)
 		}
 	}
-	fields := httpconv.AppendResponseFields(make([]httpconv.HeaderField, 0, len(h)+4), x.s.dialect, w.status, h, length)
+	fields := httpconv.AppendResponseFields(x.block(len(h)+4), x.s.dialect, w.status, h, length)
 	if _, ok := w.header["Date"]; !ok {
 		fields = append(fields, httpconv.HeaderField{Name: "date", Value: httpDate()})
 	}
@@ -563,7 +586,7 @@ func (w *directWriter) WriteWholeResponse(code int, fields []httpconv.HeaderFiel
 		code < 200 || code > 999 || code == http.StatusNoContent || code == http.StatusNotModified {
 		return false
 	}
-	hasType, hasDate := false, false
+	hasLength, hasType, hasDate := false, false, false
 	for i := range fields {
 		name := fields[i].Name
 		switch {
@@ -573,6 +596,7 @@ func (w *directWriter) WriteWholeResponse(code int, fields []httpconv.HeaderFiel
 			if n, ok := httpconv.ParseContentLength(fields[i].Value); !ok || n != int64(len(body)) {
 				return false
 			}
+			hasLength = true
 		case strings.EqualFold(name, "Content-Type"):
 			hasType = true
 		case strings.EqualFold(name, "Date"):
@@ -581,7 +605,15 @@ func (w *directWriter) WriteWholeResponse(code int, fields []httpconv.HeaderFiel
 	}
 	x := w.x
 	w.status, w.written, w.sent, w.ended = code, int64(len(body)), true, true
-	head := httpconv.AppendResponseFieldList(make([]httpconv.HeaderField, 0, len(fields)+5), x.s.dialect, code, fields, int64(len(body)))
+	// The most fields the block can have: status (and version), the
+	// fields, and what is added.
+	n := 2 + len(fields)
+	for _, add := range []bool{!hasLength, !hasType && len(body) > 0, !hasDate} {
+		if add {
+			n++
+		}
+	}
+	head := httpconv.AppendResponseFieldList(x.block(n), x.s.dialect, code, fields, int64(len(body)))
 	if !hasType && len(body) > 0 {
 		head = httpconv.InsertField(head, x.s.dialect, httpconv.HeaderField{Name: "content-type", Value: http.DetectContentType(body)})
 	}

@@ -726,3 +726,93 @@ func TestDirectWholeResponse(t *testing.T) {
 		}
 	})
 }
+
+// An HTTP/2 request's field slice carries the response head once the
+// request is built, and goes back to the session when that head is
+// written; the reader decodes later blocks into it. Each handler still
+// sees its own header while later requests arrive and are answered.
+func TestDirectFieldsReused(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		const n = 20
+		var started sync.WaitGroup
+		started.Add(n)
+		release := make(chan struct{})
+		errs := make(chan error, n)
+		ts := newDirectServer(t, ProtoH2C, nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			want := strings.TrimPrefix(r.URL.Path, "/")
+			if strings.HasPrefix(want, "fast") {
+				io.WriteString(w, want) // its head's slice goes back to the session
+				return
+			}
+			check := func(when string) {
+				if got := r.Header.Get("X-N"); got != want || r.Header.Get("X-Pad") != strings.Repeat(want, 3) {
+					errs <- fmt.Errorf("request %s %s: header %q", want, when, r.Header)
+				}
+			}
+			check("at first")
+			started.Done()
+			<-release
+			check("after the later blocks")
+			io.WriteString(w, want)
+		}))
+		p := ts.dialH2(t)
+		for i := range n {
+			id := uint32(2*(n+i) + 1)
+			p.request(id, "GET", "/fast"+strconv.Itoa(i), true,
+				hpack.HeaderField{Name: "x-n", Value: "fast"},
+				hpack.HeaderField{Name: "x-pad", Value: "fast"},
+				hpack.HeaderField{Name: "x-more", Value: "fast"})
+			if _, body, _ := p.response(id); string(body) != "fast"+strconv.Itoa(i) {
+				t.Fatalf("stream %d: body %q", id, body)
+			}
+		}
+		for i := range n {
+			v := strconv.Itoa(i)
+			p.request(uint32(2*(2*n+i)+1), "GET", "/"+v, true,
+				hpack.HeaderField{Name: "x-n", Value: v},
+				hpack.HeaderField{Name: "x-pad", Value: strings.Repeat(v, 3)})
+		}
+		started.Wait()
+		close(release)
+		for i := range n {
+			if _, body, _ := p.response(uint32(2*(2*n+i) + 1)); string(body) != strconv.Itoa(i) {
+				t.Errorf("stream %d: body %q", 2*(2*n+i)+1, body)
+			}
+		}
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+}
+
+// The spare field slices are bounded in number and size, and cleared.
+func TestSpareFields(t *testing.T) {
+	s := &session{}
+	big := make([]httpconv.HeaderField, 1, maxSpareFieldCap+1)
+	s.recycleFieldsLocked(big)
+	if len(s.spareFields) != 0 {
+		t.Fatalf("a slice of cap %d was kept", cap(big))
+	}
+	var kept []httpconv.HeaderField
+	for i := range maxSpareFields + 2 {
+		f := make([]httpconv.HeaderField, 2, 8)
+		f[0] = httpconv.HeaderField{Name: "a", Value: strconv.Itoa(i)}
+		s.recycleFieldsLocked(f)
+		if i == 0 {
+			kept = f
+		}
+	}
+	if len(s.spareFields) != maxSpareFields {
+		t.Fatalf("%d spare slices; want %d", len(s.spareFields), maxSpareFields)
+	}
+	if kept[0] != (httpconv.HeaderField{}) {
+		t.Errorf("a spare slice still holds %q", kept[0])
+	}
+	if f := s.fieldsLocked(9); cap(f) != 9 || len(s.spareFields) != maxSpareFields {
+		t.Errorf("fields of 9: cap %d, %d spare; want a new slice", cap(f), len(s.spareFields))
+	}
+	if f := s.fieldsLocked(3); len(f) != 3 || cap(f) != 8 || len(s.spareFields) != maxSpareFields-1 {
+		t.Errorf("fields of 3: len %d cap %d, %d spare; want a spare slice", len(f), cap(f), len(s.spareFields))
+	}
+}

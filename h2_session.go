@@ -435,12 +435,13 @@ func (w *h2Wire) onBlock(b h2Block) error {
 	return s.onStream(st, fields)
 }
 
-// takeFields returns the block's fields as the core's header fields.
+// takeFields returns the block's fields as the core's header fields; the
+// caller holds s.mu.
 func (w *h2Wire) takeFields() []httpconv.HeaderField {
 	if len(w.fields) == 0 {
 		return nil
 	}
-	out := make([]httpconv.HeaderField, len(w.fields))
+	out := w.s.fieldsLocked(len(w.fields))
 	for i, f := range w.fields {
 		out[i] = httpconv.HeaderField{Name: f.Name, Value: f.Value}
 	}

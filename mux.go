@@ -138,12 +138,15 @@ type session struct {
 
 	mu sync.Mutex // guards what follows and the guarded fields of every stream
 	// err is the first cause of the session's end.
-	err             error
-	streams         map[uint32]*stream
-	lastPeerStream  uint32    // the last stream the peer opened
-	lastAccepted    uint32    // the last stream of the peer's that was not refused
-	nextStreamID    uint32    // the next stream this side opens
-	headQueue       []*stream // streams opened here whose opening head is not yet written
+	err            error
+	streams        map[uint32]*stream
+	lastPeerStream uint32    // the last stream the peer opened
+	lastAccepted   uint32    // the last stream of the peer's that was not refused
+	nextStreamID   uint32    // the next stream this side opens
+	headQueue      []*stream // streams opened here whose opening head is not yet written
+	// spareFields are request field slices handler mode is done with,
+	// for the reader's next blocks (fieldsLocked).
+	spareFields     [][]httpconv.HeaderField
 	ctrl            []ctrlFrame
 	sched           [8]streamQueue
 	sendFlow        outflow // the session send window (sessionFlow)
@@ -783,4 +786,34 @@ func (s *session) reprioritizeLocked(st *stream, priority uint8) {
 	if st.entry.owner != nil {
 		s.cfg.pool.reprioritize(&st.entry, priority)
 	}
+}
+
+// maxSpareFields is the most request field slices a session keeps for
+// reuse, and maxSpareFieldCap the largest it keeps.
+const (
+	maxSpareFields   = 4
+	maxSpareFieldCap = 64
+)
+
+// fieldsLocked returns a slice of n fields for a header block: a spare
+// one when it is large enough.
+func (s *session) fieldsLocked(n int) []httpconv.HeaderField {
+	if k := len(s.spareFields); k > 0 && cap(s.spareFields[k-1]) >= n {
+		f := s.spareFields[k-1][:n]
+		s.spareFields[k-1] = nil
+		s.spareFields = s.spareFields[:k-1]
+		return f
+	}
+	return make([]httpconv.HeaderField, n)
+}
+
+// recycleFieldsLocked keeps f, a request's fields nobody holds any more,
+// for fieldsLocked; cleared, so that it keeps no string alive.
+func (s *session) recycleFieldsLocked(f []httpconv.HeaderField) {
+	if cap(f) == 0 || cap(f) > maxSpareFieldCap || len(s.spareFields) >= maxSpareFields {
+		return
+	}
+	f = f[:cap(f)]
+	clear(f)
+	s.spareFields = append(s.spareFields, f[:0])
 }

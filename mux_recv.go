@@ -73,7 +73,9 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	st.wantLength = req.ContentLength
 	st.reqHead, st.req = head, req
 	if s.cfg.handler != nil {
-		st.reqFields = fields // made for this block alone (onStream)
+		// Made for this block alone (onStream); handler mode gives
+		// the slice back once the request is built (recycleFieldsLocked).
+		st.reqFields = fields
 	}
 	s.notePushSourceLocked(st, fields)
 	st.entry = poolEntry{owner: s.poolOwner, priority: st.priority, index: -1, grant: st}

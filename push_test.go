@@ -103,9 +103,15 @@ func pushHandler(ts **testServer) http.Handler {
 // for SPDY/3 and 3.1, which push alike, and SPDY/2.
 var pushVersions = []string{ProtoSPDY31, ProtoSPDY2}
 
+// newPushServer starts a server with pushHandler, in handler mode with
+// the -handler-mode flag.
 func newPushServer(t *testing.T, proto string, cfg *Config) *testServer {
 	t.Helper()
 	var ts *testServer
+	if *handlerMode {
+		ts = newDirectServer(t, proto, cfg, pushHandler(&ts))
+		return ts
+	}
 	ts = newTestServerWith(t, proto, cfg, func(srv *http.Server) { srv.Handler = pushHandler(&ts) })
 	return ts
 }

@@ -6,6 +6,8 @@ import (
 	"net"
 	"runtime"
 	"time"
+
+	"github.com/spdymux/spdymux/internal/httpconv"
 )
 
 // streamQueue is a FIFO of streams ready to write, one per priority.
@@ -314,6 +316,11 @@ func (s *session) writeHeadLocked(st *stream) {
 	if err := s.w.writeHead(st, st.head, fin); err != nil {
 		s.writeFailedLocked(st, err)
 		return
+	}
+	if !s.client && s.dialect == httpconv.H2 {
+		// A response head is made for the stream alone, and is encoded
+		// now: its slice can take the HTTP/2 reader's next blocks.
+		s.recycleFieldsLocked(st.head)
 	}
 	st.head, st.headQueued, st.sentHead = nil, false, true
 	s.startedLocked(st)
