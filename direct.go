@@ -152,6 +152,9 @@ type directExchange struct {
 	body directBody
 	w    directWriter
 
+	// url is the request's URL (one allocation with the exchange).
+	url url.URL
+
 	// spare is the request's field slice once the request is built,
 	// cleared: the response's header block is made in it (block).
 	spare []httpconv.HeaderField
@@ -256,8 +259,7 @@ func (x *directExchange) release() {
 func (x *directExchange) request(ctx context.Context, fields []httpconv.HeaderField) (*http.Request, error) {
 	s, st := x.s, x.st
 	r := st.req
-	u, err := url.ParseRequestURI(r.Path)
-	if err != nil {
+	if err := httpconv.ParseRequestURI(&x.url, r.Path); err != nil {
 		return nil, fmt.Errorf("invalid path %q", r.Path)
 	}
 	// WithContext on the blank request makes the request and sets its
@@ -265,7 +267,7 @@ func (x *directExchange) request(ctx context.Context, fields []httpconv.HeaderFi
 	// that into a second.
 	req := blankRequest.WithContext(ctx)
 	req.Method = r.Method
-	req.URL = u
+	req.URL = &x.url
 	req.Proto, req.ProtoMajor, req.ProtoMinor = r.Proto, 1, 1
 	req.Header = httpconv.RequestHeader(s.dialect, fields, r)
 	req.Host = r.Host
