@@ -34,9 +34,15 @@ const heapSlack = 10 << 20
 // goroutineBound is the most the goroutine count may grow while sessions
 // attack a server whose pool has slots worker slots: per session the
 // server's reader and writer and the attacker's reader; per slot the
-// http.Server connection goroutine and its background read; plus 16 for
-// timers, the monitor and the well-behaved client's requests.
-func goroutineBound(sessions, slots int) int { return 3*sessions + 2*slots + 16 }
+// http.Server connection goroutine and its background read, or in
+// handler mode one worker; plus 16 for timers, the monitor and the
+// well-behaved client's requests.
+func goroutineBound(sessions, slots int) int {
+	if *handlerMode {
+		return 3*sessions + slots + 16
+	}
+	return 3*sessions + 2*slots + 16
+}
 
 // Rapid reset (CVE-2023-44487): SYN_STREAM then RST_STREAM CANCEL, again
 // and again. Once ResetBurst resets are spent (refilled at ResetRate per

@@ -74,8 +74,16 @@ func (w *directWorkers) run(st *stream) {
 
 func (w *directWorkers) loop(wk *directWorker, st *stream) {
 	for st != nil {
-		st.s.serveDirect(st)
-		if !w.park(wk) {
+		s := st.s
+		release := s.serveDirect(st)
+		// Idle before the slot is freed: a stream the pool gives the
+		// slot to comes to this worker, not to a new goroutine. Freed
+		// first, under a flood of short streams on a busy core, every
+		// slot could pass to a new goroutine while the workers that
+		// freed them wait to park: several goroutines per slot.
+		parked := w.park(wk)
+		s.releaseSlot(release)
+		if !parked {
 			return
 		}
 		st = <-wk.work
@@ -177,8 +185,9 @@ const directBufSize = 4 << 10
 
 var directBufs = sync.Pool{New: func() any { b := make([]byte, 0, directBufSize); return &b }}
 
-// serveDirect runs the handler for st, which holds a worker slot.
-func (s *session) serveDirect(st *stream) {
+// serveDirect runs the handler for st, which holds a worker slot; it
+// reports whether the caller is to free the slot (releaseSlot).
+func (s *session) serveDirect(st *stream) (release bool) {
 	x := &directExchange{s: s, st: st}
 	s.mu.Lock()
 	st.info = StreamInfo{
@@ -198,7 +207,7 @@ func (s *session) serveDirect(st *stream) {
 	st.ctx = &x.ctx
 	dead := st.err != nil
 	s.mu.Unlock()
-	defer x.release()
+	defer func() { release = x.release() }()
 	if dead {
 		return
 	}
@@ -216,6 +225,7 @@ func (s *session) serveDirect(st *stream) {
 		return
 	}
 	x.w.finish()
+	return
 }
 
 // runHandler calls the handler; it reports false if the handler
@@ -242,17 +252,18 @@ func (x *directExchange) runHandler() (ok bool) {
 	return true
 }
 
-// release ends the exchange: the rest of the request body is dropped,
-// the worker slot freed and the context cancelled.
-func (x *directExchange) release() {
+// release ends the exchange: the rest of the request body is dropped
+// and the context cancelled. It reports whether the worker slot is to be
+// freed (releaseSlot), which the worker does once idle.
+func (x *directExchange) release() bool {
 	s, st := x.s, x.st
 	s.mu.Lock()
 	s.requestDoneLocked(st)
 	st.ctx = nil
 	release := st.takeSlotLocked()
 	s.mu.Unlock()
-	s.releaseSlot(release)
 	x.ctx.cancel(context.Canceled)
+	return release
 }
 
 // request builds the handler's request.
