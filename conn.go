@@ -484,7 +484,10 @@ func (c *StreamConn) waitEnd(st *stream, n int) error {
 		c.s.mu.Lock()
 		closed, err := c.closed || st.connClosed, st.err
 		done := c.keepAlive && c.respDone && n > 1
-		wake := st.readWakeLocked()
+		var wake chan struct{}
+		if !closed && err == nil && !done {
+			wake = st.readWakeLocked()
+		}
 		c.s.mu.Unlock()
 		switch {
 		case closed:

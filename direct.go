@@ -186,7 +186,9 @@ const directBufSize = 4 << 10
 var directBufs = sync.Pool{New: func() any { b := make([]byte, 0, directBufSize); return &b }}
 
 // serveDirect runs the handler for st, which holds a worker slot; it
-// reports whether the caller is to free the slot (releaseSlot).
+// reports whether the caller is to free the slot (releaseSlot), which a
+// handler that calls runtime.Goexit leaves to serveDirect: its worker
+// ends there.
 func (s *session) serveDirect(st *stream) (release bool) {
 	x := &directExchange{s: s, st: st}
 	s.mu.Lock()
@@ -207,10 +209,23 @@ func (s *session) serveDirect(st *stream) (release bool) {
 	st.ctx = &x.ctx
 	dead := st.err != nil
 	s.mu.Unlock()
-	defer func() { release = x.release() }()
-	if dead {
-		return
+	exited := true // until serve returns
+	defer func() {
+		release = x.release()
+		if exited {
+			s.releaseSlot(release)
+		}
+	}()
+	if !dead {
+		x.serve(fields)
 	}
+	exited = false
+	return
+}
+
+// serve builds the request from fields and runs the handler.
+func (x *directExchange) serve(fields []httpconv.HeaderField) {
+	s, st := x.s, x.st
 	req, err := x.request(&x.ctx, fields)
 	if err != nil {
 		s.log.Info("spdymux: bad request", "stream", st.id, "err", err)
@@ -225,7 +240,6 @@ func (s *session) serveDirect(st *stream) (release bool) {
 		return
 	}
 	x.w.finish()
-	return
 }
 
 // runHandler calls the handler; it reports false if the handler
@@ -235,8 +249,10 @@ func (x *directExchange) runHandler() (ok bool) {
 		if ok {
 			return
 		}
-		v := recover()
-		if v != http.ErrAbortHandler {
+		switch v := recover(); {
+		case v == nil:
+			x.s.log.Info("spdymux: handler called runtime.Goexit", "stream", x.st.id)
+		case v != http.ErrAbortHandler:
 			buf := make([]byte, 64<<10)
 			buf = buf[:runtime.Stack(buf, false)]
 			x.s.log.Error("spdymux: handler panic", "stream", x.st.id, "panic", fmt.Sprint(v), "stack", string(buf))
@@ -619,12 +635,16 @@ func (w *directWriter) WriteWholeResponse(code int, fields []httpconv.HeaderFiel
 	x := w.x
 	w.status, w.written, w.sent, w.ended = code, int64(len(body)), true, true
 	// The most fields the block can have: status (and version), the
-	// fields, and what is added.
+	// fields, and those added below.
 	n := 2 + len(fields)
-	for _, add := range []bool{!hasLength, !hasType && len(body) > 0, !hasDate} {
-		if add {
-			n++
-		}
+	if !hasLength {
+		n++
+	}
+	if !hasType && len(body) > 0 {
+		n++
+	}
+	if !hasDate {
+		n++
 	}
 	head := httpconv.AppendResponseFieldList(x.block(n), x.s.dialect, code, fields, int64(len(body)))
 	if !hasType && len(body) > 0 {

@@ -273,6 +273,34 @@ func TestDirectBrokenResponses(t *testing.T) {
 	})
 }
 
+// A handler that calls runtime.Goexit ends its worker: the stream is
+// reset and the slot freed, so that a pool of one slot serves the next
+// request.
+func TestDirectHandlerGoexit(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		pool := NewPool(1)
+		ts := newDirectServer(t, ProtoH2C, &Config{Pool: pool}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/goexit" {
+				runtime.Goexit()
+			}
+			io.WriteString(w, "fine\n")
+		}))
+		p := ts.dialH2(t)
+		p.request(1, "GET", "/goexit", true)
+		if f := p.expect("RST_STREAM", func(f h2frame) bool { return f.typ == http2.FrameRSTStream && f.id == 1 }); f.code != http2.ErrCodeInternal {
+			t.Errorf("RST_STREAM %v; want INTERNAL_ERROR", f.code)
+		}
+		p.request(3, "GET", "/", true)
+		if _, body, _ := p.response(3); string(body) != "fine\n" {
+			t.Errorf("after Goexit: %q", body)
+		}
+		synctest.Wait()
+		if busy, waiting := pool.Stats(); busy != 0 || waiting != 0 {
+			t.Errorf("pool: %d busy, %d waiting; want none", busy, waiting)
+		}
+	})
+}
+
 // Interim responses over HTTP/2: 103 Early Hints as the handler sends it,
 // and 100 Continue when the handler first reads a body the client holds
 // back for it. SPDY has no interim responses.

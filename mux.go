@@ -144,8 +144,8 @@ type session struct {
 	lastAccepted   uint32    // the last stream of the peer's that was not refused
 	nextStreamID   uint32    // the next stream this side opens
 	headQueue      []*stream // streams opened here whose opening head is not yet written
-	// spareFields are request field slices handler mode is done with,
-	// for the reader's next blocks (fieldsLocked).
+	// spareFields are the slices of response heads an HTTP/2 server
+	// session has encoded, for the reader's next blocks (fieldsLocked).
 	spareFields     [][]httpconv.HeaderField
 	ctrl            []ctrlFrame
 	sched           [8]streamQueue
@@ -788,8 +788,8 @@ func (s *session) reprioritizeLocked(st *stream, priority uint8) {
 	}
 }
 
-// maxSpareFields is the most request field slices a session keeps for
-// reuse, and maxSpareFieldCap the largest it keeps.
+// maxSpareFields is the most field slices a session keeps for reuse, and
+// maxSpareFieldCap the largest it keeps.
 const (
 	maxSpareFields   = 4
 	maxSpareFieldCap = 64
@@ -807,8 +807,8 @@ func (s *session) fieldsLocked(n int) []httpconv.HeaderField {
 	return make([]httpconv.HeaderField, n)
 }
 
-// recycleFieldsLocked keeps f, a request's fields nobody holds any more,
-// for fieldsLocked; cleared, so that it keeps no string alive.
+// recycleFieldsLocked keeps f, a header block nobody holds any more, for
+// fieldsLocked; cleared, so that it keeps no string alive.
 func (s *session) recycleFieldsLocked(f []httpconv.HeaderField) {
 	if cap(f) == 0 || cap(f) > maxSpareFieldCap || len(s.spareFields) >= maxSpareFields {
 		return

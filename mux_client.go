@@ -108,14 +108,15 @@ func (st *stream) waitReply(ctx context.Context) ([]httpconv.HeaderField, error)
 	for {
 		s.mu.Lock()
 		reply, got, err := st.reply, st.gotReply, st.err
-		wake := st.readWakeLocked()
-		s.mu.Unlock()
-		switch {
-		case got:
-			return reply, nil
-		case err != nil:
+		if got || err != nil {
+			s.mu.Unlock()
+			if got {
+				return reply, nil
+			}
 			return nil, err
 		}
+		wake := st.readWakeLocked()
+		s.mu.Unlock()
 		select {
 		case <-wake:
 		case <-ctx.Done():

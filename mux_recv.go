@@ -73,8 +73,9 @@ func (s *session) startRequest(st *stream, fields []httpconv.HeaderField) error 
 	st.wantLength = req.ContentLength
 	st.reqHead, st.req = head, req
 	if s.cfg.handler != nil {
-		// Made for this block alone (onStream); handler mode gives
-		// the slice back once the request is built (recycleFieldsLocked).
+		// Made for this block alone (onStream); once the request is
+		// built, handler mode makes the response's head in the slice
+		// (directExchange.block).
 		st.reqFields = fields
 	}
 	s.notePushSourceLocked(st, fields)

@@ -237,7 +237,10 @@ func (st *stream) readPayload(p []byte) (int, error) {
 		if err == nil && st.connClosed {
 			err = net.ErrClosed
 		}
-		wake := st.readWakeLocked()
+		var wake chan struct{}
+		if err == nil && !fin && len(p) > 0 {
+			wake = st.readWakeLocked()
+		}
 		s.mu.Unlock()
 		switch {
 		case err != nil:
@@ -265,11 +268,12 @@ func (st *stream) buffered(block bool) (n int, fin bool, err error) {
 		if err == nil && st.connClosed {
 			err = net.ErrClosed
 		}
-		wake := st.readWakeLocked()
-		st.s.mu.Unlock()
 		if !block || n > 0 || fin || err != nil {
+			st.s.mu.Unlock()
 			return n, fin, err
 		}
+		wake := st.readWakeLocked()
+		st.s.mu.Unlock()
 		select {
 		case <-wake:
 		case <-st.rdl.wait():

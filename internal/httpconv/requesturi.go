@@ -47,11 +47,8 @@ func setSimpleRequestURI(u *url.URL, s string) bool {
 			return false
 		}
 	}
-	*u = url.URL{Path: s[:q], RawQuery: s[q+1:]}
-	if q == len(s)-1 {
-		// net/url keeps a lone trailing "?" as ForceQuery.
-		*u = url.URL{Path: s[:q], ForceQuery: true}
-	}
+	// net/url keeps a lone trailing "?" as ForceQuery.
+	*u = url.URL{Path: s[:q], RawQuery: s[q+1:], ForceQuery: q == len(s)-1}
 	return true
 }
 
