@@ -639,3 +639,61 @@ func TestPipelineApache(t *testing.T) {
 	}
 	t.Logf("%+v", st)
 }
+
+// A request that would wait for a connection does not queue behind an
+// answer expected to be slow when a place behind quick answers is about
+// to open: with one connection held by a slow answer and the other by a
+// quick one with another queued behind it (the session may hold two, a
+// depth of one), a third request for the quick path waits, takes the
+// place that opens behind the quick answers, and is answered while the
+// slow answer is still being made.
+func TestPipelineWaitsRatherThanBehindASlowAnswer(t *testing.T) {
+	b := newPipeBackend(t)
+	s := startStack(t, b.addr, Config{PipelineDepth: 1, PipelineWait: 50 * time.Millisecond, MaxConnsPerSession: 2, Session: oneSession})
+	c := clients(t)["h2c"]
+	for _, path := range []string{"/quick", "/slow?ms=400"} {
+		if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.heads.Store(0)
+	release := b.hold()
+	defer release()
+	var wg sync.WaitGroup
+	var slowDone, quickDone atomic.Int64
+	get := func(path string, done *atomic.Int64) {
+		wg.Go(func() {
+			if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
+				t.Error(err)
+			}
+			if done != nil {
+				done.Store(time.Now().UnixNano())
+			}
+		})
+	}
+	get("/slow?ms=400", &slowDone)
+	b.waitHeads(t, 1)
+	for i := range 2 {
+		get("/quick", nil)
+		b.waitHeads(t, int64(i+2))
+	}
+	get("/quick", &quickDone)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.g.Stats().Waiting != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := s.g.Stats(); st.Busy != 2 || st.Pipelined != 1 || st.Waiting != 1 {
+		t.Errorf("a slow answer on one connection, a quick one and one queued on the other, one more quick request: %+v; want 2 busy, 1 pipelined, 1 waiting", st)
+	}
+	release()
+	wg.Wait()
+	// The slow answer comes 400 ms after the release, the quick one at
+	// once; behind the slow answer, it would come right after it.
+	if q, sl := quickDone.Load(), slowDone.Load(); q > sl-int64(100*time.Millisecond) {
+		t.Errorf("the last quick request was answered %v before the slow one; want well before", time.Duration(sl-q))
+	}
+	if st := s.g.Stats(); st.Pipelined != 2 {
+		t.Errorf("%+v; want 2 pipelined", st)
+	}
+	checkIdle(t, s.g)
+}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -475,12 +476,17 @@ func (p *connPool) giveLocked(session string, fresh bool) (poolGive, bool) {
 // may queue on, with fewer than depth queued: the one whose answers ahead
 // are expected soonest when the pool keeps answer times, else the one
 // with the fewest queued. The caller's request, of the path of key, is
-// counted queued on it. It returns nil if there is none.
+// counted queued on it. It returns nil if there is none, or, when the
+// pool keeps answer times, if a connection without room is expected to
+// be done with its answers sooner, by more than the pool's wait, than
+// the one with room: the request waits for a place on that one, or for
+// a connection of its own, rather than behind a slow answer.
 func (p *connPool) followLocked(session string, key uint64) *backendConn {
-	c, _ := p.soonestLocked(session)
-	if c != nil {
-		p.queueLocked(c, key)
+	c, ahead, full := p.soonestLocked(session)
+	if c == nil || p.wait > 0 && ahead-p.wait > full {
+		return nil
 	}
+	p.queueLocked(c, key)
 	return c
 }
 
@@ -488,7 +494,7 @@ func (p *connPool) followLocked(session string, key uint64) *backendConn {
 // of its own: it returns nil unless the answers ahead on the connection
 // are expected within the pool's wait.
 func (p *connPool) joinLocked(session string, key uint64) *backendConn {
-	c, ahead := p.soonestLocked(session)
+	c, ahead, _ := p.soonestLocked(session)
 	if c == nil || ahead > p.wait {
 		return nil
 	}
@@ -499,30 +505,52 @@ func (p *connPool) joinLocked(session string, key uint64) *backendConn {
 
 // soonestLocked returns the connection of session with room for a
 // request whose answers ahead are expected soonest, with that time, or,
-// when the pool keeps no answer times, the one with the fewest queued.
-func (p *connPool) soonestLocked(session string) (*backendConn, time.Duration) {
+// when the pool keeps no answer times, the one with the fewest queued,
+// with their number. full is the least time (or number) of the
+// connections without room, or the most a time can be if all have room.
+func (p *connPool) soonestLocked(session string) (best *backendConn, soonest, full time.Duration) {
+	full = math.MaxInt64
 	ps := p.sessions[session]
 	if ps == nil {
-		return nil, 0
+		return nil, 0, full
 	}
-	var best *backendConn
-	var soonest time.Duration
 	for _, c := range ps.pipes {
-		if !p.roomLocked(c) {
-			continue
-		}
-		ahead := time.Duration(c.queued)
-		if p.wait > 0 {
-			ahead = 0
-			for _, d := range c.ahead {
-				ahead += d
-			}
-		}
-		if best == nil || ahead < soonest {
+		ahead := p.aheadLocked(c)
+		switch {
+		case !p.roomLocked(c):
+			full = min(full, ahead)
+		case best == nil || ahead < soonest:
 			best, soonest = c, ahead
 		}
 	}
-	return best, soonest
+	return best, soonest, full
+}
+
+// aheadLocked is the time the answers ahead of a request that would
+// queue on c are expected to take, or, when the pool keeps no answer
+// times, their number.
+func (p *connPool) aheadLocked(c *backendConn) time.Duration {
+	if p.wait == 0 {
+		return time.Duration(c.queued)
+	}
+	var ahead time.Duration
+	for _, d := range c.ahead {
+		ahead += d
+	}
+	return ahead
+}
+
+// quickestOtherLocked is the least time the answers on the connections of
+// ps other than c are expected to take, or the most a time can be if it
+// has no other.
+func (p *connPool) quickestOtherLocked(ps *poolSession, c *backendConn) time.Duration {
+	quickest := time.Duration(math.MaxInt64)
+	for _, o := range ps.pipes {
+		if o != c {
+			quickest = min(quickest, p.aheadLocked(o))
+		}
+	}
+	return quickest
 }
 
 // queueLocked counts a request, of the path of key, queued on c.
@@ -561,14 +589,22 @@ func (p *connPool) openPipe(session string, c *backendConn, key uint64) {
 }
 
 // fillPipeLocked gives places in line on c, up to depth, to requests of
-// ps waiting for a connection that may queue, first come first.
+// ps waiting for a connection that may queue, first come first. When the
+// pool keeps answer times, only while the answers on c are expected to
+// be done no later, by more than the pool's wait, than those on another
+// connection of ps: a request does not take a place behind a slow answer
+// where a place behind quick ones is about to open (followLocked).
 func (p *connPool) fillPipeLocked(ps *poolSession, c *backendConn) {
 	if ps.waiting == 0 {
 		return
 	}
+	quickest := time.Duration(math.MaxInt64)
+	if p.wait > 0 {
+		quickest = p.quickestOtherLocked(ps, c)
+	}
 	keep := ps.queue[:0]
 	for _, w := range ps.queue {
-		if !w.pipe || !p.roomLocked(c) {
+		if !w.pipe || !p.roomLocked(c) || p.wait > 0 && p.aheadLocked(c)-p.wait > quickest {
 			keep = append(keep, w)
 			continue
 		}
