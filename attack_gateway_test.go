@@ -130,7 +130,7 @@ func (as *attackServer) front(t *testing.T) http.Handler {
 		}()
 	})
 	u, _ := gateway.ParseBackend("http://" + ln.Addr().String())
-	g, err := gateway.New(gateway.Config{Backend: u, Logger: slog.New(slog.DiscardHandler)})
+	g, err := gateway.New(gateway.Config{Backend: u, PipelineDepth: gateway.DefaultPipelineDepth, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -85,7 +85,7 @@ func benchGateway(b *testing.B, handler bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := gateway.New(gateway.Config{Backend: u, Logger: quietLogger()})
+	g, err := gateway.New(gateway.Config{Backend: u, PipelineDepth: gateway.DefaultPipelineDepth, Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

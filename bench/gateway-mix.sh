@@ -1,8 +1,9 @@
 #!/bin/bash
 # gateway-mix.sh [SPDYMUX] [REPS]: what pipelining to the backend costs
 # when answers are not all alike (BENCHMARKS §13, §14). A backend (spdymux
-# serve, HTTP/1.1 on cleartext) behind the gateway without pipelining,
-# with -backend-pipeline 32, with -backend-pipeline 32
+# serve, HTTP/1.1 on cleartext) behind the gateway without pipelining
+# (-backend-pipeline 0), with -backend-pipeline 32 (the default), with
+# -backend-pipeline 32
 # -backend-pipeline-wait 0 (only requests that would wait pipeline), and
 # behind nghttpx -n1; h2load cycles, on each session, 20 URIs:
 # /slow?ms=20 then 19 × /hello. Servers on CPU 0, h2load on CPU 1, runs
@@ -21,7 +22,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true' EXIT
 run() { taskset -c 0 "$@" >/dev/null 2>&1 & pids+=($!); }
 run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$P -log-level error
-run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 1)) -backend http://127.0.0.1:$P -log-level error
+run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 1)) -backend http://127.0.0.1:$P -log-level error -backend-pipeline 0
 run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 2)) -backend http://127.0.0.1:$P -log-level error -backend-pipeline 32
 run "$BIN" serve -listen "" -listen-plain 127.0.0.1:$((P + 3)) -backend http://127.0.0.1:$P -log-level error -backend-pipeline 32 -backend-pipeline-wait 0
 run nghttpx --conf=/dev/null --no-ocsp -n1 "-f127.0.0.1,$((P + 4));no-tls" "-b127.0.0.1,$P"

@@ -199,8 +199,8 @@ waitport() {
 P=${BENCH_BASE_PORT:-18400}
 SPDY_TLS=$((P + 1))  # spdymux serve: TLS
 SPDY_PLAIN=$((P + 2)) # spdymux serve: cleartext
-GW_PLAIN=$((P + 3))   # spdymux serve -backend: cleartext
-GW_TLS=$((P + 4))     # spdymux serve -backend: TLS (the h2 group)
+GW_PLAIN=$((P + 3))   # spdymux serve -backend -backend-pipeline 0: cleartext
+GW_TLS=$((P + 4))     # spdymux serve -backend -backend-pipeline 0: TLS (the h2 group)
 BACKEND=$((P + 5))    # benchserver -h1: the gateway's backend
 NODE_PLAIN=$((P + 6)) # node server.js --plain
 NODE_TLS=$((P + 7))   # node server.js --tls
@@ -209,7 +209,7 @@ NH_H2C=$((P + 9))     # benchserver: net/http h2c
 NH_H2TLS=$((P + 10))  # benchserver: net/http HTTP/2 over TLS
 MEM=$((P + 11))       # benchserver for the memory figures
 MEM_DEBUG=$((P + 12))
-GW2_PLAIN=$((P + 13)) # spdymux serve -backend -backend-max-idle 256: cleartext
+GW2_PLAIN=$((P + 13)) # spdymux serve -backend -backend-pipeline 0 -backend-max-idle 256: cleartext
 GW2_TLS=$((P + 14))   # (TLS: the h2 group)
 NODE_NAGLE=$((P + 15)) # node server.js --plain without TCP_NODELAY
 NGX_PLAIN=$((P + 16))  # nghttpx -n1, h2c frontend, backend benchserver -h1
@@ -218,9 +218,9 @@ AP_PLAIN=$((P + 18))   # Apache httpd with mod_http2: h2c and http/1.1
 AP_TLS=$((P + 19))     # Apache httpd with mod_http2 and mod_ssl: h2 by ALPN
 SEC_TLS=$((P + 20))    # spdymux serve -secondary-conns: TLS (the h2 group)
 SEC_PLAIN=$((P + 21))  # spdymux serve -secondary-conns: cleartext
-GW3_TLS=$((P + 22))    # spdymux serve -backend -secondary-conns: TLS (the h2 group)
-GW3_PLAIN=$((P + 23))  # spdymux serve -backend -secondary-conns: cleartext
-GW4_TLS=$((P + 24))    # spdymux serve -backend -backend-pipeline 32: TLS (the h2 group)
+GW3_TLS=$((P + 22))    # spdymux serve -backend -backend-pipeline 0 -secondary-conns: TLS (the h2 group)
+GW3_PLAIN=$((P + 23))  # spdymux serve -backend -backend-pipeline 0 -secondary-conns: cleartext
+GW4_TLS=$((P + 24))    # spdymux serve -backend -backend-pipeline 32 (the default): TLS (the h2 group)
 GW4_PLAIN=$((P + 25))  # spdymux serve -backend -backend-pipeline 32: cleartext
 GW5_TLS=$((P + 26))    # spdymux serve -backend -backend-pipeline 32 -backend-pipeline-wait 0: TLS (the h2 group)
 GW5_PLAIN=$((P + 27))  # spdymux serve -backend -backend-pipeline 32 -backend-pipeline-wait 0: cleartext
@@ -311,15 +311,23 @@ start_servers() {
 	PID_SPDYMUX=$LAST
 	start backend "${SRV[@]}" "$BIN/benchserver" -h1 127.0.0.1:$BACKEND
 	PID_BACKEND=$LAST
-	start gateway "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW_TLS -listen-plain 127.0.0.1:$GW_PLAIN -backend http://127.0.0.1:$BACKEND -log-level error
+	# The gateway rows gateway, gateway-idle256 and gateway-secondary send
+	# one request at a time on each backend connection, as nghttpx does
+	# (-backend-pipeline 0); gateway-pipeline32 is spdymux serve's default.
+	start gateway "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW_TLS -listen-plain 127.0.0.1:$GW_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 0 -log-level error
 	PID_GATEWAY=$LAST
 	# The default -backend-max-idle (64) is below the 100 requests in
 	# flight; this one keeps every backend connection.
-	start gateway-idle256 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW2_TLS -listen-plain 127.0.0.1:$GW2_PLAIN -backend http://127.0.0.1:$BACKEND -backend-max-idle 256 -log-level error
+	start gateway-idle256 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW2_TLS -listen-plain 127.0.0.1:$GW2_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 0 -backend-max-idle 256 -log-level error
 	PID_GATEWAY2=$LAST
+	# The gateway pipelining GET and HEAD requests to the backend
+	# (behind answers expected within -backend-pipeline-wait, 1 ms):
+	# spdymux serve's default, spelled out.
+	start gateway-pipeline32 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW4_TLS -listen-plain 127.0.0.1:$GW4_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 32 -log-level error
+	PID_GATEWAY4=$LAST
 	PID_NODE_PLAIN='' PID_NODE_TLS='' PID_NODE_NAGLE=''
-	local ports=($SPDY_TLS $SPDY_PLAIN $BACKEND $GW_PLAIN $GW2_PLAIN $NH_H1 $NH_H2C $NH_H2TLS)
-	local hellos=(http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello)
+	local ports=($SPDY_TLS $SPDY_PLAIN $BACKEND $GW_PLAIN $GW2_PLAIN $GW4_PLAIN $NH_H1 $NH_H2C $NH_H2TLS)
+	local hellos=(http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello http://127.0.0.1:$GW4_PLAIN/hello)
 	if [ $NEED_NODE = 1 ]; then
 		# node with TCP_NODELAY on its sockets, as Go sets it (bench/node/nodelay.js),
 		# and once more as server.js runs by default, with Nagle's algorithm.
@@ -334,7 +342,7 @@ start_servers() {
 	fi
 	start nethttp "${SRV[@]}" "$BIN/benchserver" -h1 127.0.0.1:$NH_H1 -h2c 127.0.0.1:$NH_H2C -h2tls 127.0.0.1:$NH_H2TLS
 	PID_NETHTTP=$LAST
-	PID_NGHTTPX='' PID_APACHE='' PID_SECONDARY='' PID_GATEWAY3='' PID_GATEWAY4='' PID_GATEWAY5=''
+	PID_NGHTTPX='' PID_APACHE='' PID_SECONDARY='' PID_GATEWAY3='' PID_GATEWAY5=''
 	if want h2; then
 		tls_cert
 		# nghttpx as the issue runs it: one worker (-n1), a cleartext (h2c)
@@ -353,16 +361,12 @@ start_servers() {
 		# every stream an HTTP/1.1 exchange on a secondary connection.
 		start spdymux-secondary "${SRV[@]}" "$BIN/spdymux" serve -secondary-conns -listen 127.0.0.1:$SEC_TLS -listen-plain 127.0.0.1:$SEC_PLAIN -log-level error
 		PID_SECONDARY=$LAST
-		start gateway-secondary "${SRV[@]}" "$BIN/spdymux" serve -secondary-conns -listen 127.0.0.1:$GW3_TLS -listen-plain 127.0.0.1:$GW3_PLAIN -backend http://127.0.0.1:$BACKEND -log-level error
+		start gateway-secondary "${SRV[@]}" "$BIN/spdymux" serve -secondary-conns -listen 127.0.0.1:$GW3_TLS -listen-plain 127.0.0.1:$GW3_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 0 -log-level error
 		PID_GATEWAY3=$LAST
-		# The gateway pipelining GET and HEAD requests to the backend
-		# (behind answers expected within -backend-pipeline-wait, 1 ms).
-		start gateway-pipeline32 "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW4_TLS -listen-plain 127.0.0.1:$GW4_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 32 -log-level error
-		PID_GATEWAY4=$LAST
 		# ... only for requests that would wait for a connection.
 		start gateway-pipeline32-nowait "${SRV[@]}" "$BIN/spdymux" serve -listen 127.0.0.1:$GW5_TLS -listen-plain 127.0.0.1:$GW5_PLAIN -backend http://127.0.0.1:$BACKEND -backend-pipeline 32 -backend-pipeline-wait 0 -log-level error
 		PID_GATEWAY5=$LAST
-		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS $SEC_TLS $SEC_PLAIN $GW3_TLS $GW3_PLAIN $GW4_TLS $GW4_PLAIN $GW5_TLS $GW5_PLAIN)
+		ports+=($GW_TLS $GW2_TLS $NGX_PLAIN $NGX_TLS $AP_PLAIN $AP_TLS $SEC_TLS $SEC_PLAIN $GW3_TLS $GW3_PLAIN $GW4_TLS $GW5_TLS $GW5_PLAIN)
 	fi
 	for port in "${ports[@]}"; do
 		waitport $port
@@ -405,6 +409,7 @@ rps_round() {
 		bench $g node-plain $rep $PID_NODE_PLAIN "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$NODE_PLAIN/hello
 		bench $g gateway-plain $rep $PID_GATEWAY,$PID_BACKEND "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$GW_PLAIN/hello
 		bench $g gateway-idle256-plain $rep $PID_GATEWAY2,$PID_BACKEND "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$GW2_PLAIN/hello
+		bench $g gateway-pipeline32-plain $rep $PID_GATEWAY4,$PID_BACKEND "${SB[@]}" -c $c -m $m -D ${DUR}s http://127.0.0.1:$GW4_PLAIN/hello
 		WANT=h2c bench $g nethttp-h2c-h2load $rep $PID_NETHTTP h2load -c $c -m $m -D $DUR http://127.0.0.1:$NH_H2C/hello
 		bench $g spdymux-tls $rep $PID_SPDYMUX "${SB[@]}" -k -c $c -m $m -D ${DUR}s https://127.0.0.1:$SPDY_TLS/hello
 		bench $g node-tls $rep $PID_NODE_TLS "${SB[@]}" -k -c $c -m $m -D ${DUR}s https://127.0.0.1:$NODE_TLS/hello
@@ -428,13 +433,14 @@ rps_round() {
 #   spdymux-spdy31     spdymux serve over spdy/3.1, spdymux bench
 #   spdymux-h2-sb      spdymux serve over HTTP/2, spdymux bench -proto h2
 #                      (the same load generator as spdymux-spdy31)
-#   gateway            spdymux serve -backend (default -backend-max-idle 64)
-#                      + benchserver -h1, h2load; CPU of both
+#   gateway            spdymux serve -backend -backend-pipeline 0 (one request
+#                      at a time on each backend connection; default
+#                      -backend-max-idle 64) + benchserver -h1, h2load; CPU of both
 #   gateway-idle256    the same with -backend-max-idle 256
 #   gateway-secondary  spdymux serve -backend -secondary-conns + the same
 #                      backend, h2load; CPU of both
-#   gateway-pipeline32 spdymux serve -backend -backend-pipeline 32 + the same
-#                      backend, h2load; CPU of both
+#   gateway-pipeline32 spdymux serve -backend -backend-pipeline 32 (the
+#                      default) + the same backend, h2load; CPU of both
 #   gateway-pipeline32-nowait  the same with -backend-pipeline-wait 0: only
 #                      requests that would wait for a connection pipeline
 #   nghttpx            nghttpx -n1 + the same benchserver -h1, h2load; CPU of both
@@ -690,11 +696,11 @@ profile() {
 # ---------------------------------------------------------------- runs
 START=$(date +%s)
 start_servers
-log "servers up: spdymux $PID_SPDYMUX, gateways $PID_GATEWAY and $PID_GATEWAY2 (backend $PID_BACKEND), node ${PID_NODE_PLAIN:--}/${PID_NODE_TLS:--}/${PID_NODE_NAGLE:--}, net/http $PID_NETHTTP, nghttpx ${PID_NGHTTPX:--}, apache ${PID_APACHE:--}"
+log "servers up: spdymux $PID_SPDYMUX, gateways $PID_GATEWAY, $PID_GATEWAY2 and $PID_GATEWAY4 (backend $PID_BACKEND), node ${PID_NODE_PLAIN:--}/${PID_NODE_TLS:--}/${PID_NODE_NAGLE:--}, net/http $PID_NETHTTP, nghttpx ${PID_NGHTTPX:--}, apache ${PID_APACHE:--}"
 
 if want rps || want h1; then
 	log "warming up every server for 1 s"
-	for u in http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello http://127.0.0.1:$NODE_PLAIN/hello; do
+	for u in http://127.0.0.1:$SPDY_PLAIN/hello http://127.0.0.1:$GW_PLAIN/hello http://127.0.0.1:$GW2_PLAIN/hello http://127.0.0.1:$GW4_PLAIN/hello http://127.0.0.1:$NODE_PLAIN/hello; do
 		warm "${SB[@]}" -c 10 -m 10 -D 1s "$u"
 	done
 	for u in https://127.0.0.1:$SPDY_TLS/hello https://127.0.0.1:$NODE_TLS/hello; do
@@ -749,7 +755,7 @@ END=$(date +%s)
 		ratios=()
 		for g in c1m100 c10m10; do
 			ratios+=(-ratio "$g:spdymux-plain/node-plain" -ratio "$g:spdymux-tls/node-tls"
-				-ratio "$g:gateway-plain/spdymux-plain" -ratio "$g:gateway-idle256-plain/spdymux-plain" -ratio "$g:spdymux-plain/nethttp-h2c-h2load"
+				-ratio "$g:gateway-plain/spdymux-plain" -ratio "$g:gateway-idle256-plain/spdymux-plain" -ratio "$g:gateway-pipeline32-plain/spdymux-plain" -ratio "$g:gateway-pipeline32-plain/gateway-plain" -ratio "$g:spdymux-plain/nethttp-h2c-h2load"
 				-ratio "$g:spdymux-tls/nethttp-h2tls-h2load")
 		done
 		ratios+=(-ratio "c1m1:spdymux-plain/node-plain" -ratio "c1m1:spdymux-plain/nethttp-h2c-h2load" -ratio "c1m100:node-plain/node-plain-nagle"

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/spdymux/spdymux/internal/gateway"
 )
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a running
@@ -435,5 +437,33 @@ func TestServeFilesAndCert(t *testing.T) {
 	}
 	if code, body := get(t, c, base+"/page.html"); code != 200 || body != "<p>from dir" {
 		t.Errorf("-demo-endpoints: /page.html: %d %q", code, body)
+	}
+}
+
+// The gateway pipelines by default, behind answers expected soon;
+// -backend-pipeline 0 sends one request at a time on each connection,
+// and -backend-pipeline-wait 0 pipelines only requests that would wait.
+func TestServeBackendPipelineDefault(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		depth int
+		wait  time.Duration
+	}{
+		{nil, gateway.DefaultPipelineDepth, gateway.DefaultPipelineWait},
+		{[]string{"-backend-pipeline", "0"}, 0, gateway.DefaultPipelineWait},
+		{[]string{"-backend-pipeline", "4", "-backend-pipeline-wait", "0"}, 4, -1},
+	} {
+		var o serveOptions
+		fs := o.flags()
+		if err := fs.Parse(append([]string{"-backend", "http://127.0.0.1:1"}, tc.args...)); err != nil {
+			t.Fatal(err)
+		}
+		c, err := o.check()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.backend.PipelineDepth != tc.depth || c.backend.PipelineWait != tc.wait {
+			t.Errorf("%q: depth %d, wait %v; want %d, %v", tc.args, c.backend.PipelineDepth, c.backend.PipelineWait, tc.depth, tc.wait)
+		}
 	}
 }

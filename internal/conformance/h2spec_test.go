@@ -277,9 +277,10 @@ func startGateway(t *testing.T, tr transport) string {
 		t.Fatal(err)
 	}
 	g, err := gateway.New(gateway.Config{
-		Backend: u,
-		Secure:  func(*http.Request) bool { return tr.tls },
-		Logger:  quietLogger,
+		Backend:       u,
+		PipelineDepth: gateway.DefaultPipelineDepth,
+		Secure:        func(*http.Request) bool { return tr.tls },
+		Logger:        quietLogger,
 	})
 	if err != nil {
 		t.Fatal(err)

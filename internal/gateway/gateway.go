@@ -96,6 +96,10 @@ const (
 	DefaultStallTimeout           = 10 * time.Second
 	DefaultMaxResponseHeaderBytes = 1 << 20
 	DefaultPipelineWait           = time.Millisecond
+	// DefaultPipelineDepth is the PipelineDepth spdymux serve sets unless
+	// told otherwise (-backend-pipeline); a Config's zero PipelineDepth
+	// pipelines nothing.
+	DefaultPipelineDepth = 32
 )
 
 // Config configures a Gateway. Zero fields take the defaults above.
@@ -144,8 +148,8 @@ type Config struct {
 	// fails, or that the backend closes, go again on a new one; none is
 	// queued to be answered past the most answers the backend was seen to
 	// give a connection before closing it. An answer whose client went
-	// away while its request waited is read and dropped. Default 0: one
-	// request at a time on a connection.
+	// away while its request waited is read and dropped. 0: one request
+	// at a time on a connection; spdymux serve sets DefaultPipelineDepth.
 	PipelineDepth int
 
 	// PipelineWait, with PipelineDepth above zero, lets such a request
