@@ -285,6 +285,17 @@ func TestPipelineOnlyInsteadOfWaiting(t *testing.T) {
 	checkIdle(t, s.g)
 }
 
+// learnPaths gets each of paths in turn, so that the gateway learns how
+// long the backend takes to answer them.
+func learnPaths(t *testing.T, c *http.Client, base string, paths ...string) {
+	t.Helper()
+	for _, path := range paths {
+		if err := getChecked(context.Background(), c, base, "GET", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // waitHeads waits until b has read n request heads, and a moment more,
 // and fails t unless it has read exactly n.
 func (b *pipeBackend) waitHeads(t *testing.T, n int64) {
@@ -327,11 +338,7 @@ func TestPipelineJoinsBehindQuickAnswers(t *testing.T) {
 			c := clients(t)["h2c"]
 			// One answer of each path to learn them: /slow takes longer
 			// than the wait (the backend sleeps), /quick does not.
-			for _, path := range []string{"/quick", "/slow?ms=400"} {
-				if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
-					t.Fatal(err)
-				}
-			}
+			learnPaths(t, c, s.base, "/quick", "/slow?ms=400")
 			b.heads.Store(0)
 			release := b.hold()
 			defer release()
@@ -359,11 +366,7 @@ func TestPipelineStopsJoiningBehindAPathTurnedSlow(t *testing.T) {
 	b := newPipeBackend(t)
 	s := startStack(t, b.addr, Config{PipelineDepth: 4, PipelineWait: 30 * time.Millisecond, MaxConnsPerSession: 8, Session: oneSession})
 	c := clients(t)["h2c"]
-	for _, path := range []string{"/p", "/p?ms=300"} {
-		if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	learnPaths(t, c, s.base, "/p", "/p?ms=300")
 	b.heads.Store(0)
 	release := b.hold()
 	defer release()
@@ -651,11 +654,7 @@ func TestPipelineWaitsRatherThanBehindASlowAnswer(t *testing.T) {
 	b := newPipeBackend(t)
 	s := startStack(t, b.addr, Config{PipelineDepth: 1, PipelineWait: 50 * time.Millisecond, MaxConnsPerSession: 2, Session: oneSession})
 	c := clients(t)["h2c"]
-	for _, path := range []string{"/quick", "/slow?ms=400"} {
-		if err := getChecked(context.Background(), c, s.base, "GET", path); err != nil {
-			t.Fatal(err)
-		}
-	}
+	learnPaths(t, c, s.base, "/quick", "/slow?ms=400")
 	b.heads.Store(0)
 	release := b.hold()
 	defer release()

@@ -476,14 +476,13 @@ func (p *connPool) giveLocked(session string, fresh bool) (poolGive, bool) {
 // may queue on, with fewer than depth queued: the one whose answers ahead
 // are expected soonest when the pool keeps answer times, else the one
 // with the fewest queued. The caller's request, of the path of key, is
-// counted queued on it. It returns nil if there is none, or, when the
-// pool keeps answer times, if a connection without room is expected to
-// be done with its answers sooner, by more than the pool's wait, than
-// the one with room: the request waits for a place on that one, or for
-// a connection of its own, rather than behind a slow answer.
+// counted queued on it. It returns nil if there is none, or if another
+// connection is expected to be done with its answers sooner by more than
+// the pool's wait (quickestOtherLocked): the request waits for a place
+// behind those quicker answers, or for a connection of its own.
 func (p *connPool) followLocked(session string, key uint64) *backendConn {
-	c, ahead, full := p.soonestLocked(session)
-	if c == nil || p.wait > 0 && ahead-p.wait > full {
+	c, ahead := p.soonestLocked(session)
+	if c == nil || ahead-p.wait > p.quickestOtherLocked(p.sessions[session], c) {
 		return nil
 	}
 	p.queueLocked(c, key)
@@ -494,7 +493,7 @@ func (p *connPool) followLocked(session string, key uint64) *backendConn {
 // of its own: it returns nil unless the answers ahead on the connection
 // are expected within the pool's wait.
 func (p *connPool) joinLocked(session string, key uint64) *backendConn {
-	c, ahead, _ := p.soonestLocked(session)
+	c, ahead := p.soonestLocked(session)
 	if c == nil || ahead > p.wait {
 		return nil
 	}
@@ -506,24 +505,23 @@ func (p *connPool) joinLocked(session string, key uint64) *backendConn {
 // soonestLocked returns the connection of session with room for a
 // request whose answers ahead are expected soonest, with that time, or,
 // when the pool keeps no answer times, the one with the fewest queued,
-// with their number. full is the least time (or number) of the
-// connections without room, or the most a time can be if all have room.
-func (p *connPool) soonestLocked(session string) (best *backendConn, soonest, full time.Duration) {
-	full = math.MaxInt64
+// with their number.
+func (p *connPool) soonestLocked(session string) (*backendConn, time.Duration) {
 	ps := p.sessions[session]
 	if ps == nil {
-		return nil, 0, full
+		return nil, 0
 	}
+	var best *backendConn
+	var soonest time.Duration
 	for _, c := range ps.pipes {
-		ahead := p.aheadLocked(c)
-		switch {
-		case !p.roomLocked(c):
-			full = min(full, ahead)
-		case best == nil || ahead < soonest:
+		if !p.roomLocked(c) {
+			continue
+		}
+		if ahead := p.aheadLocked(c); best == nil || ahead < soonest {
 			best, soonest = c, ahead
 		}
 	}
-	return best, soonest, full
+	return best, soonest
 }
 
 // aheadLocked is the time the answers ahead of a request that would
@@ -540,11 +538,18 @@ func (p *connPool) aheadLocked(c *backendConn) time.Duration {
 	return ahead
 }
 
-// quickestOtherLocked is the least time the answers on the connections of
-// ps other than c are expected to take, or the most a time can be if it
-// has no other.
+// quickestOtherLocked is, when the pool keeps answer times, the least
+// time the answers on a connection of ps other than c are expected to
+// take, full or not; else, or if ps has no other, the most a time can be.
+// A request that would wait for a connection does not queue on c when
+// the answers ahead on it are expected to take longer than that by more
+// than the pool's wait: a place behind those quicker answers opens with
+// each answer given (fillPipeLocked).
 func (p *connPool) quickestOtherLocked(ps *poolSession, c *backendConn) time.Duration {
 	quickest := time.Duration(math.MaxInt64)
+	if p.wait == 0 {
+		return quickest
+	}
 	for _, o := range ps.pipes {
 		if o != c {
 			quickest = min(quickest, p.aheadLocked(o))
@@ -589,26 +594,22 @@ func (p *connPool) openPipe(session string, c *backendConn, key uint64) {
 }
 
 // fillPipeLocked gives places in line on c, up to depth, to requests of
-// ps waiting for a connection that may queue, first come first. When the
-// pool keeps answer times, only while the answers on c are expected to
-// be done no later, by more than the pool's wait, than those on another
-// connection of ps: a request does not take a place behind a slow answer
-// where a place behind quick ones is about to open (followLocked).
+// ps waiting for a connection that may queue, first come first, while
+// no other connection of ps is expected to be done with its answers
+// sooner by more than the pool's wait (quickestOtherLocked).
 func (p *connPool) fillPipeLocked(ps *poolSession, c *backendConn) {
 	if ps.waiting == 0 {
 		return
 	}
-	quickest := time.Duration(math.MaxInt64)
-	if p.wait > 0 {
-		quickest = p.quickestOtherLocked(ps, c)
-	}
+	ahead, quickest := p.aheadLocked(c), p.quickestOtherLocked(ps, c)
 	keep := ps.queue[:0]
 	for _, w := range ps.queue {
-		if !w.pipe || !p.roomLocked(c) || p.wait > 0 && p.aheadLocked(c)-p.wait > quickest {
+		if !w.pipe || !p.roomLocked(c) || ahead-p.wait > quickest {
 			keep = append(keep, w)
 			continue
 		}
 		p.queueLocked(c, w.key)
+		ahead = p.aheadLocked(c)
 		w.queued = false
 		p.nwaiting--
 		ps.waiting--
