@@ -134,7 +134,7 @@ func (o *serveOptions) flags() *flag.FlagSet {
 		"gateway: most idle keep-alive connections kept to the backend (those beyond it are closed after a second idle)")
 	fs.IntVar(&o.backendPipeline, "backend-pipeline", gateway.DefaultPipelineDepth,
 		"gateway: a GET or HEAD that would wait for a backend connection queues instead on one its client session holds, behind at most `N` others "+
-			"(HTTP/1.1 pipelining: less CPU per request; an answer waits for those ahead of it, so none queues behind an answer expected to be slow); "+
+			"(HTTP/1.1 pipelining: less CPU per request; an answer waits for those ahead of it, so none queues behind answers expected to take longer than another line's); "+
 			"0 sends one request at a time on each backend connection")
 	fs.DurationVar(&o.backendPipeWait, "backend-pipeline-wait", gateway.DefaultPipelineWait,
 		"gateway, with -backend-pipeline: a GET or HEAD queues also when it could have a connection of its own, on one whose answers ahead "+

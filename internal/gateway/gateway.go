@@ -102,7 +102,8 @@ const (
 	DefaultPipelineDepth = 32
 )
 
-// Config configures a Gateway. Zero fields take the defaults above.
+// Config configures a Gateway. Zero fields take the defaults above, except
+// PipelineDepth, whose zero pipelines nothing.
 type Config struct {
 	// Backend is the server requests go to, as returned by ParseBackend.
 	// Its path, if any, is prefixed to every request path.
