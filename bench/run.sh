@@ -444,6 +444,10 @@ rps_round() {
 #   gateway-pipeline32-nowait  the same with -backend-pipeline-wait 0: only
 #                      requests that would wait for a connection pipeline
 #   nghttpx            nghttpx -n1 + the same benchserver -h1, h2load; CPU of both
+#   backend-alone      (cleartext groups) the same benchserver -h1 with no
+#                      proxy, h2load --h1 pipelining -m requests on each of -c
+#                      connections: what the backend can do with the whole
+#                      core, the ceiling of any gateway in front of it
 #   apache             Apache httpd, mod_http2, the file htdocs/hello, h2load
 h2_round() {
 	local rep=$1 c m g tr s want sp nh gw gw2 gw3 gw4 gw5 sec ngx ap k
@@ -471,6 +475,9 @@ h2_round() {
 			WANT=$want bench $g gateway-pipeline32-nowait $rep $PID_GATEWAY5,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$gw5/hello
 			WANT=$want bench $g nghttpx $rep $PID_NGHTTPX,$PID_BACKEND "${H2[@]}" $s://127.0.0.1:$ngx/hello
 			WANT=$want bench $g apache $rep $PID_APACHE "${H2[@]}" $s://127.0.0.1:$ap/hello
+			if [ $tr = plain ]; then
+				WANT=http/1.1 bench $g backend-alone $rep $PID_BACKEND h2load --h1 -c $c -m $m -D $DUR http://127.0.0.1:$BACKEND/hello
+			fi
 		done
 	done
 }
@@ -769,6 +776,9 @@ END=$(date +%s)
 				-ratio "$g:spdymux-h2/spdymux-spdy31" -ratio "$g:spdymux-h2-sb/spdymux-spdy31"
 				-ratio "$g:spdymux-h2/apache" -ratio "$g:nethttp-h2/apache"
 				-ratio "$g:gateway/nghttpx" -ratio "$g:gateway-idle256/nghttpx" -ratio "$g:gateway/gateway-secondary" -ratio "$g:gateway-secondary/nghttpx" -ratio "$g:gateway-pipeline32/nghttpx" -ratio "$g:gateway-pipeline32/gateway" -ratio "$g:gateway-pipeline32-nowait/nghttpx" -ratio "$g:gateway-pipeline32/spdymux-h2" -ratio "$g:gateway/spdymux-h2" -ratio "$g:nghttpx/spdymux-h2")
+		done
+		for g in h2-c1m100-plain h2-c10m10-plain; do
+			ratios+=(-ratio "$g:backend-alone/spdymux-h2" -ratio "$g:backend-alone/spdymux-spdy31" -ratio "$g:gateway-pipeline32/backend-alone" -ratio "$g:nghttpx/backend-alone")
 		done
 		"$BIN/benchrun" table -results "$RESULTS" "${ratios[@]}"
 	fi
