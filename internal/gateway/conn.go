@@ -7,7 +7,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/spdymux/spdymux/internal/sockpeek"
@@ -18,9 +17,6 @@ import (
 // limit; the one that writes the request owns bw.
 type backendConn struct {
 	conn      net.Conn
-	raw       syscall.RawConn // conn's socket, if conn is one (not TLS): see writeAwaitingAnswer
-	awaitFn   func(fd uintptr) bool
-	await     awaitState
 	br        *bufio.Reader // reads conn through the backendConn
 	bw        *bufio.Writer // writes conn through the backendConn
 	timeout   time.Duration // the longest the backend may keep silent
@@ -67,9 +63,6 @@ type backendConn struct {
 func newBackendConn(conn net.Conn, timeout time.Duration) *backendConn {
 	c := &backendConn{conn: conn, timeout: timeout, limit: -1}
 	c.closeConn = func() { c.conn.Close() }
-	if sc, ok := conn.(syscall.Conn); ok && rawWrites {
-		c.raw, _ = sc.SyscallConn()
-	}
 	c.br = bufio.NewReaderSize(backendReader{c}, 16<<10)
 	c.bw = bufio.NewWriterSize(backendWriter{c}, 16<<10)
 	return c
@@ -134,70 +127,6 @@ func (r backendReader) Read(p []byte) (int, error) {
 		}
 		return n, err
 	}
-}
-
-// headSender is told when the request head it gave writeAwaitingAnswer is
-// out.
-type headSender interface{ headSent() }
-
-// awaitState is writeAwaitingAnswer's, kept on the connection so that the
-// function given to RawConn.Read is made once per connection.
-type awaitState struct {
-	head  []byte
-	tried bool
-	err   error
-	to    headSender
-}
-
-// writeAwaitingAnswer writes head on c's socket from within a wait for
-// the socket to become readable, and returns when the answer has begun to
-// come, when the read deadline passed, or when c closed: the read that
-// follows finds out which. The wait is set up before the write, so it
-// misses no answer however soon it comes, and the read that follows does
-// not first try a socket the answer cannot have reached yet: one system
-// call less per exchange. to.headSent runs once head is out. What the
-// socket does not take at once is returned, unsent, for the caller to
-// write the usual way (and then to call headSent itself).
-func (c *backendConn) writeAwaitingAnswer(head []byte, to headSender) (rest []byte, err error) {
-	a := &c.await
-	*a = awaitState{head: head, to: to}
-	if c.awaitFn == nil {
-		c.awaitFn = c.writeThenWait
-	}
-	rerr := c.raw.Read(c.awaitFn)
-	rest, err = a.head, a.err
-	if !a.tried && rerr != nil {
-		// Closed, or past the deadline, before anything was written:
-		// the usual write finds out which.
-		err = nil
-	}
-	*a = awaitState{}
-	return rest, err
-}
-
-// writeThenWait is writeAwaitingAnswer's function for RawConn.Read: the
-// first call writes, and asks to wait unless the write did not go out
-// whole; the next, made once the socket is readable, ends the wait.
-func (c *backendConn) writeThenWait(fd uintptr) bool {
-	a := &c.await
-	if a.tried {
-		return true
-	}
-	a.tried = true
-	for len(a.head) > 0 {
-		n, full, err := writeSome(fd, a.head)
-		a.head = a.head[n:]
-		switch {
-		case err != nil:
-			a.err = err
-			return true
-		case full:
-			return true // the rest goes the usual way
-		}
-	}
-	c.touch()
-	a.to.headSent()
-	return false
 }
 
 // backendWriter writes the connection for bw; the backend must take every

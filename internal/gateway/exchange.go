@@ -314,10 +314,18 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*htt
 		return nil, &backendError{what: what, err: err, retryable: (follow || c.reused) && c.read.Load() == 0}
 	}
 	if !follow {
-		if err := x.writeHead(head); err != nil {
+		if _, err := c.bw.Write(head); err != nil {
 			return fail("writing the request", err)
 		}
-	} else if x.key != 0 {
+		if err := c.bw.Flush(); err != nil {
+			return fail("writing the request", err)
+		}
+		c.wrote.Store(0) // only the body's bytes put the head's deadline off
+		if g.pool.depth > 0 && x.pipelinable() {
+			g.pool.openPipe(x.session, c, x.key)
+		}
+	}
+	if x.key != 0 {
 		x.begun = time.Now()
 	}
 	if x.hasBody {
@@ -367,40 +375,6 @@ func (x *exchange) roundTrip(head []byte, deadline time.Time, follow bool) (*htt
 		}
 		c.limit = -1
 		return resp, nil
-	}
-}
-
-// writeHead writes the request head on x.c, a connection the request
-// has to itself, and lets requests queue behind it if they may. A request
-// without a body is written as the wait for its answer begins, on a
-// socket that allows it (writeAwaitingAnswer).
-func (x *exchange) writeHead(head []byte) error {
-	c := x.c
-	if c.raw != nil && !x.hasBody && c.bw.Buffered() == 0 {
-		rest, err := c.writeAwaitingAnswer(head, x)
-		if err != nil || len(rest) == 0 {
-			return err
-		}
-		head = rest
-	}
-	if _, err := c.bw.Write(head); err != nil {
-		return err
-	}
-	if err := c.bw.Flush(); err != nil {
-		return err
-	}
-	x.headSent()
-	return nil
-}
-
-// headSent follows the request head out on a connection of its own.
-func (x *exchange) headSent() {
-	x.c.wrote.Store(0) // only the body's bytes put the head's deadline off
-	if x.g.pool.depth > 0 && x.pipelinable() {
-		x.g.pool.openPipe(x.session, x.c, x.key)
-	}
-	if x.key != 0 {
-		x.begun = time.Now()
 	}
 }
 
